@@ -1,0 +1,375 @@
+//! Binding stored weights to the layers of a config.
+//!
+//! Keras pairs weights with layers differently per layout, and this module mirrors both:
+//! * legacy `.h5`: one group per layer *name*; a nested model's group holds all of its
+//!   descendants' weights, whose names carry the inner layer names as path segments
+//!   (`inner_seq/seq_dense_1/kernel`, tf-keras `seq_dense_1/kernel:0`, Keras 1 `dense_1_W`);
+//! * Keras 3: object paths made from container and attribute names
+//!   (`layers/sequential/layers/dense_1`), computed here from the config exactly as
+//!   `_save_state` walks a model (`keras/src/saving/saving_lib.py`): `layers` first, each child
+//!   named by [`ContainerNamer`], Sequential omitting its auto-generated `InputLayer`
+//!   (`Sequential.layers`), and each layer's own sub-objects (an RNN's `cell`, a
+//!   Bidirectional's `forward_layer`/`backward_layer`, MultiHeadAttention's `query_dense`...)
+//!   named by the attribute that holds them ([`keras3_sub_objects`]).
+//!
+//! Problems (a layer with no weights group, a group no layer claims) are collected, never
+//! fatal: `inspect` shows them and `doctor` explains them.
+
+use crate::config::{LayerConfig, ModelConfig, ModelKind};
+use crate::json::Json;
+use crate::naming::ContainerNamer;
+use crate::weights::{Layout, TensorInfo, WeightStore};
+
+/// One layer of the config (at any nesting depth) with the tensors bound to it.
+#[derive(Debug, Clone)]
+pub struct BoundLayer<'a> {
+    /// Layer names from the top model down, joined by `/` (`inner_seq/seq_dense_1`).
+    pub path: String,
+    /// 0 for top-level layers.
+    pub depth: usize,
+    /// The layer's config.
+    pub layer: &'a LayerConfig,
+    /// The layer's own tensors in Keras's legacy order (trainable, then non-trainable); for a
+    /// nested model, only the model's own variables (its layers have their own rows).
+    pub tensors: Vec<TensorInfo>,
+    /// The Keras 3 object path of the layer (`layers/sequential/layers/dense_1`).
+    pub keras3_path: String,
+}
+
+impl BoundLayer<'_> {
+    /// Elements of the layer's own tensors.
+    pub fn own_params(&self) -> u64 {
+        self.tensors.iter().map(TensorInfo::num_elements).fold(0u64, u64::saturating_add)
+    }
+    /// How many of the layer's own tensors are non-trainable (they come last).
+    pub fn non_trainable_count(&self) -> usize {
+        if !self.layer.trainable() {
+            return self.tensors.len();
+        }
+        non_trainable_tail(&python_class_name(self.layer), self.tensors.len())
+    }
+}
+
+/// A problem found while binding.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BindProblem {
+    /// The store has a group for this owner, but no layer of the config claims it.
+    Unclaimed {
+        /// The group's owner (layer name or Keras 3 object path).
+        owner: String,
+        /// How many tensors it holds.
+        tensors: usize,
+    },
+    /// A nested tensor whose layer could not be told from its name.
+    Unassigned {
+        /// The nested model's layer path.
+        model: String,
+        /// The weight name.
+        name: String,
+    },
+}
+
+impl std::fmt::Display for BindProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BindProblem::Unclaimed { owner, tensors } => write!(
+                f,
+                "weights group `{owner}` ({tensors} tensors) belongs to no layer of the model config"
+            ),
+            BindProblem::Unassigned { model, name } => {
+                write!(f, "weight `{name}` of nested model `{model}` names none of its layers")
+            }
+        }
+    }
+}
+
+/// The result of binding a weight store to a config.
+#[derive(Debug, Clone)]
+pub struct Binding<'a> {
+    /// Every layer, depth-first in config order.
+    pub layers: Vec<BoundLayer<'a>>,
+    /// What did not bind.
+    pub problems: Vec<BindProblem>,
+}
+
+impl Binding<'_> {
+    /// Elements of every bound tensor.
+    pub fn total_params(&self) -> u64 {
+        self.layers.iter().map(BoundLayer::own_params).fold(0u64, u64::saturating_add)
+    }
+    /// Elements of non-trainable tensors (trailing per-layer variables such as
+    /// BatchNormalization's moving statistics, and every variable of a frozen layer or model).
+    pub fn non_trainable_params(&self) -> u64 {
+        let mut frozen_prefixes: Vec<String> = Vec::new();
+        let mut total = 0u64;
+        for l in &self.layers {
+            let frozen = !l.layer.trainable() || frozen_prefixes.iter().any(|p| l.path.starts_with(p.as_str()));
+            if l.layer.is_model() && !l.layer.trainable() {
+                frozen_prefixes.push(format!("{}/", l.path));
+            }
+            let n = if frozen { l.tensors.len() } else { l.non_trainable_count() };
+            let skip = l.tensors.len().saturating_sub(n);
+            total = total.saturating_add(
+                l.tensors.iter().skip(skip).map(TensorInfo::num_elements).fold(0u64, u64::saturating_add),
+            );
+        }
+        total
+    }
+    /// Elements of the layer at `path` and everything nested in it.
+    pub fn subtree_params(&self, path: &str) -> u64 {
+        let prefix = format!("{path}/");
+        self.layers
+            .iter()
+            .filter(|l| l.path == path || l.path.starts_with(&prefix))
+            .map(BoundLayer::own_params)
+            .fold(0u64, u64::saturating_add)
+    }
+}
+
+/// The Python class name Keras 3 uses for a layer's object path: the class name as written,
+/// without a `package>` prefix (legacy `.h5` writes registered names as `class_name`), with the
+/// functional model's pre-TF-2.3 name `Model` read as `Functional`.
+pub fn python_class_name(layer: &LayerConfig) -> String {
+    let name = layer.class_name.rsplit('>').next().unwrap_or(&layer.class_name);
+    match name {
+        "Model" => "Functional".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Number of trailing non-trainable variables a layer class has among `n` variables.
+pub fn non_trainable_tail(class_name: &str, n: usize) -> usize {
+    match class_name {
+        // gamma?, beta?, moving_mean, moving_variance (Keras 1: running_mean, running_std)
+        "BatchNormalization" | "BatchNormalizationV1" | "BatchNormalizationV2" | "SyncBatchNormalization" => n.min(2),
+        // mean, variance, count: state, not trained
+        "Normalization" => n,
+        _ => 0,
+    }
+}
+
+fn is_rnn(class: &str) -> bool {
+    matches!(
+        class,
+        "LSTM" | "GRU" | "SimpleRNN" | "ConvLSTM1D" | "ConvLSTM2D" | "ConvLSTM3D" | "RNN" | "LSTMV1" | "GRUV1"
+    )
+}
+
+fn inner_layer_class(layer: &LayerConfig) -> Option<String> {
+    let inner = layer.config.get("layer")?;
+    let c = inner.get("class_name")?.as_str()?;
+    Some(c.rsplit('>').next().unwrap_or(c).to_string())
+}
+
+/// The sub-objects under a layer's Keras 3 object path that hold its variables, in the order
+/// Keras lists the layer's weights (the legacy order). `""` is the layer's own `vars`.
+pub fn keras3_sub_objects(layer: &LayerConfig) -> Vec<String> {
+    let class = python_class_name(layer);
+    match class.as_str() {
+        c if is_rnn(c) => vec!["cell".into()],
+        "Bidirectional" => {
+            let inner_rnn = inner_layer_class(layer).is_some_and(|c| is_rnn(&c));
+            if inner_rnn {
+                vec!["forward_layer/cell".into(), "backward_layer/cell".into()]
+            } else {
+                vec!["forward_layer".into(), "backward_layer".into()]
+            }
+        }
+        "TimeDistributed" => {
+            let inner_rnn = inner_layer_class(layer).is_some_and(|c| is_rnn(&c));
+            if inner_rnn { vec!["layer/cell".into()] } else { vec!["layer".into()] }
+        }
+        "MultiHeadAttention" => {
+            vec!["query_dense".into(), "key_dense".into(), "value_dense".into(), "output_dense".into()]
+        }
+        _ => vec![String::new()],
+    }
+}
+
+/// Every layer of `config` with its Keras 3 object path, depth-first.
+pub fn keras3_layer_paths<'a>(config: &'a ModelConfig) -> Vec<(String, String, usize, &'a LayerConfig)> {
+    let mut out = Vec::new();
+    walk_keras3(config, "", "", 0, &mut out);
+    out
+}
+
+fn walk_keras3<'a>(
+    model: &'a ModelConfig,
+    obj_prefix: &str,
+    name_prefix: &str,
+    depth: usize,
+    out: &mut Vec<(String, String, usize, &'a LayerConfig)>,
+) {
+    let mut namer = ContainerNamer::new();
+    for layer in &model.layers {
+        let class = python_class_name(layer);
+        if model.kind == ModelKind::Sequential && class == "InputLayer" {
+            continue;
+        }
+        let obj = format!("{obj_prefix}layers/{}", namer.next(&class));
+        let path = format!("{name_prefix}{}", layer.name);
+        out.push((obj.clone(), path.clone(), depth, layer));
+        if let Some(inner) = &layer.nested {
+            walk_keras3(inner, &format!("{obj}/"), &format!("{path}/"), depth + 1, out);
+        }
+    }
+}
+
+/// Every layer of `config` (depth-first, with its name path) — in the order `model.summary`
+/// would list it (Sequential's `InputLayer` included; callers that mirror Keras hide it).
+fn all_layers<'a>(config: &'a ModelConfig) -> Vec<(String, usize, &'a LayerConfig)> {
+    fn go<'a>(m: &'a ModelConfig, prefix: &str, depth: usize, out: &mut Vec<(String, usize, &'a LayerConfig)>) {
+        for l in &m.layers {
+            let p = format!("{prefix}{}", l.name);
+            out.push((p.clone(), depth, l));
+            if let Some(inner) = &l.nested {
+                go(inner, &format!("{p}/"), depth + 1, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    go(config, "", 0, &mut out);
+    out
+}
+
+/// Binds `store` to `config`.
+pub fn bind<'a>(config: &'a ModelConfig, store: &WeightStore) -> Binding<'a> {
+    match store.layout {
+        Layout::Legacy => bind_legacy(config, store),
+        Layout::Keras3 => bind_keras3(config, store),
+    }
+}
+
+fn bind_keras3<'a>(config: &'a ModelConfig, store: &WeightStore) -> Binding<'a> {
+    let paths = keras3_layer_paths(config);
+    // tf.keras 2.13 wrote `_layer_checkpoint_dependencies` where Keras 3 writes `layers`
+    let norm = |owner: &str| owner.replace("_layer_checkpoint_dependencies", "layers");
+    let mut claimed = vec![false; store.owners.len()];
+    let mut layers = Vec::with_capacity(paths.len());
+    let by_path: Vec<String> = store.owners.iter().map(|o| norm(&o.owner)).collect();
+    for (obj, path, depth, layer) in &paths {
+        let mut tensors = Vec::new();
+        for sub in keras3_sub_objects(layer) {
+            let want = if sub.is_empty() { obj.clone() } else { format!("{obj}/{sub}") };
+            if let Some(i) = by_path.iter().position(|p| *p == want) {
+                claimed[i] = true;
+                tensors.extend(store.owners[i].tensors.iter().cloned());
+            }
+        }
+        // anything else under this layer that no deeper layer owns (unknown sub-objects of
+        // custom layers): appended in path order
+        let prefix = format!("{obj}/");
+        for (i, p) in by_path.iter().enumerate() {
+            if claimed[i] || !p.starts_with(&prefix) {
+                continue;
+            }
+            let deeper = paths.iter().any(|(o2, ..)| o2.len() > obj.len() && (p == o2 || p.starts_with(&format!("{o2}/"))));
+            if !deeper {
+                claimed[i] = true;
+                tensors.extend(store.owners[i].tensors.iter().cloned());
+            }
+        }
+        layers.push(BoundLayer { path: path.clone(), depth: *depth, layer, tensors, keras3_path: obj.clone() });
+    }
+    // Sequential's InputLayer rows (no variables) so that every config layer has a row
+    let mut with_inputs = Vec::with_capacity(layers.len() + 1);
+    let mut it = layers.into_iter().peekable();
+    for (path, depth, layer) in all_layers(config) {
+        match it.peek() {
+            Some(b) if b.path == path => with_inputs.extend(it.next()),
+            _ => with_inputs.push(BoundLayer { path, depth, layer, tensors: Vec::new(), keras3_path: String::new() }),
+        }
+    }
+    with_inputs.extend(it);
+    let mut problems = Vec::new();
+    for (i, o) in store.owners.iter().enumerate() {
+        if !claimed[i] && !o.tensors.is_empty() && !o.owner.is_empty() {
+            problems.push(BindProblem::Unclaimed { owner: o.owner.clone(), tensors: o.tensors.len() });
+        }
+    }
+    Binding { layers: with_inputs, problems }
+}
+
+/// The segments of a legacy weight name (`a/b/kernel:0` -> `a`, `b`, `kernel:0`).
+fn segments(name: &str) -> Vec<&str> {
+    name.split('/').filter(|s| !s.is_empty()).collect()
+}
+
+/// Which of `model`'s layers a legacy weight name belongs to.
+fn owner_in<'m>(model: &'m ModelConfig, name: &str) -> Option<&'m LayerConfig> {
+    let segs = segments(name);
+    // a path segment equal to a layer name (Keras 2+: `inner/dense_1/kernel:0`)
+    for s in segs.iter().take(segs.len().saturating_sub(1)) {
+        if let Some(l) = model.layers.iter().find(|l| l.name == *s) {
+            return Some(l);
+        }
+    }
+    // Keras 1: `dense_1_W`; pick the longest layer name that prefixes the last segment
+    let last = segs.last().copied().unwrap_or(name);
+    model
+        .layers
+        .iter()
+        .filter(|l| !l.name.is_empty() && last.starts_with(&format!("{}_", l.name)))
+        .max_by_key(|l| l.name.len())
+}
+
+fn bind_legacy<'a>(config: &'a ModelConfig, store: &WeightStore) -> Binding<'a> {
+    let mut layers = Vec::new();
+    let mut problems = Vec::new();
+    let mut claimed = vec![false; store.owners.len()];
+    let keras3 = keras3_layer_paths(config);
+    let k3 = |path: &str| keras3.iter().find(|(_, p, ..)| p == path).map(|(o, ..)| o.clone()).unwrap_or_default();
+    for layer in &config.layers {
+        let idx = store.owners.iter().position(|o| o.owner == layer.name);
+        let tensors: Vec<TensorInfo> = match idx {
+            Some(i) => {
+                claimed[i] = true;
+                store.owners[i].tensors.clone()
+            }
+            None => Vec::new(),
+        };
+        push_legacy(layer, &layer.name, 0, tensors, &mut layers, &mut problems, &k3);
+    }
+    for (i, o) in store.owners.iter().enumerate() {
+        if !claimed[i] && !o.tensors.is_empty() {
+            problems.push(BindProblem::Unclaimed { owner: o.owner.clone(), tensors: o.tensors.len() });
+        }
+    }
+    Binding { layers, problems }
+}
+
+fn push_legacy<'a>(
+    layer: &'a LayerConfig,
+    path: &str,
+    depth: usize,
+    tensors: Vec<TensorInfo>,
+    out: &mut Vec<BoundLayer<'a>>,
+    problems: &mut Vec<BindProblem>,
+    k3: &dyn Fn(&str) -> String,
+) {
+    let Some(inner) = &layer.nested else {
+        out.push(BoundLayer { path: path.to_string(), depth, layer, tensors, keras3_path: k3(path) });
+        return;
+    };
+    // a nested model: distribute its tensors over its layers by name, keeping order
+    let mut per: Vec<Vec<TensorInfo>> = vec![Vec::new(); inner.layers.len()];
+    let mut own = Vec::new();
+    for t in tensors {
+        match owner_in(inner, &t.name).and_then(|l| inner.layers.iter().position(|x| std::ptr::eq(x, l))) {
+            Some(i) => per[i].push(t),
+            None => {
+                problems.push(BindProblem::Unassigned { model: path.to_string(), name: t.name.clone() });
+                own.push(t);
+            }
+        }
+    }
+    out.push(BoundLayer { path: path.to_string(), depth, layer, tensors: own, keras3_path: k3(path) });
+    for (l, ts) in inner.layers.iter().zip(per) {
+        push_legacy(l, &format!("{path}/{}", l.name), depth + 1, ts, out, problems, k3);
+    }
+}
+
+/// The `Json` of a config key as a bool, with a default.
+pub fn config_bool(layer: &LayerConfig, key: &str, default: bool) -> bool {
+    layer.config.get(key).and_then(Json::as_bool).unwrap_or(default)
+}
