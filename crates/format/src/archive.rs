@@ -658,7 +658,9 @@ pub enum EndProblem {
         total: u64,
     },
     /// The entries do not fill the central directory exactly.
-    #[error("its {entries} entries end at byte {parsed_end} but the central directory ends at byte {cd_end}")]
+    #[error(
+        "its {entries} entries end at byte {parsed_end} but the central directory ends at byte {cd_end}"
+    )]
     DirectoryLength {
         /// Declared entries.
         entries: u64,
@@ -706,7 +708,10 @@ fn truncation_detail(intact: usize, last: Option<&str>, cut: Option<&Cut>, len: 
     let before = match (intact, last) {
         (0, _) | (_, None) => "no member before it is complete".to_string(),
         (1, Some(l)) => format!("the one member before it, `{}`, is complete", shown(l)),
-        (n, Some(l)) => format!("the {n} members before it, up to `{}`, are complete", shown(l)),
+        (n, Some(l)) => format!(
+            "the {n} members before it, up to `{}`, are complete",
+            shown(l)
+        ),
     };
     match cut {
         Some(c) => format!(
@@ -763,11 +768,7 @@ fn list_names(names: &[String]) -> String {
     if names.is_empty() {
         return "no members".to_string();
     }
-    let shown: Vec<String> = names
-        .iter()
-        .take(20)
-        .map(|n| shown(n))
-        .collect();
+    let shown: Vec<String> = names.iter().take(20).map(|n| shown(n)).collect();
     let mut s = shown.join(", ");
     if names.len() > 20 {
         s.push_str(&format!(", and {} more", names.len() - 20));
@@ -876,7 +877,10 @@ impl Source {
     fn read_at(&self, off: u64, n: u64) -> Result<Cow<'_, [u8]>, ArchiveError> {
         let eof = || ArchiveError::Io {
             path: self.path(),
-            source: io::Error::new(io::ErrorKind::UnexpectedEof, "range past the end of the file"),
+            source: io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "range past the end of the file",
+            ),
         };
         let end = off.checked_add(n).ok_or_else(eof)?;
         if end > self.len() {
@@ -1191,7 +1195,11 @@ fn parse_zip(src: &Source, limits: &Limits) -> Result<Vec<Member>, ArchiveError>
             len,
         });
     }
-    if end.entries.checked_mul(CENTRAL_LEN).is_none_or(|n| n > end.cd_size) {
+    if end
+        .entries
+        .checked_mul(CENTRAL_LEN)
+        .is_none_or(|n| n > end.cd_size)
+    {
         return Err(ArchiveError::BadEndRecord {
             what: EndProblem::EntriesDontFit {
                 entries: end.entries,
@@ -1360,7 +1368,8 @@ fn parse_central_entry<'a>(cur: &mut Cursor<'a>) -> Result<CentralEntry<'a>, &'s
     let needs64 =
         size32 == u32::MAX || csize32 == u32::MAX || offset32 == u32::MAX || disk16 == u16::MAX;
     if needs64 {
-        let field = find_extra(extra, 0x0001).ok_or("zip64 sizes are marked but no zip64 extra field is present")?;
+        let field = find_extra(extra, 0x0001)
+            .ok_or("zip64 sizes are marked but no zip64 extra field is present")?;
         let mut z = Cursor::new(field);
         const Z64: &str = "the zip64 extra field is too short";
         if size32 == u32::MAX {
@@ -1420,7 +1429,10 @@ fn locate_data(
         end,
         len,
     };
-    let header_end = e.header_offset.checked_add(LOCAL_LEN).ok_or(oob(u64::MAX))?;
+    let header_end = e
+        .header_offset
+        .checked_add(LOCAL_LEN)
+        .ok_or(oob(u64::MAX))?;
     if header_end > len {
         let end = header_end.saturating_add(e.compressed_size);
         return Err(oob(end));
@@ -1522,10 +1534,8 @@ fn find_end_record(src: &Source, len: u64) -> Result<EndRecord, ArchiveError> {
             disk: u32::from(disk.max(cd_disk)),
         });
     }
-    let zip64 = on_disk == u16::MAX
-        || total == u16::MAX
-        || cd_size == u32::MAX
-        || cd_offset == u32::MAX;
+    let zip64 =
+        on_disk == u16::MAX || total == u16::MAX || cd_size == u32::MAX || cd_offset == u32::MAX;
     if !zip64 {
         if on_disk != total {
             return Err(ArchiveError::BadEndRecord {
@@ -1610,7 +1620,9 @@ fn truncated(src: &Source, len: u64) -> ArchiveError {
     // bounded by the file: each step advances at least LOCAL_LEN bytes
     while off < len {
         let avail = (len - off).min(LOCAL_LEN);
-        let Ok(h) = src.read_at(off, avail) else { break };
+        let Ok(h) = src.read_at(off, avail) else {
+            break;
+        };
         let mut c = Cursor::new(&h);
         if c.u32() != Some(SIG_LOCAL) {
             break;
@@ -1635,7 +1647,9 @@ fn truncated(src: &Source, len: u64) -> ArchiveError {
             let m = c.u16()?;
             Some((flags, csize, u64::from(n), u64::from(m)))
         })();
-        let Some((flags, csize, n, m)) = fields else { break };
+        let Some((flags, csize, n, m)) = fields else {
+            break;
+        };
         let name_end = off + LOCAL_LEN + n;
         if name_end > len {
             cut = Some(Cut {
@@ -1889,8 +1903,14 @@ mod tests {
         assert_eq!(check_member_name("/etc/passwd"), Err(NameProblem::Absolute));
         assert_eq!(check_member_name("C:/x"), Err(NameProblem::DriveLetter));
         assert_eq!(check_member_name("a\\b"), Err(NameProblem::Backslash));
-        assert_eq!(check_member_name("a//b"), Err(NameProblem::DotOrEmptyComponent));
-        assert_eq!(check_member_name("./a"), Err(NameProblem::DotOrEmptyComponent));
+        assert_eq!(
+            check_member_name("a//b"),
+            Err(NameProblem::DotOrEmptyComponent)
+        );
+        assert_eq!(
+            check_member_name("./a"),
+            Err(NameProblem::DotOrEmptyComponent)
+        );
         assert_eq!(check_member_name("a\0b"), Err(NameProblem::Nul));
         assert_eq!(check_member_name(""), Err(NameProblem::Empty));
     }

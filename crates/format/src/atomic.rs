@@ -144,7 +144,11 @@ pub fn write_atomic(
     })
 }
 
-fn create_temp(path: &Path, dir: &Path, name: &std::ffi::OsStr) -> Result<(File, PathBuf), AtomicError> {
+fn create_temp(
+    path: &Path,
+    dir: &Path,
+    name: &std::ffi::OsStr,
+) -> Result<(File, PathBuf), AtomicError> {
     let pid = std::process::id();
     let mut attempt = 0;
     loop {
@@ -310,12 +314,15 @@ mod tests {
         fs::create_dir(&target)?;
         fs::write(target.join("keep"), b"k")?;
         let err = write_atomic(&target, |f| f.write_all(b"new"));
-        assert!(
-            matches!(err, Err(AtomicError::Rename { .. })),
-            "{err:?}"
-        );
+        assert!(matches!(err, Err(AtomicError::Rename { .. })), "{err:?}");
         let msg = err.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(msg.starts_with(&format!("cannot save `{}`: replacing it with `", target.display())), "{msg}");
+        assert!(
+            msg.starts_with(&format!(
+                "cannot save `{}`: replacing it with `",
+                target.display()
+            )),
+            "{msg}"
+        );
         assert_eq!(fs::read(target.join("keep"))?, b"k");
         assert_eq!(leftovers(dir.path()), vec!["m.keras".to_string()]);
         Ok(())
@@ -357,6 +364,8 @@ mod tests {
                 "--test-threads=1",
             ])
             .env(CHILD_ENV, &target)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .spawn()?;
         let start = Instant::now();
         while !ready.exists() {
@@ -378,9 +387,7 @@ mod tests {
         assert!(names.contains(&"m.keras".to_string()));
         assert!(names.contains(&"m.ready".to_string()));
         assert!(
-            names
-                .iter()
-                .any(|n| n.starts_with(".m.keras.strata-tmp-")),
+            names.iter().any(|n| n.starts_with(".m.keras.strata-tmp-")),
             "{names:?}"
         );
         Ok(())

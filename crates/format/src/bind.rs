@@ -19,6 +19,7 @@ use crate::config::{LayerConfig, ModelConfig, ModelKind};
 use crate::json::Json;
 use crate::naming::ContainerNamer;
 use crate::weights::{Layout, TensorInfo, WeightStore};
+use strata_hdf5::DType;
 
 /// One layer of the config (at any nesting depth) with the tensors bound to it.
 #[derive(Debug, Clone)]
@@ -39,7 +40,10 @@ pub struct BoundLayer<'a> {
 impl BoundLayer<'_> {
     /// Elements of the layer's own tensors.
     pub fn own_params(&self) -> u64 {
-        self.tensors.iter().map(TensorInfo::num_elements).fold(0u64, u64::saturating_add)
+        self.tensors
+            .iter()
+            .map(TensorInfo::num_elements)
+            .fold(0u64, u64::saturating_add)
     }
     /// How many of the layer's own tensors are non-trainable (they come last).
     pub fn non_trainable_count(&self) -> usize {
@@ -77,7 +81,10 @@ impl std::fmt::Display for BindProblem {
                 "weights group `{owner}` ({tensors} tensors) belongs to no layer of the model config"
             ),
             BindProblem::Unassigned { model, name } => {
-                write!(f, "weight `{name}` of nested model `{model}` names none of its layers")
+                write!(
+                    f,
+                    "weight `{name}` of nested model `{model}` names none of its layers"
+                )
             }
         }
     }
@@ -95,7 +102,10 @@ pub struct Binding<'a> {
 impl Binding<'_> {
     /// Elements of every bound tensor.
     pub fn total_params(&self) -> u64 {
-        self.layers.iter().map(BoundLayer::own_params).fold(0u64, u64::saturating_add)
+        self.layers
+            .iter()
+            .map(BoundLayer::own_params)
+            .fold(0u64, u64::saturating_add)
     }
     /// Elements of non-trainable tensors (trailing per-layer variables such as
     /// BatchNormalization's moving statistics, and every variable of a frozen layer or model).
@@ -103,20 +113,36 @@ impl Binding<'_> {
         let mut frozen_prefixes: Vec<String> = Vec::new();
         let mut total = 0u64;
         for l in &self.layers {
-            let frozen = !l.layer.trainable() || frozen_prefixes.iter().any(|p| l.path.starts_with(p.as_str()));
+            let frozen = !l.layer.trainable()
+                || frozen_prefixes
+                    .iter()
+                    .any(|p| l.path.starts_with(p.as_str()));
             if l.layer.is_model() && !l.layer.trainable() {
                 frozen_prefixes.push(format!("{}/", l.path));
             }
-            let n = if frozen { l.tensors.len() } else { l.non_trainable_count() };
+            let n = if frozen {
+                l.tensors.len()
+            } else {
+                l.non_trainable_count()
+            };
             let skip = l.tensors.len().saturating_sub(n);
             total = total.saturating_add(
-                l.tensors.iter().skip(skip).map(TensorInfo::num_elements).fold(0u64, u64::saturating_add),
+                l.tensors
+                    .iter()
+                    .skip(skip)
+                    .map(TensorInfo::num_elements)
+                    .fold(0u64, u64::saturating_add),
             );
         }
         total
     }
-    /// Elements of the layer at `path` and everything nested in it.
+    /// Elements of the layer at `path`, and of everything nested in it when it is a model
+    /// (a Keras 1 `Merge` counts only its own: its branches are layers of the outer model).
     pub fn subtree_params(&self, path: &str) -> u64 {
+        let is_model = self.layers.iter().any(|l| l.path == path && l.layer.is_model());
+        if !is_model {
+            return self.layers.iter().filter(|l| l.path == path).map(BoundLayer::own_params).fold(0u64, u64::saturating_add);
+        }
         let prefix = format!("{path}/");
         self.layers
             .iter()
@@ -130,7 +156,11 @@ impl Binding<'_> {
 /// without a `package>` prefix (legacy `.h5` writes registered names as `class_name`), with the
 /// functional model's pre-TF-2.3 name `Model` read as `Functional`.
 pub fn python_class_name(layer: &LayerConfig) -> String {
-    let name = layer.class_name.rsplit('>').next().unwrap_or(&layer.class_name);
+    let name = layer
+        .class_name
+        .rsplit('>')
+        .next()
+        .unwrap_or(&layer.class_name);
     match name {
         "Model" => "Functional".to_string(),
         other => other.to_string(),
@@ -141,7 +171,10 @@ pub fn python_class_name(layer: &LayerConfig) -> String {
 pub fn non_trainable_tail(class_name: &str, n: usize) -> usize {
     match class_name {
         // gamma?, beta?, moving_mean, moving_variance (Keras 1: running_mean, running_std)
-        "BatchNormalization" | "BatchNormalizationV1" | "BatchNormalizationV2" | "SyncBatchNormalization" => n.min(2),
+        "BatchNormalization"
+        | "BatchNormalizationV1"
+        | "BatchNormalizationV2"
+        | "SyncBatchNormalization" => n.min(2),
         // mean, variance, count: state, not trained
         "Normalization" => n,
         _ => 0,
@@ -151,7 +184,15 @@ pub fn non_trainable_tail(class_name: &str, n: usize) -> usize {
 fn is_rnn(class: &str) -> bool {
     matches!(
         class,
-        "LSTM" | "GRU" | "SimpleRNN" | "ConvLSTM1D" | "ConvLSTM2D" | "ConvLSTM3D" | "RNN" | "LSTMV1" | "GRUV1"
+        "LSTM"
+            | "GRU"
+            | "SimpleRNN"
+            | "ConvLSTM1D"
+            | "ConvLSTM2D"
+            | "ConvLSTM3D"
+            | "RNN"
+            | "LSTMV1"
+            | "GRUV1"
     )
 }
 
@@ -177,17 +218,28 @@ pub fn keras3_sub_objects(layer: &LayerConfig) -> Vec<String> {
         }
         "TimeDistributed" => {
             let inner_rnn = inner_layer_class(layer).is_some_and(|c| is_rnn(&c));
-            if inner_rnn { vec!["layer/cell".into()] } else { vec!["layer".into()] }
+            if inner_rnn {
+                vec!["layer/cell".into()]
+            } else {
+                vec!["layer".into()]
+            }
         }
         "MultiHeadAttention" => {
-            vec!["query_dense".into(), "key_dense".into(), "value_dense".into(), "output_dense".into()]
+            vec![
+                "query_dense".into(),
+                "key_dense".into(),
+                "value_dense".into(),
+                "output_dense".into(),
+            ]
         }
         _ => vec![String::new()],
     }
 }
 
 /// Every layer of `config` with its Keras 3 object path, depth-first.
-pub fn keras3_layer_paths<'a>(config: &'a ModelConfig) -> Vec<(String, String, usize, &'a LayerConfig)> {
+pub fn keras3_layer_paths<'a>(
+    config: &'a ModelConfig,
+) -> Vec<(String, String, usize, &'a LayerConfig)> {
     let mut out = Vec::new();
     walk_keras3(config, "", "", 0, &mut out);
     out
@@ -210,7 +262,13 @@ fn walk_keras3<'a>(
         let path = format!("{name_prefix}{}", layer.name);
         out.push((obj.clone(), path.clone(), depth, layer));
         if let Some(inner) = &layer.nested {
-            walk_keras3(inner, &format!("{obj}/"), &format!("{path}/"), depth + 1, out);
+            walk_keras3(
+                inner,
+                &format!("{obj}/"),
+                &format!("{path}/"),
+                depth + 1,
+                out,
+            );
         }
     }
 }
@@ -218,7 +276,12 @@ fn walk_keras3<'a>(
 /// Every layer of `config` (depth-first, with its name path) — in the order `model.summary`
 /// would list it (Sequential's `InputLayer` included; callers that mirror Keras hide it).
 fn all_layers<'a>(config: &'a ModelConfig) -> Vec<(String, usize, &'a LayerConfig)> {
-    fn go<'a>(m: &'a ModelConfig, prefix: &str, depth: usize, out: &mut Vec<(String, usize, &'a LayerConfig)>) {
+    fn go<'a>(
+        m: &'a ModelConfig,
+        prefix: &str,
+        depth: usize,
+        out: &mut Vec<(String, usize, &'a LayerConfig)>,
+    ) {
         for l in &m.layers {
             let p = format!("{prefix}{}", l.name);
             out.push((p.clone(), depth, l));
@@ -234,10 +297,22 @@ fn all_layers<'a>(config: &'a ModelConfig) -> Vec<(String, usize, &'a LayerConfi
 
 /// Binds `store` to `config`.
 pub fn bind<'a>(config: &'a ModelConfig, store: &WeightStore) -> Binding<'a> {
-    match store.layout {
+    let mut b = match store.layout {
         Layout::Legacy => bind_legacy(config, store),
         Layout::Keras3 => bind_keras3(config, store),
+    };
+    // bfloat16 is stored as a 2-byte opaque type; Keras 3 `.weights.h5` adds a `dtype`
+    // attribute, but legacy `.h5` and tf-keras files do not: the layer's dtype policy says it.
+    for l in &mut b.layers {
+        if l.layer.dtype() == Some("bfloat16") {
+            for t in &mut l.tensors {
+                if matches!(&t.dtype, DType::Other(d) if d == "opaque (2 bytes)") {
+                    t.dtype = DType::BF16;
+                }
+            }
+        }
     }
+    b
 }
 
 fn bind_keras3<'a>(config: &'a ModelConfig, store: &WeightStore) -> Binding<'a> {
@@ -250,7 +325,11 @@ fn bind_keras3<'a>(config: &'a ModelConfig, store: &WeightStore) -> Binding<'a> 
     for (obj, path, depth, layer) in &paths {
         let mut tensors = Vec::new();
         for sub in keras3_sub_objects(layer) {
-            let want = if sub.is_empty() { obj.clone() } else { format!("{obj}/{sub}") };
+            let want = if sub.is_empty() {
+                obj.clone()
+            } else {
+                format!("{obj}/{sub}")
+            };
             if let Some(i) = by_path.iter().position(|p| *p == want) {
                 claimed[i] = true;
                 tensors.extend(store.owners[i].tensors.iter().cloned());
@@ -263,13 +342,21 @@ fn bind_keras3<'a>(config: &'a ModelConfig, store: &WeightStore) -> Binding<'a> 
             if claimed[i] || !p.starts_with(&prefix) {
                 continue;
             }
-            let deeper = paths.iter().any(|(o2, ..)| o2.len() > obj.len() && (p == o2 || p.starts_with(&format!("{o2}/"))));
+            let deeper = paths.iter().any(|(o2, ..)| {
+                o2.len() > obj.len() && (p == o2 || p.starts_with(&format!("{o2}/")))
+            });
             if !deeper {
                 claimed[i] = true;
                 tensors.extend(store.owners[i].tensors.iter().cloned());
             }
         }
-        layers.push(BoundLayer { path: path.clone(), depth: *depth, layer, tensors, keras3_path: obj.clone() });
+        layers.push(BoundLayer {
+            path: path.clone(),
+            depth: *depth,
+            layer,
+            tensors,
+            keras3_path: obj.clone(),
+        });
     }
     // Sequential's InputLayer rows (no variables) so that every config layer has a row
     let mut with_inputs = Vec::with_capacity(layers.len() + 1);
@@ -277,17 +364,29 @@ fn bind_keras3<'a>(config: &'a ModelConfig, store: &WeightStore) -> Binding<'a> 
     for (path, depth, layer) in all_layers(config) {
         match it.peek() {
             Some(b) if b.path == path => with_inputs.extend(it.next()),
-            _ => with_inputs.push(BoundLayer { path, depth, layer, tensors: Vec::new(), keras3_path: String::new() }),
+            _ => with_inputs.push(BoundLayer {
+                path,
+                depth,
+                layer,
+                tensors: Vec::new(),
+                keras3_path: String::new(),
+            }),
         }
     }
     with_inputs.extend(it);
     let mut problems = Vec::new();
     for (i, o) in store.owners.iter().enumerate() {
         if !claimed[i] && !o.tensors.is_empty() && !o.owner.is_empty() {
-            problems.push(BindProblem::Unclaimed { owner: o.owner.clone(), tensors: o.tensors.len() });
+            problems.push(BindProblem::Unclaimed {
+                owner: o.owner.clone(),
+                tensors: o.tensors.len(),
+            });
         }
     }
-    Binding { layers: with_inputs, problems }
+    Binding {
+        layers: with_inputs,
+        problems,
+    }
 }
 
 /// The segments of a legacy weight name (`a/b/kernel:0` -> `a`, `b`, `kernel:0`).
@@ -318,7 +417,13 @@ fn bind_legacy<'a>(config: &'a ModelConfig, store: &WeightStore) -> Binding<'a> 
     let mut problems = Vec::new();
     let mut claimed = vec![false; store.owners.len()];
     let keras3 = keras3_layer_paths(config);
-    let k3 = |path: &str| keras3.iter().find(|(_, p, ..)| p == path).map(|(o, ..)| o.clone()).unwrap_or_default();
+    let k3 = |path: &str| {
+        keras3
+            .iter()
+            .find(|(_, p, ..)| p == path)
+            .map(|(o, ..)| o.clone())
+            .unwrap_or_default()
+    };
     for layer in &config.layers {
         let idx = store.owners.iter().position(|o| o.owner == layer.name);
         let tensors: Vec<TensorInfo> = match idx {
@@ -328,14 +433,59 @@ fn bind_legacy<'a>(config: &'a ModelConfig, store: &WeightStore) -> Binding<'a> 
             }
             None => Vec::new(),
         };
-        push_legacy(layer, &layer.name, 0, tensors, &mut layers, &mut problems, &k3);
+        push_legacy(
+            layer,
+            &layer.name,
+            0,
+            tensors,
+            &mut layers,
+            &mut problems,
+            &k3,
+        );
+        // Keras 1 `Merge` of whole models: the branches' layers have their own groups
+        for branch in &layer.branches {
+            bind_branch(branch, &layer.name, 1, store, &mut claimed, &mut layers);
+        }
     }
     for (i, o) in store.owners.iter().enumerate() {
         if !claimed[i] && !o.tensors.is_empty() {
-            problems.push(BindProblem::Unclaimed { owner: o.owner.clone(), tensors: o.tensors.len() });
+            problems.push(BindProblem::Unclaimed {
+                owner: o.owner.clone(),
+                tensors: o.tensors.len(),
+            });
         }
     }
     Binding { layers, problems }
+}
+
+fn bind_branch<'a>(
+    model: &'a ModelConfig,
+    prefix: &str,
+    depth: usize,
+    store: &WeightStore,
+    claimed: &mut [bool],
+    out: &mut Vec<BoundLayer<'a>>,
+) {
+    for l in &model.layers {
+        let path = format!("{prefix}/{}", l.name);
+        let mut tensors = Vec::new();
+        if let Some(i) = store.owners.iter().position(|o| o.owner == l.name) {
+            if let Some(c) = claimed.get_mut(i) {
+                *c = true;
+            }
+            tensors = store.owners[i].tensors.clone();
+        }
+        out.push(BoundLayer {
+            path: path.clone(),
+            depth,
+            layer: l,
+            tensors,
+            keras3_path: String::new(),
+        });
+        for b in &l.branches {
+            bind_branch(b, &path, depth + 1, store, claimed, out);
+        }
+    }
 }
 
 fn push_legacy<'a>(
@@ -348,28 +498,57 @@ fn push_legacy<'a>(
     k3: &dyn Fn(&str) -> String,
 ) {
     let Some(inner) = &layer.nested else {
-        out.push(BoundLayer { path: path.to_string(), depth, layer, tensors, keras3_path: k3(path) });
+        out.push(BoundLayer {
+            path: path.to_string(),
+            depth,
+            layer,
+            tensors,
+            keras3_path: k3(path),
+        });
         return;
     };
     // a nested model: distribute its tensors over its layers by name, keeping order
     let mut per: Vec<Vec<TensorInfo>> = vec![Vec::new(); inner.layers.len()];
     let mut own = Vec::new();
     for t in tensors {
-        match owner_in(inner, &t.name).and_then(|l| inner.layers.iter().position(|x| std::ptr::eq(x, l))) {
+        match owner_in(inner, &t.name)
+            .and_then(|l| inner.layers.iter().position(|x| std::ptr::eq(x, l)))
+        {
             Some(i) => per[i].push(t),
             None => {
-                problems.push(BindProblem::Unassigned { model: path.to_string(), name: t.name.clone() });
+                problems.push(BindProblem::Unassigned {
+                    model: path.to_string(),
+                    name: t.name.clone(),
+                });
                 own.push(t);
             }
         }
     }
-    out.push(BoundLayer { path: path.to_string(), depth, layer, tensors: own, keras3_path: k3(path) });
+    out.push(BoundLayer {
+        path: path.to_string(),
+        depth,
+        layer,
+        tensors: own,
+        keras3_path: k3(path),
+    });
     for (l, ts) in inner.layers.iter().zip(per) {
-        push_legacy(l, &format!("{path}/{}", l.name), depth + 1, ts, out, problems, k3);
+        push_legacy(
+            l,
+            &format!("{path}/{}", l.name),
+            depth + 1,
+            ts,
+            out,
+            problems,
+            k3,
+        );
     }
 }
 
 /// The `Json` of a config key as a bool, with a default.
 pub fn config_bool(layer: &LayerConfig, key: &str, default: bool) -> bool {
-    layer.config.get(key).and_then(Json::as_bool).unwrap_or(default)
+    layer
+        .config
+        .get(key)
+        .and_then(Json::as_bool)
+        .unwrap_or(default)
 }

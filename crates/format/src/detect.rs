@@ -378,7 +378,7 @@ pub fn detect_path(path: &Path) -> Result<Detected, DetectError> {
     let mut kind = classify(&head);
     if matches!(kind, Detected::Unknown { .. }) {
         // userblocks past the head: 4096, 8192, ... (the HDF5 library's search order)
-        let mut off: u64 = HEAD_BYTES as u64 * 2;
+        let mut off: u64 = HEAD_BYTES as u64;
         while off < len {
             let probe = read_at(&mut file, off, HDF5_SIGNATURE.len() as u64).map_err(io_err)?;
             if probe == HDF5_SIGNATURE {
@@ -670,7 +670,9 @@ mod tests {
                 size: Some(128974848)
             })
         );
-        let e = d.refusal(Path::new("models/m.keras")).map(|e| e.to_string());
+        let e = d
+            .refusal(Path::new("models/m.keras"))
+            .map(|e| e.to_string());
         assert_eq!(
             e.as_deref(),
             Some(
@@ -744,7 +746,10 @@ mod tests {
             Some("zip bytes behind a .h5 name: reading it as the zip it is")
         );
         assert!(extension_mismatch(Path::new("m.keras"), &Detected::Zip).is_none());
-        assert!(extension_mismatch(Path::new("m.weights.h5"), &Detected::Hdf5 { userblock: 0 }).is_none());
+        assert!(
+            extension_mismatch(Path::new("m.weights.h5"), &Detected::Hdf5 { userblock: 0 })
+                .is_none()
+        );
         assert!(extension_mismatch(Path::new("m.bin"), &Detected::Zip).is_none());
         assert!(extension_mismatch(Path::new("m.keras"), &Detected::Empty).is_none());
     }

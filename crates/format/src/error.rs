@@ -25,7 +25,10 @@ pub struct Location {
 impl Location {
     /// A location in a file.
     pub fn file(path: impl Into<PathBuf>) -> Self {
-        Location { file: Some(path.into()), ..Default::default() }
+        Location {
+            file: Some(path.into()),
+            ..Default::default()
+        }
     }
     /// This location, inside archive member `m`.
     pub fn with_member(mut self, m: impl Into<String>) -> Self {

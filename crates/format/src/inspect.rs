@@ -109,9 +109,21 @@ fn shape_str(shape: &Json) -> Option<String> {
     let dims = shape.as_array()?;
     let parts: Vec<String> = dims
         .iter()
-        .map(|d| if d.is_null() { "None".to_string() } else { d.as_i64().map(|v| v.to_string()).unwrap_or_else(|| "?".into()) })
+        .map(|d| {
+            if d.is_null() {
+                "None".to_string()
+            } else {
+                d.as_i64()
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "?".into())
+            }
+        })
         .collect();
-    if parts.len() == 1 { Some(format!("({},)", parts[0])) } else { Some(format!("({})", parts.join(", "))) }
+    if parts.len() == 1 {
+        Some(format!("({},)", parts[0]))
+    } else {
+        Some(format!("({})", parts.join(", ")))
+    }
 }
 
 /// Output shapes the config states: inputs' batch shapes, and the shapes of `__keras_tensor__`
@@ -123,9 +135,17 @@ fn known_output_shapes(config: &ModelConfig) -> Vec<(String, String)> {
             Json::Object(o) => {
                 if o.get("class_name").and_then(Json::as_str) == Some("__keras_tensor__") {
                     if let Some(cfg) = o.get("config") {
-                        let layer = cfg.get("keras_history").and_then(|h| h.at(0)).and_then(Json::as_str);
-                        let tidx = cfg.get("keras_history").and_then(|h| h.at(2)).and_then(Json::as_i64);
-                        if let (Some(layer), Some(0), Some(shape)) = (layer, tidx, cfg.get("shape").and_then(shape_str)) {
+                        let layer = cfg
+                            .get("keras_history")
+                            .and_then(|h| h.at(0))
+                            .and_then(Json::as_str);
+                        let tidx = cfg
+                            .get("keras_history")
+                            .and_then(|h| h.at(2))
+                            .and_then(Json::as_i64);
+                        if let (Some(layer), Some(0), Some(shape)) =
+                            (layer, tidx, cfg.get("shape").and_then(shape_str))
+                        {
                             if !out.iter().any(|(l, _)| l == layer) {
                                 out.push((layer.to_string(), shape));
                             }
@@ -151,7 +171,12 @@ fn known_output_shapes(config: &ModelConfig) -> Vec<(String, String)> {
         }
         // Keras 3 Sequential: a layer's build_config input shape is its predecessor's output
         if config.kind == ModelKind::Sequential && i > 0 {
-            if let Some(s) = l.build_config.as_ref().and_then(|b| b.get("input_shape")).and_then(shape_str) {
+            if let Some(s) = l
+                .build_config
+                .as_ref()
+                .and_then(|b| b.get("input_shape"))
+                .and_then(shape_str)
+            {
                 let prev = &config.layers[i - 1].name;
                 if !out.iter().any(|(n, _)| n == prev) {
                     out.push((prev.clone(), s));
@@ -171,7 +196,12 @@ fn class_kind(l: &LayerConfig) -> ClassKind {
         return ClassKind::Lambda;
     }
     let keras_module = match &l.module {
-        Some(m) => m == "keras" || m.starts_with("keras.") || m.starts_with("tf_keras") || m.starts_with("keras_"),
+        Some(m) => {
+            m == "keras"
+                || m.starts_with("keras.")
+                || m.starts_with("tf_keras")
+                || m.starts_with("keras_")
+        }
         None => l.registered_name.is_none(),
     };
     if class.contains('>') || !builtin::is_keras_layer(class) || !keras_module {
@@ -183,15 +213,29 @@ fn class_kind(l: &LayerConfig) -> ClassKind {
 
 fn lambda_desc(f: &LambdaFunction) -> String {
     match f {
-        LambdaFunction::Keras3Lambda { .. } => "marshaled Python bytecode (Keras 3 __lambda__)".into(),
-        LambdaFunction::Keras2 { function_type, module, .. } => format!(
+        LambdaFunction::Keras3Lambda { .. } => {
+            "marshaled Python bytecode (Keras 3 __lambda__)".into()
+        }
+        LambdaFunction::Keras2 {
+            function_type,
+            module,
+            ..
+        } => format!(
             "marshaled Python bytecode (Keras 2 `{function_type}`{})",
-            module.as_deref().map(|m| format!(", module `{m}`")).unwrap_or_default()
+            module
+                .as_deref()
+                .map(|m| format!(", module `{m}`"))
+                .unwrap_or_default()
         ),
-        LambdaFunction::Keras1Raw { .. } => "marshaled Python bytecode (Keras <= 2.1.1 raw_unicode_escape text)".into(),
+        LambdaFunction::Keras1Raw { .. } => {
+            "marshaled Python bytecode (Keras <= 2.1.1 raw_unicode_escape text)".into()
+        }
         LambdaFunction::NamedFunction { module, name, .. } => format!(
             "a reference to function `{name}`{}",
-            module.as_deref().map(|m| format!(" in module `{m}`")).unwrap_or_default()
+            module
+                .as_deref()
+                .map(|m| format!(" in module `{m}`"))
+                .unwrap_or_default()
         ),
         #[allow(unreachable_patterns)]
         _ => "a Python function".into(),
@@ -222,9 +266,15 @@ fn short(j: &Json) -> String {
 fn optimizer_summary(tc: &TrainingConfig) -> Option<String> {
     let opt = tc.optimizer.as_ref()?;
     let class = tc.optimizer_class_name().unwrap_or("?").to_string();
-    let lr = opt.get("config").and_then(|c| c.get("learning_rate")).and_then(Json::as_f64);
+    let lr = opt
+        .get("config")
+        .and_then(|c| c.get("learning_rate"))
+        .and_then(Json::as_f64);
     Some(match lr {
-        Some(lr) => format!("{class} (learning_rate={})", crate::json::python_float_repr(lr)),
+        Some(lr) => format!(
+            "{class} (learning_rate={})",
+            crate::json::python_float_repr(lr)
+        ),
         None => class,
     })
 }
@@ -262,8 +312,16 @@ impl Report {
         if let Some(store) = &mf.weights {
             r.optimizer_weights = store.optimizer.len();
         }
-        if let Some(tc) = mf.training_config.as_ref().and_then(|j| TrainingConfig::parse(j).ok()) {
-            r.compile = Some((optimizer_summary(&tc), tc.loss.as_ref().map(short), tc.metrics.as_ref().map(short)));
+        if let Some(tc) = mf
+            .training_config
+            .as_ref()
+            .and_then(|j| TrainingConfig::parse(j).ok())
+        {
+            r.compile = Some((
+                optimizer_summary(&tc),
+                tc.loss.as_ref().map(short),
+                tc.metrics.as_ref().map(short),
+            ));
         }
         let Some(config) = &mf.config else {
             // weights only: one row per stored owner
@@ -283,7 +341,12 @@ impl Report {
                         kind: ClassKind::Keras,
                     });
                     for t in &o.tensors {
-                        r.weights.push((t.h5_path.clone(), o.owner.clone(), t.shape.clone(), t.dtype.numpy_name().to_string()));
+                        r.weights.push((
+                            t.h5_path.clone(),
+                            o.owner.clone(),
+                            t.shape.clone(),
+                            t.dtype.numpy_name().to_string(),
+                        ));
                     }
                 }
                 r.total_params = store.total_elements();
@@ -309,10 +372,19 @@ impl Report {
             }
         }
         let rows: Vec<(String, usize, &LayerConfig)> = match &binding {
-            Some(b) => b.layers.iter().map(|bl| (bl.path.clone(), bl.depth, bl.layer)).collect(),
+            Some(b) => b
+                .layers
+                .iter()
+                .map(|bl| (bl.path.clone(), bl.depth, bl.layer))
+                .collect(),
             None => {
                 let mut v = Vec::new();
-                fn go<'a>(m: &'a ModelConfig, p: &str, d: usize, v: &mut Vec<(String, usize, &'a LayerConfig)>) {
+                fn go<'a>(
+                    m: &'a ModelConfig,
+                    p: &str,
+                    d: usize,
+                    v: &mut Vec<(String, usize, &'a LayerConfig)>,
+                ) {
                     for l in &m.layers {
                         let path = format!("{p}{}", l.name);
                         v.push((path.clone(), d, l));
@@ -327,7 +399,10 @@ impl Report {
         };
         for (path, depth, l) in rows {
             let kind = class_kind(l);
-            let params = binding.as_ref().map(|b| b.subtree_params(&path)).unwrap_or(0);
+            let params = binding
+                .as_ref()
+                .map(|b| b.subtree_params(&path))
+                .unwrap_or(0);
             let connected_to = l
                 .inbound_nodes
                 .iter()
@@ -335,15 +410,25 @@ impl Report {
                 .map(|t| format!("{}[{}][{}]", t.layer, t.node_index, t.tensor_index))
                 .collect();
             if kind == ClassKind::Lambda {
-                let how = l.lambda_function().map(|f| lambda_desc(&f)).unwrap_or_else(|| "a function".into());
+                let how = l
+                    .lambda_function()
+                    .map(|f| lambda_desc(&f))
+                    .unwrap_or_else(|| "a function".into());
                 r.lambdas.push((path.clone(), how));
             }
             if kind == ClassKind::Custom {
-                r.custom_objects.push((path.clone(), l.class_name.clone(), l.registered_name.clone()));
+                r.custom_objects.push((
+                    path.clone(),
+                    l.class_name.clone(),
+                    l.registered_name.clone(),
+                ));
             }
             r.layers.push(LayerRow {
                 name: l.name.clone(),
-                output_shape: shapes.iter().find(|(p, _)| *p == path).map(|(_, s)| s.clone()),
+                output_shape: shapes
+                    .iter()
+                    .find(|(p, _)| *p == path)
+                    .map(|(_, s)| s.clone()),
                 path,
                 depth,
                 class_name: l.class_name.clone(),
@@ -365,7 +450,12 @@ impl Report {
                     if i >= bl.tensors.len().saturating_sub(nt) || !bl.layer.trainable() {
                         r.non_trainable_bytes += dtype_bytes(t);
                     }
-                    r.weights.push((t.h5_path.clone(), bl.path.clone(), t.shape.clone(), t.dtype.numpy_name().to_string()));
+                    r.weights.push((
+                        t.h5_path.clone(),
+                        bl.path.clone(),
+                        t.shape.clone(),
+                        t.dtype.numpy_name().to_string(),
+                    ));
                 }
             }
             r.problems = b.problems.iter().map(|p| p.to_string()).collect();
@@ -393,7 +483,10 @@ impl Report {
             e.push(("kind", l.kind.as_str().into()));
             e.push(("params", l.params.into()));
             e.push(("output_shape", opt(&l.output_shape)));
-            e.push(("connected_to", Json::array(l.connected_to.iter().map(|c| Json::from(c.as_str())))));
+            e.push((
+                "connected_to",
+                Json::array(l.connected_to.iter().map(|c| Json::from(c.as_str()))),
+            ));
             Json::object(e)
         });
         let weights = self.weights.iter().map(|(p, layer, shape, dtype)| {
@@ -405,7 +498,9 @@ impl Report {
             ])
         });
         let compile = match &self.compile {
-            Some((o, l, m)) => Json::object([("optimizer", opt(o)), ("loss", opt(l)), ("metrics", opt(m))]),
+            Some((o, l, m)) => {
+                Json::object([("optimizer", opt(o)), ("loss", opt(l)), ("metrics", opt(m))])
+            }
             None => Json::Null,
         };
         Json::object([
@@ -417,7 +512,10 @@ impl Report {
             (
                 "model",
                 match &self.model {
-                    Some((n, c)) => Json::object([("name", Json::from(n.as_str())), ("class_name", c.as_str().into())]),
+                    Some((n, c)) => Json::object([
+                        ("name", Json::from(n.as_str())),
+                        ("class_name", c.as_str().into()),
+                    ]),
                     None => Json::Null,
                 },
             ),
@@ -432,17 +530,30 @@ impl Report {
             (
                 "lambda_layers",
                 Json::array(self.lambdas.iter().map(|(p, h)| {
-                    Json::object([("layer", Json::from(p.as_str())), ("function", h.as_str().into())])
+                    Json::object([
+                        ("layer", Json::from(p.as_str())),
+                        ("function", h.as_str().into()),
+                    ])
                 })),
             ),
             (
                 "custom_objects",
                 Json::array(self.custom_objects.iter().map(|(p, c, r)| {
-                    Json::object([("layer", Json::from(p.as_str())), ("class_name", c.as_str().into()), ("registered_name", opt(r))])
+                    Json::object([
+                        ("layer", Json::from(p.as_str())),
+                        ("class_name", c.as_str().into()),
+                        ("registered_name", opt(r)),
+                    ])
                 })),
             ),
-            ("problems", Json::array(self.problems.iter().map(|p| Json::from(p.as_str())))),
-            ("notes", Json::array(self.notes.iter().map(|p| Json::from(p.as_str())))),
+            (
+                "problems",
+                Json::array(self.problems.iter().map(|p| Json::from(p.as_str()))),
+            ),
+            (
+                "notes",
+                Json::array(self.notes.iter().map(|p| Json::from(p.as_str()))),
+            ),
         ])
     }
 
@@ -454,23 +565,42 @@ impl Report {
             s.push('\n');
         };
         push(&mut s, format!("File:      {}", self.file));
-        push(&mut s, format!("Format:    {} ({})", self.format, self.format_description));
-        let mut kv = self.keras_version.clone().unwrap_or_else(|| "not recorded".into());
+        push(
+            &mut s,
+            format!("Format:    {} ({})", self.format, self.format_description),
+        );
+        let mut kv = self
+            .keras_version
+            .clone()
+            .unwrap_or_else(|| "not recorded".into());
         if let Some(d) = &self.date_saved {
             kv.push_str(&format!(", saved {d}"));
         }
         push(&mut s, format!("Keras:     {kv}"));
-        push(&mut s, format!("Backend:   {}", self.backend.as_deref().unwrap_or("not recorded")));
+        push(
+            &mut s,
+            format!(
+                "Backend:   {}",
+                self.backend.as_deref().unwrap_or("not recorded")
+            ),
+        );
         if let Some(d) = &self.dialect {
             push(&mut s, format!("Config:    {d} dialect"));
         }
         s.push('\n');
         match &self.model {
             Some((n, c)) => push(&mut s, format!("Model: \"{n}\" ({c})")),
-            None => push(&mut s, "Weights (no model config in this file):".to_string()),
+            None => push(
+                &mut s,
+                "Weights (no model config in this file):".to_string(),
+            ),
         }
         let functional = self.layers.iter().any(|l| !l.connected_to.is_empty());
-        let mut header = vec!["Layer (type)".to_string(), "Output Shape".to_string(), "Param #".to_string()];
+        let mut header = vec![
+            "Layer (type)".to_string(),
+            "Output Shape".to_string(),
+            "Param #".to_string(),
+        ];
         if functional {
             header.push("Connected to".to_string());
         }
@@ -498,7 +628,14 @@ impl Report {
             rows.push(row);
         }
         s.push_str(&table(&header, &rows));
-        push(&mut s, format!(" Total params: {} ({})", group_digits(self.total_params), human_bytes(self.total_bytes)));
+        push(
+            &mut s,
+            format!(
+                " Total params: {} ({})",
+                group_digits(self.total_params),
+                human_bytes(self.total_bytes)
+            ),
+        );
         push(
             &mut s,
             format!(
@@ -509,14 +646,27 @@ impl Report {
         );
         push(
             &mut s,
-            format!(" Non-trainable params: {} ({})", group_digits(self.non_trainable_params), human_bytes(self.non_trainable_bytes)),
+            format!(
+                " Non-trainable params: {} ({})",
+                group_digits(self.non_trainable_params),
+                human_bytes(self.non_trainable_bytes)
+            ),
         );
         if let Some((o, l, m)) = &self.compile {
             s.push('\n');
             push(&mut s, "Compile:".into());
-            push(&mut s, format!("  optimizer: {}", o.as_deref().unwrap_or("none")));
-            push(&mut s, format!("  loss:      {}", l.as_deref().unwrap_or("none")));
-            push(&mut s, format!("  metrics:   {}", m.as_deref().unwrap_or("none")));
+            push(
+                &mut s,
+                format!("  optimizer: {}", o.as_deref().unwrap_or("none")),
+            );
+            push(
+                &mut s,
+                format!("  loss:      {}", l.as_deref().unwrap_or("none")),
+            );
+            push(
+                &mut s,
+                format!("  metrics:   {}", m.as_deref().unwrap_or("none")),
+            );
         }
         if !self.weights.is_empty() {
             s.push('\n');
@@ -533,24 +683,50 @@ impl Report {
                     }
                 ),
             );
-            let w = self.weights.iter().map(|(p, ..)| p.chars().count()).max().unwrap_or(0);
+            let w = self
+                .weights
+                .iter()
+                .map(|(p, ..)| p.chars().count())
+                .max()
+                .unwrap_or(0);
             for (p, _, shape, dtype) in &self.weights {
-                let sh = format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "));
+                let sh = format!(
+                    "({})",
+                    shape
+                        .iter()
+                        .map(|d| d.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
                 push(&mut s, format!("  {p:<w$}  {sh:<16} {dtype}"));
             }
         }
         if !self.lambdas.is_empty() {
             s.push('\n');
-            push(&mut s, "Lambda layers (Python code stored in the file; strata never runs it):".into());
+            push(
+                &mut s,
+                "Lambda layers (Python code stored in the file; strata never runs it):".into(),
+            );
             for (p, h) in &self.lambdas {
                 push(&mut s, format!("  {p}: {h}"));
             }
         }
         if !self.custom_objects.is_empty() {
             s.push('\n');
-            push(&mut s, "Custom classes (not part of Keras; they must be registered to load):".into());
+            push(
+                &mut s,
+                "Custom classes (not part of Keras; they must be registered to load):".into(),
+            );
             for (p, c, r) in &self.custom_objects {
-                push(&mut s, format!("  {p}: {c}{}", r.as_deref().map(|r| format!(" (registered name `{r}`)")).unwrap_or_default()));
+                push(
+                    &mut s,
+                    format!(
+                        "  {p}: {c}{}",
+                        r.as_deref()
+                            .map(|r| format!(" (registered name `{r}`)"))
+                            .unwrap_or_default()
+                    ),
+                );
             }
         }
         if !self.problems.is_empty() {

@@ -208,7 +208,9 @@ impl Number {
     /// Whether this is an integer (Python `int`) rather than a float.
     pub fn is_integer(&self) -> bool {
         match &self.0 {
-            Repr::Text(t) => !t.bytes().any(|b| matches!(b, b'.' | b'e' | b'E' | b'N' | b'I')),
+            Repr::Text(t) => !t
+                .bytes()
+                .any(|b| matches!(b, b'.' | b'e' | b'E' | b'N' | b'I')),
             Repr::Int(_) | Repr::UInt(_) => true,
             Repr::Float(_) => false,
         }
@@ -894,8 +896,7 @@ impl<'a> Parser<'a> {
                                 self.pos += 1;
                                 self.skip_ws();
                                 let (k, p) = self.key()?;
-                                if let Some(Frame::Object { key, key_pos, .. }) = stack.last_mut()
-                                {
+                                if let Some(Frame::Object { key, key_pos, .. }) = stack.last_mut() {
                                     *key = k;
                                     *key_pos = p;
                                 }
@@ -945,14 +946,21 @@ impl<'a> Parser<'a> {
     fn scalar(&mut self) -> Result<Json, JsonError> {
         match self.peek() {
             Some(b'"') => self.string().map(Json::String),
-            Some(b't') => self.eat_literal("true", "a value").map(|_| Json::Bool(true)),
+            Some(b't') => self
+                .eat_literal("true", "a value")
+                .map(|_| Json::Bool(true)),
             Some(b'f') => self
                 .eat_literal("false", "a value")
                 .map(|_| Json::Bool(false)),
             Some(b'n') => self.eat_literal("null", "a value").map(|_| Json::Null),
             Some(b'N') => self.special("NaN"),
             Some(b'I') => self.special("Infinity"),
-            Some(b'-') if self.text.get(self.pos + 1..).is_some_and(|r| r.starts_with('I')) => {
+            Some(b'-')
+                if self
+                    .text
+                    .get(self.pos + 1..)
+                    .is_some_and(|r| r.starts_with('I')) =>
+            {
                 self.special("-Infinity")
             }
             Some(b'-' | b'0'..=b'9') => self.number(),
@@ -1057,9 +1065,8 @@ impl<'a> Parser<'a> {
                             continue;
                         }
                         _ => {
-                            return Err(
-                                self.syntax("an escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)")
-                            );
+                            return Err(self
+                                .syntax("an escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)"));
                         }
                     };
                     self.pos += 1;
@@ -1151,14 +1158,23 @@ mod tests {
             assert_eq!(python_float_repr(f), want, "repr of {f:e}");
         }
         assert_eq!(Json::from(f64::NAN).to_string_python(), "NaN");
-        assert_eq!(Json::from(f64::NEG_INFINITY).to_string_python(), "-Infinity");
+        assert_eq!(
+            Json::from(f64::NEG_INFINITY).to_string_python(),
+            "-Infinity"
+        );
     }
 
     #[test]
     fn serializer_uses_python_separators_and_ascii_escapes() {
         let v = Json::object(vec![
-            ("a", Json::array(vec![Json::from(1i64), Json::Null, Json::from(true)])),
-            ("é\u{1F600}", Json::from("tab\t\"q\"\\\u{7f}\u{1}\u{8}\u{c}/")),
+            (
+                "a",
+                Json::array(vec![Json::from(1i64), Json::Null, Json::from(true)]),
+            ),
+            (
+                "é\u{1F600}",
+                Json::from("tab\t\"q\"\\\u{7f}\u{1}\u{8}\u{c}/"),
+            ),
             ("e", Json::object(Vec::<(String, Json)>::new())),
         ]);
         assert_eq!(
@@ -1194,9 +1210,7 @@ mod tests {
         assert_eq!(v["a"]["b"][0].as_bool(), Some(true));
         assert!(v["missing"][3]["x"].is_null());
         assert!(v[7].is_null());
-        assert!(
-            v.eq_unordered(&p(r#"{"a": {"b": [true]}, "z": 1}"#).unwrap())
-        );
+        assert!(v.eq_unordered(&p(r#"{"a": {"b": [true]}, "z": 1}"#).unwrap()));
         assert_ne!(v, p(r#"{"a": {"b": [true]}, "z": 1}"#).unwrap());
     }
 
@@ -1276,10 +1290,22 @@ mod tests {
             err("\"abc"),
             "invalid JSON at line 1, column 5: expected '\"' closing the string, found the end of the input"
         );
-        assert_eq!(err(""), "invalid JSON at line 1, column 1: expected a value, found the end of the input");
-        assert_eq!(err("[1 2]"), "invalid JSON at line 1, column 4: expected ',' or ']', found '2'");
-        assert_eq!(err("{\"a\": 1 \"b\"}"), "invalid JSON at line 1, column 9: expected ',' or '}', found '\"'");
-        assert_eq!(err("[1,]"), "invalid JSON at line 1, column 4: expected a value, found ']'");
+        assert_eq!(
+            err(""),
+            "invalid JSON at line 1, column 1: expected a value, found the end of the input"
+        );
+        assert_eq!(
+            err("[1 2]"),
+            "invalid JSON at line 1, column 4: expected ',' or ']', found '2'"
+        );
+        assert_eq!(
+            err("{\"a\": 1 \"b\"}"),
+            "invalid JSON at line 1, column 9: expected ',' or '}', found '\"'"
+        );
+        assert_eq!(
+            err("[1,]"),
+            "invalid JSON at line 1, column 4: expected a value, found ']'"
+        );
     }
 
     #[test]
@@ -1307,7 +1333,10 @@ mod tests {
         let very_deep = "{\"a\":".repeat(5000);
         assert!(matches!(
             Json::parse(very_deep, &huge),
-            Err(JsonError::TooDeep { limit: MAX_DEPTH_CEILING, .. })
+            Err(JsonError::TooDeep {
+                limit: MAX_DEPTH_CEILING,
+                ..
+            })
         ));
     }
 
@@ -1358,7 +1387,11 @@ impl Json {
 fn write_pretty(v: &Json, indent: usize, out: &mut String) {
     let pad = |n: usize, out: &mut String| out.extend(std::iter::repeat_n(' ', n * 2));
     match v {
-        Json::Array(items) if items.iter().any(|i| matches!(i, Json::Array(_) | Json::Object(_))) => {
+        Json::Array(items)
+            if items
+                .iter()
+                .any(|i| matches!(i, Json::Array(_) | Json::Object(_))) =>
+        {
             out.push_str("[\n");
             for (i, item) in items.iter().enumerate() {
                 pad(indent + 1, out);

@@ -12,12 +12,19 @@ use std::collections::HashMap;
 /// then `([a-z])([A-Z])` -> `\1_\2`, then lowercase.
 pub fn to_snake_case(name: &str) -> String {
     // re.sub(r"\W+", "", name): Python's \w is Unicode letters, digits and underscore.
-    let s: Vec<char> = name.chars().filter(|c| c.is_alphanumeric() || *c == '_').collect();
+    let s: Vec<char> = name
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
     // re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
     let mut out: Vec<char> = Vec::with_capacity(s.len() + 8);
     let mut i = 0;
     while i < s.len() {
-        if i + 2 < s.len() && s[i] != '\n' && s[i + 1].is_ascii_uppercase() && s[i + 2].is_ascii_lowercase() {
+        if i + 2 < s.len()
+            && s[i] != '\n'
+            && s[i + 1].is_ascii_uppercase()
+            && s[i + 2].is_ascii_lowercase()
+        {
             let mut j = i + 2;
             while j < s.len() && s[j].is_ascii_lowercase() {
                 j += 1;

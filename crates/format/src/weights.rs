@@ -42,7 +42,9 @@ impl TensorInfo {
     }
     /// Size in bytes, when the dtype has a fixed size.
     pub fn num_bytes(&self) -> Option<u64> {
-        self.dtype.size().map(|s| self.num_elements().saturating_mul(s as u64))
+        self.dtype
+            .size()
+            .map(|s| self.num_elements().saturating_mul(s as u64))
     }
 }
 
@@ -77,6 +79,8 @@ pub struct WeightStore {
     pub owners: Vec<OwnerWeights>,
     /// Optimizer state (`optimizer_weights` in legacy files, `optimizer/vars` in Keras 3 files).
     pub optimizer: Vec<TensorInfo>,
+    /// Metric state (`metrics/<name>/vars`, written by tf-keras `.keras` saves; Keras 3 writes none).
+    pub metrics: Vec<TensorInfo>,
     /// The Keras 3 objects with a `vars` group, including those with no variables, with their
     /// `name` attribute when present (Keras >= 3.6 writes it).
     pub objects: Vec<(String, Option<String>)>,
@@ -88,7 +92,10 @@ impl WeightStore {
         self.file
             .dataset(&info.h5_path)
             .and_then(|d| d.read_raw())
-            .map_err(|source| Error::Hdf5 { location: Location::default().with_hdf5_path(&info.h5_path), source })
+            .map_err(|source| Error::Hdf5 {
+                location: Location::default().with_hdf5_path(&info.h5_path),
+                source,
+            })
     }
 
     /// All model tensors in order.
@@ -98,7 +105,9 @@ impl WeightStore {
 
     /// Total number of model weight elements.
     pub fn total_elements(&self) -> u64 {
-        self.tensors().map(|t| t.num_elements()).fold(0u64, |a, b| a.saturating_add(b))
+        self.tensors()
+            .map(|t| t.num_elements())
+            .fold(0u64, |a, b| a.saturating_add(b))
     }
 
     /// The owner with this name or path.
@@ -110,7 +119,10 @@ impl WeightStore {
     /// `model_weights` child) has a `layer_names` attribute, Keras 3 when there is a `vars`
     /// or `layers` child, else an error naming what was found.
     pub fn open(file: &H5File) -> Result<WeightStore> {
-        let h5 = |source, path: &str| Error::Hdf5 { location: Location::default().with_hdf5_path(path), source };
+        let h5 = |source, path: &str| Error::Hdf5 {
+            location: Location::default().with_hdf5_path(path),
+            source,
+        };
         let root = file.root();
         let members = root.members().map_err(|e| h5(e, "/"))?;
         let has = |n: &str| members.iter().any(|m| m.name == n);
@@ -142,9 +154,16 @@ impl WeightStore {
 /// attribute `name`, else the chunks `name0`, `name1`, ... until one is missing. An empty
 /// float64 array (h5py's encoding of an empty list) reads as an empty list. `Ok(None)` when
 /// neither form exists.
-pub fn string_list_attr(file: &H5File, group_path: &str, name: &str) -> Result<Option<Vec<String>>> {
+pub fn string_list_attr(
+    file: &H5File,
+    group_path: &str,
+    name: &str,
+) -> Result<Option<Vec<String>>> {
     let loc = || Location::default().with_hdf5_path(format!("{}@{}", group_path, name));
-    let group = file.group(group_path).map_err(|source| Error::Hdf5 { location: loc(), source })?;
+    let group = file.group(group_path).map_err(|source| Error::Hdf5 {
+        location: loc(),
+        source,
+    })?;
     let decode = |attr: strata_hdf5::Attr, attr_name: &str| -> Result<Vec<String>> {
         match &attr.value {
             AttrValue::Strings { .. } => attr.as_strings().ok_or_else(|| Error::Invalid {
@@ -157,18 +176,27 @@ pub fn string_list_attr(file: &H5File, group_path: &str, name: &str) -> Result<O
             AttrValue::UInt(v) if v.is_empty() => Ok(Vec::new()),
             other => Err(Error::Invalid {
                 location: loc(),
-                what: format!("attribute `{attr_name}` should be a list of strings but holds {}", describe_attr(other)),
+                what: format!(
+                    "attribute `{attr_name}` should be a list of strings but holds {}",
+                    describe_attr(other)
+                ),
                 help: "the file is damaged or was not written by Keras".into(),
             }),
         }
     };
-    if let Some(a) = group.attr(name).map_err(|source| Error::Hdf5 { location: loc(), source })? {
+    if let Some(a) = group.attr(name).map_err(|source| Error::Hdf5 {
+        location: loc(),
+        source,
+    })? {
         return decode(a, name).map(Some);
     }
     let mut out: Option<Vec<String>> = None;
     for i in 0usize.. {
         let chunk = format!("{name}{i}");
-        match group.attr(&chunk).map_err(|source| Error::Hdf5 { location: loc(), source })? {
+        match group.attr(&chunk).map_err(|source| Error::Hdf5 {
+            location: loc(),
+            source,
+        })? {
             Some(a) => out.get_or_insert_with(Vec::new).extend(decode(a, &chunk)?),
             None => break,
         }
@@ -179,8 +207,17 @@ pub fn string_list_attr(file: &H5File, group_path: &str, name: &str) -> Result<O
 /// A string attribute (scalar), if present and a string.
 pub fn string_attr(file: &H5File, path: &str, name: &str) -> Result<Option<String>> {
     let loc = || Location::default().with_hdf5_path(format!("{path}@{name}"));
-    let group = file.group(path).map_err(|source| Error::Hdf5 { location: loc(), source })?;
-    Ok(group.attr(name).map_err(|source| Error::Hdf5 { location: loc(), source })?.and_then(|a| a.as_string()))
+    let group = file.group(path).map_err(|source| Error::Hdf5 {
+        location: loc(),
+        source,
+    })?;
+    Ok(group
+        .attr(name)
+        .map_err(|source| Error::Hdf5 {
+            location: loc(),
+            source,
+        })?
+        .and_then(|a| a.as_string()))
 }
 
 fn describe_attr(v: &AttrValue) -> String {
@@ -199,13 +236,20 @@ fn describe_attr(v: &AttrValue) -> String {
 fn join(a: &str, b: &str) -> String {
     let a = a.trim_end_matches('/');
     let b = b.trim_start_matches('/');
-    if a.is_empty() { format!("/{b}") } else { format!("{a}/{b}") }
+    if a.is_empty() {
+        format!("/{b}")
+    } else {
+        format!("{a}/{b}")
+    }
 }
 
 fn tensor_info(file: &H5File, h5_path: &str, owner: &str, name: &str) -> Result<TensorInfo> {
-    let ds = file
-        .dataset(h5_path)
-        .map_err(|source| Error::Hdf5 { location: Location::default().with_hdf5_path(h5_path).with_layer(owner), source })?;
+    let ds = file.dataset(h5_path).map_err(|source| Error::Hdf5 {
+        location: Location::default()
+            .with_hdf5_path(h5_path)
+            .with_layer(owner),
+        source,
+    })?;
     Ok(TensorInfo {
         h5_path: h5_path.to_string(),
         owner: owner.to_string(),
@@ -218,11 +262,12 @@ fn tensor_info(file: &H5File, h5_path: &str, owner: &str, name: &str) -> Result<
 /// Reads a legacy weights group (`/model_weights` of a full-model file, or `/` of a
 /// weights-only file).
 pub fn read_legacy(file: &H5File, group_path: &str) -> Result<WeightStore> {
-    let layer_names = string_list_attr(file, group_path, "layer_names")?.ok_or_else(|| Error::Invalid {
-        location: Location::default().with_hdf5_path(group_path),
-        what: "the legacy weights group has no `layer_names` attribute".into(),
-        help: "the file is damaged or is not a Keras weights file".into(),
-    })?;
+    let layer_names =
+        string_list_attr(file, group_path, "layer_names")?.ok_or_else(|| Error::Invalid {
+            location: Location::default().with_hdf5_path(group_path),
+            what: "the legacy weights group has no `layer_names` attribute".into(),
+            help: "the file is damaged or is not a Keras weights file".into(),
+        })?;
     let mut owners = Vec::with_capacity(layer_names.len().min(1 << 16));
     for layer in &layer_names {
         let gpath = join(group_path, layer);
@@ -236,23 +281,39 @@ pub fn read_legacy(file: &H5File, group_path: &str) -> Result<WeightStore> {
             let p = join(&gpath, wn);
             tensors.push(tensor_info(file, &p, layer, wn)?);
         }
-        owners.push(OwnerWeights { owner: layer.clone(), group_path: gpath, tensors });
+        owners.push(OwnerWeights {
+            owner: layer.clone(),
+            group_path: gpath,
+            tensors,
+        });
     }
     let mut optimizer = Vec::new();
     if group_path == "/model_weights" {
-        if let Some(names) = string_list_attr(file, "/optimizer_weights", "weight_names").unwrap_or(None) {
+        if let Some(names) =
+            string_list_attr(file, "/optimizer_weights", "weight_names").unwrap_or(None)
+        {
             for wn in &names {
                 let p = join("/optimizer_weights", wn);
                 optimizer.push(tensor_info(file, &p, "optimizer", wn)?);
             }
         }
     }
-    Ok(WeightStore { file: file.clone(), layout: Layout::Legacy, owners, optimizer, objects: Vec::new() })
+    Ok(WeightStore {
+        file: file.clone(),
+        layout: Layout::Legacy,
+        owners,
+        optimizer,
+        metrics: Vec::new(),
+        objects: Vec::new(),
+    })
 }
 
 /// Reads a Keras 3 weights store: every `<path>/vars` group with its numbered datasets.
 pub fn read_keras3(file: &H5File) -> Result<WeightStore> {
-    let nodes = file.walk().map_err(|source| Error::Hdf5 { location: Location::default().with_hdf5_path("/"), source })?;
+    let nodes = file.walk().map_err(|source| Error::Hdf5 {
+        location: Location::default().with_hdf5_path("/"),
+        source,
+    })?;
     // object path -> (index -> tensor)
     let mut by_owner: BTreeMap<String, BTreeMap<u64, TensorInfo>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
@@ -280,7 +341,11 @@ pub fn read_keras3(file: &H5File) -> Result<WeightStore> {
                     Some(x) => x,
                     None => ("", path),
                 };
-                let owner = if parent == "vars" { Some("") } else { parent.strip_suffix("/vars") };
+                let owner = if parent == "vars" {
+                    Some("")
+                } else {
+                    parent.strip_suffix("/vars")
+                };
                 let (Some(owner), Ok(index)) = (owner, leaf.parse::<u64>()) else {
                     return Err(Error::Invalid {
                         location: Location::default().with_hdf5_path(&node.path),
@@ -292,21 +357,29 @@ pub fn read_keras3(file: &H5File) -> Result<WeightStore> {
                 if !by_owner.contains_key(owner) {
                     order.push(owner.to_string());
                 }
-                by_owner.entry(owner.to_string()).or_default().insert(index, info);
+                by_owner
+                    .entry(owner.to_string())
+                    .or_default()
+                    .insert(index, info);
             }
             _ => {}
         }
     }
     let mut owners = Vec::new();
     let mut optimizer = Vec::new();
+    let mut metrics = Vec::new();
     for owner in order {
-        let Some(map) = by_owner.remove(&owner) else { continue };
+        let Some(map) = by_owner.remove(&owner) else {
+            continue;
+        };
         // indices must be 0..n without gaps: Keras pairs them positionally
         for (expected, (&got, t)) in map.iter().enumerate() {
             if got != expected as u64 {
                 return Err(Error::Invalid {
                     location: Location::default().with_hdf5_path(&t.h5_path),
-                    what: format!("variables of `{owner}` are numbered with a gap: expected `{expected}`, found `{got}`"),
+                    what: format!(
+                        "variables of `{owner}` are numbered with a gap: expected `{expected}`, found `{got}`"
+                    ),
                     help: "the file is damaged; Keras numbers variables 0, 1, 2, ...".into(),
                 });
             }
@@ -316,8 +389,27 @@ pub fn read_keras3(file: &H5File) -> Result<WeightStore> {
             optimizer.extend(tensors);
             continue;
         }
-        let group_path = if owner.is_empty() { "/vars".to_string() } else { format!("/{owner}/vars") };
-        owners.push(OwnerWeights { owner, group_path, tensors });
+        if owner == "metrics" || owner.starts_with("metrics/") {
+            metrics.extend(tensors);
+            continue;
+        }
+        let group_path = if owner.is_empty() {
+            "/vars".to_string()
+        } else {
+            format!("/{owner}/vars")
+        };
+        owners.push(OwnerWeights {
+            owner,
+            group_path,
+            tensors,
+        });
     }
-    Ok(WeightStore { file: file.clone(), layout: Layout::Keras3, owners, optimizer, objects })
+    Ok(WeightStore {
+        file: file.clone(),
+        layout: Layout::Keras3,
+        owners,
+        optimizer,
+        metrics,
+        objects,
+    })
 }

@@ -16,7 +16,13 @@ fn seeds() -> Vec<Vec<u8>> {
     vec![
         build(&standard()),
         build(&deflated),
-        build_with(&standard(), Options { zip64: true, ..Options::default() }),
+        build_with(
+            &standard(),
+            Options {
+                zip64: true,
+                ..Options::default()
+            },
+        ),
     ]
 }
 

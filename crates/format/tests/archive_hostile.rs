@@ -119,7 +119,8 @@ fn hostile_fixtures_give_their_documented_messages() {
     assert!(files.len() >= 20, "hostile fixtures missing: {files:?}");
 
     let bless = std::env::var_os("STRATA_BLESS").is_some();
-    let mut table = String::from("| file | why it is hostile | expected message |\n|---|---|---|\n");
+    let mut table =
+        String::from("| file | why it is hostile | expected message |\n|---|---|---|\n");
     let mut failures = Vec::new();
     for file in &files {
         let shown = Path::new("fixtures/hostile").join(file);
@@ -127,7 +128,10 @@ fn hostile_fixtures_give_their_documented_messages() {
         assert_ne!(got, "ok", "{file} was accepted");
         let row = rows.iter().find(|r| &r.file == file);
         let why = row.map(|r| r.why.clone()).unwrap_or_else(|| "TODO".into());
-        table.push_str(&format!("| `{file}` | {why} | {} |\n", got.replace('|', "\\|")));
+        table.push_str(&format!(
+            "| `{file}` | {why} | {} |\n",
+            got.replace('|', "\\|")
+        ));
         match row {
             None => failures.push(format!("{file}: no row in README.md; message: {got}")),
             Some(r) if r.message != got => failures.push(format!(
@@ -139,7 +143,10 @@ fn hostile_fixtures_give_their_documented_messages() {
     }
     for r in &rows {
         if !files.contains(&r.file) {
-            failures.push(format!("{}: listed in README.md but the file is missing", r.file));
+            failures.push(format!(
+                "{}: listed in README.md but the file is missing",
+                r.file
+            ));
         }
     }
     if bless {

@@ -39,7 +39,10 @@ fn members_in_keras_order_all_stored() {
     let assets: Vec<&str> = a.assets().map(|m| m.name.as_str()).collect();
     assert_eq!(
         assets,
-        ["assets/a_first/x.bin", "assets/string_lookup/vocabulary.txt"]
+        [
+            "assets/a_first/x.bin",
+            "assets/string_lookup/vocabulary.txt"
+        ]
     );
     assert_eq!(
         a.read_member("assets/string_lookup/vocabulary.txt")
@@ -56,10 +59,25 @@ fn python_zipfile_conventions() {
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("zip crate reads it");
     for i in 0..zip.len() {
         let f = zip.by_index(i).expect("entry");
-        assert_eq!(f.unix_mode().map(|m| m & 0o777), Some(0o600), "{}", f.name());
+        assert_eq!(
+            f.unix_mode().map(|m| m & 0o777),
+            Some(0o600),
+            "{:?}",
+            f.name_raw()
+        );
         assert_eq!(f.compression(), zip::CompressionMethod::Stored);
         let t = f.last_modified().expect("timestamp");
-        assert_eq!((t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second()), (1980, 1, 1, 0, 0, 0));
+        assert_eq!(
+            (
+                t.year(),
+                t.month(),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            ),
+            (1980, 1, 1, 0, 0, 0)
+        );
     }
 }
 
@@ -86,7 +104,10 @@ fn weights_range_points_at_the_weights() {
     assert_eq!(&bytes[r.start as usize..r.end as usize], &weights()[..]);
     assert_eq!(a.as_bytes().map(|b| b.len()), Some(bytes.len()));
     // borrowed, not copied, for in-memory archives
-    assert!(matches!(a.weights_bytes().expect("ok"), std::borrow::Cow::Borrowed(_)));
+    assert!(matches!(
+        a.weights_bytes().expect("ok"),
+        std::borrow::Cow::Borrowed(_)
+    ));
 
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("m.keras");
@@ -111,7 +132,12 @@ fn directory_form() {
     let names: Vec<&str> = a.members().iter().map(|m| m.name.as_str()).collect();
     assert_eq!(
         names,
-        ["assets/lookup/vocab.txt", "config.json", "metadata.json", "model.weights.h5"]
+        [
+            "assets/lookup/vocab.txt",
+            "config.json",
+            "metadata.json",
+            "model.weights.h5"
+        ]
     );
     assert_eq!(a.config_bytes().expect("ok").as_ref(), CONFIG);
     assert_eq!(a.weights_format(), WeightsFormat::H5);
@@ -152,10 +178,13 @@ fn directory_without_config() {
 
 #[test]
 fn missing_file_io_error() {
-    let msg = KerasArchive::open(std::path::Path::new("/nonexistent/m.keras"), &Limits::default())
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
+    let msg = KerasArchive::open(
+        std::path::Path::new("/nonexistent/m.keras"),
+        &Limits::default(),
+    )
+    .map(|_| ())
+    .unwrap_err()
+    .to_string();
     assert_eq!(
         msg,
         "could not read `/nonexistent/m.keras`: No such file or directory (os error 2)"

@@ -293,54 +293,53 @@ impl H5File {
     /// descended into. Bounded by [`Limits::max_objects`] and [`Limits::max_depth`].
     pub fn walk(&self) -> Result<Vec<Node>> {
         let inner = &*self.inner;
-        let limits = &inner.limits;
         let mut out = vec![Node { path: "/".into(), kind: NodeKind::Group }];
         let mut seen = HashSet::new();
         seen.insert(inner.sb.root);
-        let mut stack: Vec<(String, u64, usize)> = vec![("/".into(), inner.sb.root, 0)];
-        while let Some((path, addr, depth)) = stack.pop() {
-            let header = Header::read(inner, addr, &path)?;
-            let links = read_links(inner, &header, &path)?;
-            let mut children = Vec::new();
-            for link in links {
-                let child = join(&path, &link.name);
-                if out.len() >= limits.max_objects {
-                    return Err(Error::limit(&child, "object count", out.len() as u64 + 1, limits.max_objects as u64, "max_objects"));
-                }
-                let kind = match link.target {
-                    Target::Hard(a) => {
-                        let h = Header::read(inner, a, &child)?;
-                        let kind = classify(&h);
-                        if kind == NodeKind::Group && seen.insert(a) {
-                            if depth + 1 > limits.max_depth {
-                                return Err(Error::limit(&child, "group depth", depth as u64 + 1, limits.max_depth as u64, "max_depth"));
-                            }
-                            children.push((child.clone(), a, depth + 1));
-                        }
-                        kind
-                    }
-                    other => link_kind(other),
-                };
-                out.push(Node { path: child, kind });
-            }
-            stack.extend(children);
-        }
-        // Members were collected group by group; sorting by path components
-        // yields the depth-first pre-order (each group directly followed by its subtree).
-        Ok(preorder(out))
+        walk_group(inner, "/", inner.sb.root, 0, &mut seen, &mut out)?;
+        Ok(out)
     }
 }
 
-/// Reorders `nodes` (root first, every group's members in name order) into a
-/// depth-first pre-order listing.
-fn preorder(nodes: Vec<Node>) -> Vec<Node> {
-    let mut nodes = nodes;
-    nodes.sort_by(|a, b| {
-        let ka = a.path.split('/').filter(|s| !s.is_empty());
-        let kb = b.path.split('/').filter(|s| !s.is_empty());
-        ka.map(str::as_bytes).cmp(kb.map(str::as_bytes))
-    });
-    nodes
+/// The walk recurses once per level, so nesting is capped here whatever
+/// [`Limits::max_depth`] says.
+const HARD_MAX_DEPTH: usize = 1024;
+
+/// Lists the members of the group at `addr`, descending into each subgroup the
+/// first time it is met (as h5py's `visititems` does).
+fn walk_group(
+    inner: &Inner,
+    path: &str,
+    addr: u64,
+    depth: usize,
+    seen: &mut HashSet<u64>,
+    out: &mut Vec<Node>,
+) -> Result<()> {
+    let limits = &inner.limits;
+    let header = Header::read(inner, addr, path)?;
+    let links = read_links(inner, &header, path)?;
+    for link in links {
+        let child = join(path, &link.name);
+        if out.len() >= limits.max_objects {
+            return Err(Error::limit(&child, "object count", out.len() as u64 + 1, limits.max_objects as u64, "max_objects"));
+        }
+        match link.target {
+            Target::Hard(a) => {
+                let kind = classify(&Header::read(inner, a, &child)?);
+                let descend = kind == NodeKind::Group && seen.insert(a);
+                out.push(Node { path: child.clone(), kind });
+                if descend {
+                    let max = limits.max_depth.min(HARD_MAX_DEPTH);
+                    if depth + 1 > max {
+                        return Err(Error::limit(&child, "group depth", depth as u64 + 1, max as u64, "max_depth"));
+                    }
+                    walk_group(inner, &child, a, depth + 1, seen, out)?;
+                }
+            }
+            other => out.push(Node { path: child, kind: link_kind(other) }),
+        }
+    }
+    Ok(())
 }
 
 fn link_kind(t: Target) -> NodeKind {

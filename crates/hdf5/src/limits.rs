@@ -18,7 +18,7 @@ pub struct Limits {
     /// one group listing. Default 1 000 000.
     pub max_objects: usize,
     /// Deepest group nesting a walk descends into (the root is depth 0).
-    /// Default 64.
+    /// Default 64; values above 1024 act as 1024.
     pub max_depth: usize,
     /// Largest decoded attribute value, in bytes (vlen strings counted by their
     /// payload). Default 256 MiB.

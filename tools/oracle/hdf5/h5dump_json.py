@@ -46,7 +46,7 @@ def dump_attr(obj, name):
         else:
             size = tid.get_size()
             arr = np.empty(aid.shape, dtype=f"S{size}")
-            aid.read(arr)
+            aid.read(arr, mtype=tid)  # the file type: raw bytes, no charset or padding conversion
             raw = arr.tobytes()
             out["values"] = [raw[i:i + size].hex() for i in range(0, len(raw), size)]
         return out
@@ -65,7 +65,7 @@ def dump_attr(obj, name):
         return out
     if cls == h5py.h5t.OPAQUE:
         arr = np.empty(aid.shape, dtype=f"V{tid.get_size()}")
-        aid.read(arr)
+        aid.read(arr, mtype=tid)
         out.update(type="opaque", data=arr.tobytes().hex())
         return out
     out["type"] = "unsupported"

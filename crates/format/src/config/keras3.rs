@@ -266,7 +266,10 @@ pub fn keras_tensor_json(r: &TensorRef) -> Json {
 pub(crate) fn parse_node(node: &Json, path: &mut ConfigPath) -> Result<Node> {
     let obj = super::expect_object(node, path)?;
     let args = obj.get("args").cloned().unwrap_or(Json::Array(Vec::new()));
-    let kwargs = obj.get("kwargs").cloned().unwrap_or(Json::Object(Object::new()));
+    let kwargs = obj
+        .get("kwargs")
+        .cloned()
+        .unwrap_or(Json::Object(Object::new()));
     if !obj.contains_key("args") && !obj.contains_key("kwargs") {
         return Err(ConfigError::MissingKey {
             path: path.clone(),

@@ -403,8 +403,7 @@ pub(crate) fn short_json(v: &Json) -> String {
 }
 
 pub(crate) fn expect_object<'a>(v: &'a Json, path: &ConfigPath) -> Result<&'a Object> {
-    v.as_object()
-        .ok_or_else(|| wrong(path, "an object", v))
+    v.as_object().ok_or_else(|| wrong(path, "an object", v))
 }
 
 /// A string-or-null key: absent or null is `None`.
@@ -585,14 +584,14 @@ impl Ctx<'_> {
             ModelKind::Functional | ModelKind::Sequential => true,
             // A subclass of Sequential keeps its layer list; other subclassed models may use
             // `layers` for anything, so only a list of layer entries is read.
-            ModelKind::Subclassed(_) => layers_value
-                .and_then(Json::as_array)
-                .is_some_and(|items| {
+            ModelKind::Subclassed(_) => {
+                layers_value.and_then(Json::as_array).is_some_and(|items| {
                     items.iter().all(|i| {
                         i.get("class_name").is_some_and(|c| c.as_str().is_some())
                             && i.get("config").is_some()
                     })
-                }),
+                })
+            }
         };
         if parse_layers {
             path.push_key("layers");
@@ -618,8 +617,16 @@ impl Ctx<'_> {
         }
         if model.kind == ModelKind::Functional {
             for (key, structure, refs) in [
-                ("input_layers", &mut model.inputs_structure, &mut model.inputs),
-                ("output_layers", &mut model.outputs_structure, &mut model.outputs),
+                (
+                    "input_layers",
+                    &mut model.inputs_structure,
+                    &mut model.inputs,
+                ),
+                (
+                    "output_layers",
+                    &mut model.outputs_structure,
+                    &mut model.outputs,
+                ),
             ] {
                 let value = cfg.get(key).ok_or_else(|| ConfigError::MissingKey {
                     path: path.clone(),
@@ -839,7 +846,8 @@ impl ModelConfig {
         };
         self.envelope.write(&mut out);
         let raw_config = self.raw.get("config");
-        let config = if matches!(raw_config, Some(Json::Array(_))) && self.kind == ModelKind::Sequential
+        let config = if matches!(raw_config, Some(Json::Array(_)))
+            && self.kind == ModelKind::Sequential
         {
             Json::Array(self.layers.iter().map(LayerConfig::to_json).collect())
         } else {
@@ -878,7 +886,11 @@ impl ModelConfig {
     }
 }
 
-fn collect_model<'a>(prefix: &str, model: &'a ModelConfig, out: &mut Vec<(String, &'a LayerConfig)>) {
+fn collect_model<'a>(
+    prefix: &str,
+    model: &'a ModelConfig,
+    out: &mut Vec<(String, &'a LayerConfig)>,
+) {
     for (i, layer) in model.layers.iter().enumerate() {
         let p = join_path(prefix, &layer.name, i);
         out.push((p.clone(), layer));
@@ -970,7 +982,11 @@ fn check_model(model: &ModelConfig, model_path: &str, problems: &mut Vec<ConfigE
 impl LayerConfig {
     /// Whether this layer is itself a model (a parsed nested model, or a model class name).
     pub fn is_model(&self) -> bool {
-        self.nested.is_some() || matches!(self.class_name.as_str(), "Sequential" | "Functional" | "Model")
+        self.nested.is_some()
+            || matches!(
+                self.class_name.as_str(),
+                "Sequential" | "Functional" | "Model"
+            )
     }
 
     /// `config.trainable`; Keras's default `true` when absent.
@@ -1034,7 +1050,8 @@ impl LayerConfig {
         if raw_obj.is_none_or(|o| o.contains_key("name")) && !self.name.is_empty() {
             out.insert("name", Json::from(self.name.as_str()));
         }
-        if raw_obj.is_some_and(|o| o.contains_key("inbound_nodes")) || !self.inbound_nodes.is_empty()
+        if raw_obj.is_some_and(|o| o.contains_key("inbound_nodes"))
+            || !self.inbound_nodes.is_empty()
         {
             out.insert(
                 "inbound_nodes",

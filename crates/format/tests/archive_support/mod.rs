@@ -8,7 +8,8 @@ pub const MODE_FILE: u32 = 0o100600 << 16;
 pub const MODE_LINK: u32 = 0o120777 << 16;
 
 pub const METADATA: &[u8] = br#"{"keras_version": "3.15.1", "date_saved": "2026-01-01@00:00:00"}"#;
-pub const CONFIG: &[u8] = br#"{"module": "keras", "class_name": "Sequential", "config": {"name": "s", "layers": []}}"#;
+pub const CONFIG: &[u8] =
+    br#"{"module": "keras", "class_name": "Sequential", "config": {"name": "s", "layers": []}}"#;
 
 /// Stand-in weights: an HDF5 signature and some bytes.
 pub fn weights() -> Vec<u8> {
@@ -134,7 +135,7 @@ pub fn build_with(entries: &[Entry], o: Options) -> Vec<u8> {
         out.extend_from_slice(&size.to_le_bytes());
         out.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
         out.extend_from_slice(&(extra.len() as u16).to_le_bytes());
-        out.extend_from_slice(&[0; 8]); // comment length, disk, internal attributes
+        out.extend_from_slice(&[0; 6]); // comment length, disk, internal attributes
         out.extend_from_slice(&e.ext_attr.to_le_bytes());
         out.extend_from_slice(&off32.to_le_bytes());
         out.extend_from_slice(&e.name);
