@@ -51,6 +51,9 @@ def parse_args(argv):
 def _err(e):
     # Keras colours some messages with ANSI escapes; strip them.
     msg = re.sub(r"\x1b\[[0-9;]*m", "", f"{type(e).__name__}: {e}")
+    # Object addresses ("<function dot at 0x7f...>") change every run.
+    msg = re.sub(r" at 0x[0-9a-fA-F]+", " at 0x...", msg)
+    msg = re.sub(r"(shared_object_id['\"]?:\s*)\d+", r"\1<id>", msg)
     return msg if len(msg) <= 4000 else msg[:4000] + "...[truncated]"
 
 
@@ -72,6 +75,8 @@ def load(K, oc, impl, args):
     src = args.arch or args.model
     model = load_full(src)
     if args.weights:
+        # The architecture file may carry weights of its own; make sure only WFILE's count.
+        oc.scramble_weights(model)
         model.load_weights(args.weights)
     return model
 

@@ -298,3 +298,13 @@ def describe_model(impl, model):
         trainable_params=trainable,
         non_trainable_params=non_trainable,
     )
+
+
+def scramble_weights(model, seed=987654321):
+    """Overwrite every weight with noise, so that a later load_weights() that silently skips
+    a variable shows up as a prediction mismatch instead of keeping the right value."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    vals = model.get_weights()
+    model.set_weights([(rng.standard_normal(v.shape) + 3.0).astype(v.dtype) for v in vals])

@@ -32,7 +32,8 @@
 //! order `metadata.json`, `config.json`, `model.weights.h5`, then assets (sorted by name), all
 //! ZIP_STORED, no directory entries. Unlike Keras, every member carries the fixed timestamp
 //! 1980-01-01 00:00:00 (Keras stamps `model.weights.h5` with the current time), the Unix system
-//! byte and mode 0600 (both as Python's zipfile writes them for Keras), so that saving the same model twice gives identical bytes (house style §4.9).
+//! byte and permissions 0600 (as Keras's `zipfile` writes them; the `zip` crate adds the regular-file
+//! type bits that `zipfile` leaves out), so that saving the same model twice gives identical bytes (house style §4.9).
 
 use std::borrow::Cow;
 use std::collections::HashSet;

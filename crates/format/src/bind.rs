@@ -139,9 +139,17 @@ impl Binding<'_> {
     /// Elements of the layer at `path`, and of everything nested in it when it is a model
     /// (a Keras 1 `Merge` counts only its own: its branches are layers of the outer model).
     pub fn subtree_params(&self, path: &str) -> u64 {
-        let is_model = self.layers.iter().any(|l| l.path == path && l.layer.is_model());
+        let is_model = self
+            .layers
+            .iter()
+            .any(|l| l.path == path && l.layer.is_model());
         if !is_model {
-            return self.layers.iter().filter(|l| l.path == path).map(BoundLayer::own_params).fold(0u64, u64::saturating_add);
+            return self
+                .layers
+                .iter()
+                .filter(|l| l.path == path)
+                .map(BoundLayer::own_params)
+                .fold(0u64, u64::saturating_add);
         }
         let prefix = format!("{path}/");
         self.layers

@@ -300,6 +300,8 @@ pub fn python_float_repr(f: f64) -> String {
         Some(m) => ("-", m),
         None => ("", mantissa),
     };
+    let mantissa = round_tie_to_even(f, mantissa);
+    let mantissa = mantissa.as_str();
     if (-4..16).contains(&exp) {
         let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
         let mut out = String::from(sign);
@@ -325,6 +327,47 @@ pub fn python_float_repr(f: f64) -> String {
         let exp_sign = if exp < 0 { '-' } else { '+' };
         format!("{sign}{mantissa}e{exp_sign}{:02}", exp.unsigned_abs())
     }
+}
+
+/// CPython's shortest repr breaks an exact tie between two shortest candidates toward the even
+/// digit; Rust's shortest formatting rounds the tie up. `mantissa` is Rust's `d.ddd` (no sign).
+fn round_tie_to_even(f: f64, mantissa: &str) -> String {
+    let digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
+    let n = digits.len();
+    let odd_last = digits.last().is_some_and(|d| (d - b'0') % 2 == 1);
+    if !odd_last {
+        return mantissa.to_owned();
+    }
+    // The exact binary value with 20 more digits than needed: a tie is `...(d-1)5000...`.
+    let exact = format!("{:.*e}", n + 20, f.abs());
+    let exact_digits: Vec<u8> = exact
+        .split('e')
+        .next()
+        .unwrap_or("")
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .collect();
+    let lowered: Vec<u8> = digits
+        .iter()
+        .enumerate()
+        .map(|(i, d)| if i + 1 == n { d - 1 } else { *d })
+        .collect();
+    let is_tie = exact_digits.get(..n) == Some(&lowered[..])
+        && exact_digits.get(n) == Some(&b'5')
+        && exact_digits
+            .get(n + 1..)
+            .is_some_and(|rest| rest.iter().all(|d| *d == b'0'));
+    if !is_tie {
+        return mantissa.to_owned();
+    }
+    let mut out = String::with_capacity(mantissa.len());
+    for (i, c) in lowered.iter().enumerate() {
+        out.push(char::from(*c));
+        if i == 0 && n > 1 {
+            out.push('.');
+        }
+    }
+    out
 }
 
 /// A JSON object: keys in document order, each key at most once.
@@ -1107,6 +1150,51 @@ impl<'a> Parser<'a> {
     }
 }
 
+impl Json {
+    /// Writes this value indented by two spaces per level (for people and `--json` output);
+    /// scalars are written exactly as [`Json::to_string_python`] writes them, and empty
+    /// arrays/objects and arrays of scalars stay on one line.
+    pub fn to_string_pretty(&self) -> String {
+        let mut out = String::new();
+        write_pretty(self, 0, &mut out);
+        out
+    }
+}
+
+fn write_pretty(v: &Json, indent: usize, out: &mut String) {
+    let pad = |n: usize, out: &mut String| out.extend(std::iter::repeat_n(' ', n * 2));
+    match v {
+        Json::Array(items)
+            if items
+                .iter()
+                .any(|i| matches!(i, Json::Array(_) | Json::Object(_))) =>
+        {
+            out.push_str("[\n");
+            for (i, item) in items.iter().enumerate() {
+                pad(indent + 1, out);
+                write_pretty(item, indent + 1, out);
+                out.push_str(if i + 1 < items.len() { ",\n" } else { "\n" });
+            }
+            pad(indent, out);
+            out.push(']');
+        }
+        Json::Object(o) if !o.is_empty() => {
+            out.push_str("{\n");
+            let n = o.len();
+            for (i, (k, item)) in o.iter().enumerate() {
+                pad(indent + 1, out);
+                write_string(k, out);
+                out.push_str(": ");
+                write_pretty(item, indent + 1, out);
+                out.push_str(if i + 1 < n { ",\n" } else { "\n" });
+            }
+            pad(indent, out);
+            out.push('}');
+        }
+        other => write_value(other, out),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1136,7 +1224,7 @@ mod tests {
 
     #[test]
     fn python_float_repr_matches_cpython_rules() {
-        let cases: [(f64, &str); 16] = [
+        let cases: [(f64, &str); 17] = [
             (1e-7, "1e-07"),
             (0.001, "0.001"),
             (1.0, "1.0"),
@@ -1153,6 +1241,8 @@ mod tests {
             (f64::INFINITY, "Infinity"),
             (-0.0, "-0.0"),
             (5e-324, "5e-324"),
+            // An exact tie between two 16-digit candidates: CPython picks the even one.
+            (f64::from_bits(0x4309c163918dad0a), "906188475708833.2"),
         ];
         for (f, want) in cases {
             assert_eq!(python_float_repr(f), want, "repr of {f:e}");
@@ -1370,50 +1460,5 @@ mod tests {
         o.insert("c", Json::Null);
         assert_eq!(o.remove("b"), Some(Json::from(2i64)));
         assert_eq!(Json::from(o).to_string_python(), r#"{"a": 3, "c": null}"#);
-    }
-}
-
-impl Json {
-    /// Writes this value indented by two spaces per level (for people and `--json` output);
-    /// scalars are written exactly as [`Json::to_string_python`] writes them, and empty
-    /// arrays/objects and arrays of scalars stay on one line.
-    pub fn to_string_pretty(&self) -> String {
-        let mut out = String::new();
-        write_pretty(self, 0, &mut out);
-        out
-    }
-}
-
-fn write_pretty(v: &Json, indent: usize, out: &mut String) {
-    let pad = |n: usize, out: &mut String| out.extend(std::iter::repeat_n(' ', n * 2));
-    match v {
-        Json::Array(items)
-            if items
-                .iter()
-                .any(|i| matches!(i, Json::Array(_) | Json::Object(_))) =>
-        {
-            out.push_str("[\n");
-            for (i, item) in items.iter().enumerate() {
-                pad(indent + 1, out);
-                write_pretty(item, indent + 1, out);
-                out.push_str(if i + 1 < items.len() { ",\n" } else { "\n" });
-            }
-            pad(indent, out);
-            out.push(']');
-        }
-        Json::Object(o) if !o.is_empty() => {
-            out.push_str("{\n");
-            let n = o.len();
-            for (i, (k, item)) in o.iter().enumerate() {
-                pad(indent + 1, out);
-                write_string(k, out);
-                out.push_str(": ");
-                write_pretty(item, indent + 1, out);
-                out.push_str(if i + 1 < n { ",\n" } else { "\n" });
-            }
-            pad(indent, out);
-            out.push('}');
-        }
-        other => write_value(other, out),
     }
 }

@@ -18,6 +18,7 @@ pub mod atomic;
 pub mod bind;
 pub mod builtin;
 pub mod config;
+pub mod convert;
 pub mod detect;
 pub mod error;
 pub mod inspect;

@@ -1,8 +1,8 @@
 //! Resource limits for everything the format layer reads.
 //!
 //! One [`Limits`] value reaches every parser in `strata-format` (house style §4.3): the zip reader in
-//! [`crate::archive`], the JSON config readers, and (through the `hdf5` field, once that crate exposes
-//! its own limits) the HDF5 reader. Every refusal quotes the value found and the limit, and says which
+//! [`crate::archive`], the JSON config readers ([`Limits::json`]), and (through the `hdf5` field) the
+//! HDF5 reader. Every refusal quotes the value found and the limit, and says which
 //! `with_*` setter raises it.
 //!
 //! The defaults are chosen so that every real Keras model we know of loads (multi-GB LLM checkpoints
@@ -20,6 +20,7 @@
 //! | `max_json_depth` | 128 | nesting depth of a JSON document |
 //! | `max_layers` | 100 000 | layers in one model config, nested models included |
 //! | `max_tensor_elements` | 2^34 | elements of one weight tensor |
+//! | `hdf5` | `strata_hdf5::Limits::default()` | what the HDF5 reader bounds (objects, depth, attribute and dataset bytes, shape bombs) |
 //!
 //! **Zip bombs.** Keras 3.15 (`keras/src/saving/saving_lib.py`, `_reject_zip_bomb`) refuses a member
 //! only when it is larger than 4 GiB *and* expands more than 100x. We use a stricter rule: a member

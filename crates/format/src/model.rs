@@ -124,7 +124,7 @@ impl ModelFile {
             .to_ascii_lowercase();
         let mut notes = Vec::new();
         match kind {
-            Detected::Zip => {
+            Detected::Zip | Detected::EmptyZip | Detected::TruncatedZip { .. } => {
                 if !ext.ends_with(".keras") && !ext.ends_with(".zip") {
                     notes.push(format!("the file is a zip archive although its name does not end in `.keras`; read as the .keras archive it is"));
                 }

@@ -152,7 +152,11 @@ fn every_fixture_opens_and_matches_keras_counts() {
                         .unwrap_or_default();
                     let dtype = d.get("dtype").and_then(Json::as_str).unwrap_or("");
                     match r.weights.iter().find(|(p, ..)| *p == path) {
-                        Some((_, _, s, t)) if *s == shape && (t == dtype || (dtype == "void16" && (t == "bfloat16" || t == "opaque (2 bytes)"))) => {}
+                        Some((_, _, s, t))
+                            if *s == shape
+                                && (t == dtype
+                                    || (dtype == "void16"
+                                        && (t == "bfloat16" || t == "opaque (2 bytes)"))) => {}
                         Some((_, _, s, t)) => failures.push(format!(
                             "{label}: {path}: {s:?} {t}, h5py says {shape:?} {dtype}"
                         )),

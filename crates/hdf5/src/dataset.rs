@@ -44,9 +44,14 @@ pub enum Storage {
 
 #[derive(Debug, Clone)]
 enum Layout {
-    Compact { data: Vec<u8> },
+    Compact {
+        data: Vec<u8>,
+    },
     /// `size` is `None` for layout versions 1-2, which do not store it reliably.
-    Contiguous { addr: u64, size: Option<u64> },
+    Contiguous {
+        addr: u64,
+        size: Option<u64>,
+    },
     Chunked,
     Virtual,
 }
@@ -98,14 +103,31 @@ impl Dataset {
     pub(crate) fn open(inner: Arc<Inner>, path: String, addr: u64) -> Result<Dataset> {
         let header = Header::read(&inner, addr, &path)?;
         let Some(layout_msg) = header.first(msg::LAYOUT) else {
-            let found = if crate::file::is_group(&header) { "a group" } else { "not a dataset" };
-            return Err(Error::NotADataset { path, found: found.into() });
+            let found = if crate::file::is_group(&header) {
+                "a group"
+            } else {
+                "not a dataset"
+            };
+            return Err(Error::NotADataset {
+                path,
+                found: found.into(),
+            });
         };
-        let (Some(space_msg), Some(type_msg)) = (header.first(msg::DATASPACE), header.first(msg::DATATYPE)) else {
-            return Err(Error::malformed(&path, "dataset header (no dataspace or datatype message)", header.offset));
+        let (Some(space_msg), Some(type_msg)) =
+            (header.first(msg::DATASPACE), header.first(msg::DATATYPE))
+        else {
+            return Err(Error::malformed(
+                &path,
+                "dataset header (no dataspace or datatype message)",
+                header.offset,
+            ));
         };
         if space_msg.is_shared() || type_msg.is_shared() {
-            return Err(Error::unsupported(&path, "shared (committed) datatype or dataspace on a dataset", FIX_RESAVE));
+            return Err(Error::unsupported(
+                &path,
+                "shared (committed) datatype or dataspace on a dataset",
+                FIX_RESAVE,
+            ));
         }
         let space = Space::parse(space_msg.body, space_msg.offset, &path, inner.sb.lsize)?;
         let raw = RawType::parse(type_msg.body, type_msg.offset, &path)?;
@@ -151,7 +173,11 @@ impl Dataset {
 
     /// Number of elements (`None` if the product overflows); 0 for an HDF5 null dataspace.
     pub fn nelem(&self) -> Option<u64> {
-        Space { dims: self.shape.clone(), null: self.null_space }.nelem()
+        Space {
+            dims: self.shape.clone(),
+            null: self.null_space,
+        }
+        .nelem()
     }
 
     /// All attributes of the dataset, sorted by name.
@@ -177,13 +203,19 @@ impl Dataset {
                     }
                 }
             }
-            Layout::Chunked => Storage::Chunked { filters: self.filters.clone() },
+            Layout::Chunked => Storage::Chunked {
+                filters: self.filters.clone(),
+            },
             Layout::Virtual => Storage::Virtual,
         }
     }
 
     fn declared_bytes(&self) -> Option<u64> {
-        self.nelem()?.checked_mul(self.dtype.size()? as u64)
+        let esize = self.dtype.size().or(match self.raw {
+            RawType::Opaque { size } if size > 0 => Some(size),
+            _ => None,
+        })?;
+        self.nelem()?.checked_mul(esize as u64)
     }
 
     /// The elements as little-endian bytes, `nelem * dtype.size()` long (C order).
@@ -201,7 +233,12 @@ impl Dataset {
         if matches!(self.layout, Layout::Virtual) {
             return Err(Error::VirtualDataset { path: path.clone() });
         }
-        let Some(esize) = self.dtype.size() else {
+        // opaque elements (bfloat16 written without its `dtype` attribute) are plain bytes too
+        let opaque = match self.raw {
+            RawType::Opaque { size } if size > 0 => Some(size),
+            _ => None,
+        };
+        let Some(esize) = self.dtype.size().or(opaque) else {
             return Err(Error::unsupported(
                 path,
                 format!("reading elements of dtype `{}` as raw bytes", self.dtype),
@@ -211,9 +248,18 @@ impl Dataset {
         let declared = self
             .nelem()
             .and_then(|n| n.checked_mul(esize as u64))
-            .ok_or_else(|| Error::SizeOverflow { path: path.clone(), shape: self.shape.clone() })?;
+            .ok_or_else(|| Error::SizeOverflow {
+                path: path.clone(),
+                shape: self.shape.clone(),
+            })?;
         if declared > limits.max_dataset_bytes {
-            return Err(Error::limit(path, "dataset size in bytes", declared, limits.max_dataset_bytes, "max_dataset_bytes"));
+            return Err(Error::limit(
+                path,
+                "dataset size in bytes",
+                declared,
+                limits.max_dataset_bytes,
+                "max_dataset_bytes",
+            ));
         }
         let file_len = self.inner.data().len() as u64;
         let stored = match &self.layout {
@@ -226,25 +272,42 @@ impl Dataset {
             Layout::Chunked => self.chunked_stored_bytes()?,
             Layout::Virtual => 0,
         };
-        if declared > limits.shape_bomb_min_bytes && declared > stored.saturating_mul(limits.shape_bomb_ratio) {
-            return Err(Error::ShapeBomb { path: path.clone(), declared, stored, ratio: limits.shape_bomb_ratio });
+        if declared > limits.shape_bomb_min_bytes
+            && declared > stored.saturating_mul(limits.shape_bomb_ratio)
+        {
+            return Err(Error::ShapeBomb {
+                path: path.clone(),
+                declared,
+                stored,
+                ratio: limits.shape_bomb_ratio,
+            });
         }
         let mut out = match &self.layout {
             Layout::Compact { data } => data
                 .get(..declared as usize)
-                .ok_or_else(|| Error::malformed(path, "compact storage (shorter than the shape)", 0))?
+                .ok_or_else(|| {
+                    Error::malformed(path, "compact storage (shorter than the shape)", 0)
+                })?
                 .to_vec(),
             Layout::Contiguous { addr, .. } if *addr == UNDEF => vec![0u8; declared as usize],
             Layout::Contiguous { addr, size } => {
                 if size.is_some_and(|s| s < declared) {
-                    return Err(Error::malformed(path, "contiguous storage (smaller than the shape)", self.inner.sb.base.saturating_add(*addr)));
+                    return Err(Error::malformed(
+                        path,
+                        "contiguous storage (smaller than the shape)",
+                        self.inner.sb.base.saturating_add(*addr),
+                    ));
                 }
                 self.inner.slice(*addr, declared, path, "dataset")?.to_vec()
             }
             Layout::Chunked => {
                 let bytes = self.pure_read()?;
                 if bytes.len() as u64 != declared {
-                    return Err(Error::malformed(path, "chunked data (decoded size differs from the shape)", 0));
+                    return Err(Error::malformed(
+                        path,
+                        "chunked data (decoded size differs from the shape)",
+                        0,
+                    ));
                 }
                 bytes
             }
@@ -260,19 +323,27 @@ impl Dataset {
 
     fn pure_dataset(&self) -> Result<hdf5_pure::Dataset> {
         let file = self.inner.pure(&self.path)?;
-        crate::guard::call(&self.path, "opening the dataset", || file.dataset(&self.path))
+        crate::guard::call(&self.path, "opening the dataset", || {
+            file.dataset(&self.path)
+        })
     }
 
     fn chunked_stored_bytes(&self) -> Result<u64> {
         let ds = self.pure_dataset()?;
         let chunks = crate::guard::call(&self.path, "reading the chunk index", || ds.chunks())?;
         if chunks.len() > self.inner.limits.max_objects {
-            return Err(Error::limit(&self.path, "chunk count", chunks.len() as u64, self.inner.limits.max_objects as u64, "max_objects"));
+            return Err(Error::limit(
+                &self.path,
+                "chunk count",
+                chunks.len() as u64,
+                self.inner.limits.max_objects as u64,
+                "max_objects",
+            ));
         }
         let file_len = self.inner.data().len() as u64;
         let mut total: u64 = 0;
         for c in &chunks {
-            let end = c.address.checked_add(c.storage_size).unwrap_or(u64::MAX);
+            let end = c.address.saturating_add(c.storage_size);
             if end > file_len {
                 return Err(Error::Truncated {
                     object: self.path.clone(),
@@ -303,12 +374,18 @@ fn parse_layout(inner: &Inner, body: &[u8], offset: u64, path: &str) -> Result<L
             let rank = c.u8().map_err(err)?;
             let class = c.u8().map_err(err)?;
             c.skip(5).map_err(err)?;
-            let addr = if class != 0 { c.addr(o).map_err(err)? } else { UNDEF };
+            let addr = if class != 0 {
+                c.addr(o).map_err(err)?
+            } else {
+                UNDEF
+            };
             c.skip(4 * usize::from(rank)).map_err(err)?;
             match class {
                 0 => {
                     let n = c.u32().map_err(err)?;
-                    Ok(Layout::Compact { data: c.bytes(n as usize).map_err(err)?.to_vec() })
+                    Ok(Layout::Compact {
+                        data: c.bytes(n as usize).map_err(err)?.to_vec(),
+                    })
                 }
                 1 => Ok(Layout::Contiguous { addr, size: None }),
                 2 => Ok(Layout::Chunked),
@@ -320,12 +397,17 @@ fn parse_layout(inner: &Inner, body: &[u8], offset: u64, path: &str) -> Result<L
             match class {
                 0 => {
                     let n = c.u16().map_err(err)?;
-                    Ok(Layout::Compact { data: c.bytes(usize::from(n)).map_err(err)?.to_vec() })
+                    Ok(Layout::Compact {
+                        data: c.bytes(usize::from(n)).map_err(err)?.to_vec(),
+                    })
                 }
                 1 => {
                     let addr = c.addr(o).map_err(err)?;
                     let size = c.uint(inner.sb.lsize).map_err(err)?;
-                    Ok(Layout::Contiguous { addr, size: Some(size) })
+                    Ok(Layout::Contiguous {
+                        addr,
+                        size: Some(size),
+                    })
                 }
                 2 => Ok(Layout::Chunked),
                 3 if version == 4 => Ok(Layout::Virtual),
@@ -334,7 +416,9 @@ fn parse_layout(inner: &Inner, body: &[u8], offset: u64, path: &str) -> Result<L
         }
         v => Err(Error::unsupported(
             path,
-            format!("HDF5 data layout message version {v} (written by HDF5 >= 2.0 with libver='latest')"),
+            format!(
+                "HDF5 data layout message version {v} (written by HDF5 >= 2.0 with libver='latest')"
+            ),
             FIX_RESAVE,
         )),
     }
@@ -355,14 +439,19 @@ fn parse_filters(body: &[u8], offset: u64, path: &str) -> Result<Vec<String>> {
                 c.skip(2).map_err(err)?;
                 let nvalues = usize::from(c.u16().map_err(err)?);
                 c.skip(name_len.div_ceil(8) * 8).map_err(err)?;
-                c.skip(4 * nvalues + if nvalues % 2 == 1 { 4 } else { 0 }).map_err(err)?;
+                c.skip(4 * nvalues + if nvalues % 2 == 1 { 4 } else { 0 })
+                    .map_err(err)?;
                 out.push(filter_name(id));
             }
         }
         2 => {
             for _ in 0..n {
                 let id = c.u16().map_err(err)?;
-                let name_len = if id >= 256 { usize::from(c.u16().map_err(err)?) } else { 0 };
+                let name_len = if id >= 256 {
+                    usize::from(c.u16().map_err(err)?)
+                } else {
+                    0
+                };
                 c.skip(2).map_err(err)?;
                 let nvalues = usize::from(c.u16().map_err(err)?);
                 c.skip(name_len).map_err(err)?;

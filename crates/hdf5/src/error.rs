@@ -137,7 +137,9 @@ pub enum Error {
     },
 
     /// A count or size exceeds a [`Limits`](crate::Limits) field.
-    #[error("{what} at `{object}` is {value}, over the limit of {limit}; raise `Limits::{field}` if the file is trusted")]
+    #[error(
+        "{what} at `{object}` is {value}, over the limit of {limit}; raise `Limits::{field}` if the file is trusted"
+    )]
     Limit {
         /// The object concerned.
         object: String,
@@ -169,7 +171,9 @@ pub enum Error {
     },
 
     /// `nelem * size` overflows 64 bits.
-    #[error("dataset or attribute `{path}` declares a shape {shape:?} whose byte size overflows 64 bits; the file is damaged or hostile")]
+    #[error(
+        "dataset or attribute `{path}` declares a shape {shape:?} whose byte size overflows 64 bits; the file is damaged or hostile"
+    )]
     SizeOverflow {
         /// The object.
         path: String,
@@ -197,18 +201,6 @@ pub enum Error {
         doing: &'static str,
         /// hdf5-pure's error.
         source: hdf5_pure::Error,
-    },
-
-    /// hdf5-pure panicked on this input (a bug in hdf5-pure, caught here).
-    #[error(
-        "hdf5 reader failed on `{path}` while {doing} (internal panic caught); \
-         the file is probably damaged; please report it"
-    )]
-    BackendPanic {
-        /// The object.
-        path: String,
-        /// What was being done.
-        doing: &'static str,
     },
 
     /// The writer was given something it cannot write.
@@ -249,7 +241,9 @@ pub enum WriteProblem {
     #[error("dtype `{0}` cannot be written; use a numeric or bool dtype")]
     Dtype(String),
     /// A string attribute holds bytes that are not UTF-8 (hdf5-pure writes strings from `str`).
-    #[error("attribute `{0}` holds bytes that are not valid UTF-8; the writer stores strings as text")]
+    #[error(
+        "attribute `{0}` holds bytes that are not valid UTF-8; the writer stores strings as text"
+    )]
     NotUtf8(String),
     /// The attribute name is empty.
     #[error("attribute name is empty")]
@@ -314,7 +308,6 @@ impl Error {
             | Error::SizeOverflow { path, .. }
             | Error::Unsupported { path, .. }
             | Error::Backend { path, .. }
-            | Error::BackendPanic { path, .. }
             | Error::Write { path, .. } => Some(path),
         }
     }
@@ -323,3 +316,47 @@ impl Error {
 /// Fix text for files that need rewriting with an older HDF5 format.
 pub(crate) const FIX_RESAVE: &str = "re-save the file with h5py using libver='earliest' or libver='v110' \
      (h5py.File(path, 'w', libver='v110')), or rewrite it with `h5repack -l CONTI` / h5repack from HDF5 1.14";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_say_what_where_and_the_fix() {
+        let e = Error::Io {
+            path: "m.h5".into(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        };
+        assert_eq!(e.to_string(), "cannot read hdf5 file `m.h5`: no such file");
+        let e = Error::malformed("/a", "local heap signature", 96);
+        assert_eq!(
+            e.to_string(),
+            "malformed hdf5 file at `/a`: bad local heap signature at byte offset 96; the file is damaged or was not \
+             written by an hdf5 library"
+        );
+        assert_eq!(e.object_path(), Some("/a"));
+        let e = Error::SizeOverflow {
+            path: "/d".into(),
+            shape: vec![u64::MAX, 2],
+        };
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "dataset or attribute `/d` declares a shape [{}, 2] whose byte size overflows 64 bits; the file is \
+                 damaged or hostile",
+                u64::MAX
+            )
+        );
+        let e = Error::Backend {
+            path: "/c".into(),
+            doing: "reading chunked data",
+            source: hdf5_pure::Error::Format(hdf5_pure::FormatError::InvalidLayoutVersion(9)),
+        };
+        assert!(
+            e.to_string()
+                .starts_with("hdf5 error at `/c` while reading chunked data: "),
+            "{e}"
+        );
+        assert!(std::error::Error::source(&e).is_some());
+    }
+}

@@ -262,24 +262,35 @@ impl<'a> Header<'a> {
         seen.insert(start);
         while let Some((addr, len)) = w.pending.pop() {
             if seen.len() >= MAX_CHUNKS {
-                return Err(Error::malformed(object, "object header (too many continuation blocks)", start));
+                return Err(Error::malformed(
+                    object,
+                    "object header (too many continuation blocks)",
+                    start,
+                ));
             }
             let abs = inner.abs(addr, object, "object header continuation")?;
             if !seen.insert(abs) {
-                return Err(Error::malformed(object, "object header continuation (loop)", abs));
+                return Err(Error::malformed(
+                    object,
+                    "object header continuation (loop)",
+                    abs,
+                ));
             }
             let bytes = inner.slice(addr, len, object, "object header continuation of")?;
             let mut cc = Cursor::new(bytes, abs);
             if v2 {
                 let err = short(object, "object header continuation block");
                 if cc.bytes(4).map_err(&err)? != b"OCHK" {
-                    return Err(Error::malformed(object, "object header continuation signature", abs));
+                    return Err(Error::malformed(
+                        object,
+                        "object header continuation signature",
+                        abs,
+                    ));
                 }
                 // The block ends with a 4-byte checksum.
-                let body_len = cc
-                    .remaining()
-                    .checked_sub(4)
-                    .ok_or_else(|| Error::malformed(object, "object header continuation block", abs))?;
+                let body_len = cc.remaining().checked_sub(4).ok_or_else(|| {
+                    Error::malformed(object, "object header continuation block", abs)
+                })?;
                 let body = cc.sub(body_len).map_err(&err)?;
                 w.v2_messages(body, object)?;
             } else {
@@ -327,9 +338,20 @@ impl<'a> Walker<'_, 'a> {
         Ok(())
     }
 
-    fn push(&mut self, kind: u16, flags: u8, body: &'a [u8], offset: u64, object: &str) -> Result<()> {
+    fn push(
+        &mut self,
+        kind: u16,
+        flags: u8,
+        body: &'a [u8],
+        offset: u64,
+        object: &str,
+    ) -> Result<()> {
         if self.header.messages.len() >= MAX_MESSAGES {
-            return Err(Error::malformed(object, "object header (too many messages)", offset));
+            return Err(Error::malformed(
+                object,
+                "object header (too many messages)",
+                offset,
+            ));
         }
         match kind {
             0 => {}
@@ -339,7 +361,11 @@ impl<'a> Walker<'_, 'a> {
                 let addr = c.addr(self.osize).map_err(&err)?;
                 let len = c.uint(self.lsize).map_err(&err)?;
                 if addr == UNDEF {
-                    return Err(Error::malformed(object, "continuation message address", offset));
+                    return Err(Error::malformed(
+                        object,
+                        "continuation message address",
+                        offset,
+                    ));
                 }
                 self.pending.push((addr, len));
             }

@@ -56,7 +56,10 @@ enum WNode {
 
 impl WNode {
     fn group() -> WNode {
-        WNode::Group { children: Vec::new(), attrs: Vec::new() }
+        WNode::Group {
+            children: Vec::new(),
+            attrs: Vec::new(),
+        }
     }
 }
 
@@ -83,7 +86,9 @@ fn components(path: &str) -> Result<Vec<&str>> {
 impl Writer {
     /// An empty file (just the root group).
     pub fn new() -> Writer {
-        Writer { root: WNode::group() }
+        Writer {
+            root: WNode::group(),
+        }
     }
 
     /// Walks to the group at `parts`, creating missing groups.
@@ -94,7 +99,10 @@ impl Writer {
             walked.push('/');
             walked.push_str(part);
             let WNode::Group { children, .. } = node else {
-                return Err(Error::write(path, WriteProblem::ParentIsDataset(parent_of(&walked))));
+                return Err(Error::write(
+                    path,
+                    WriteProblem::ParentIsDataset(parent_of(&walked)),
+                ));
             };
             let i = match children.iter().position(|(n, _)| n == part) {
                 Some(i) => i,
@@ -154,7 +162,13 @@ impl Writer {
     /// Creates a contiguous dataset from little-endian element bytes; `shape`
     /// empty means a scalar. Parent groups are created. bfloat16 datasets get
     /// the attribute `dtype="bfloat16"` as Keras writes it.
-    pub fn create_dataset(&mut self, path: &str, dtype: DType, shape: &[u64], raw_le: &[u8]) -> Result<()> {
+    pub fn create_dataset(
+        &mut self,
+        path: &str,
+        dtype: DType,
+        shape: &[u64],
+        raw_le: &[u8],
+    ) -> Result<()> {
         let parts = components(path)?;
         let Some((leaf, parents)) = parts.split_last() else {
             return Err(Error::write(path, WriteProblem::InvalidPath));
@@ -165,13 +179,25 @@ impl Writer {
         let expected = shape
             .iter()
             .try_fold(esize as u64, |acc, &d| acc.checked_mul(d))
-            .ok_or_else(|| Error::SizeOverflow { path: path.to_string(), shape: shape.to_vec() })?;
+            .ok_or_else(|| Error::SizeOverflow {
+                path: path.to_string(),
+                shape: shape.to_vec(),
+            })?;
         if expected != raw_le.len() as u64 {
-            return Err(Error::write(path, WriteProblem::DataLength { expected, found: raw_le.len() as u64 }));
+            return Err(Error::write(
+                path,
+                WriteProblem::DataLength {
+                    expected,
+                    found: raw_le.len() as u64,
+                },
+            ));
         }
         let parent = self.group_mut(path, parents)?;
         let WNode::Group { children, .. } = parent else {
-            return Err(Error::write(path, WriteProblem::ParentIsDataset(parent_of(path))));
+            return Err(Error::write(
+                path,
+                WriteProblem::ParentIsDataset(parent_of(path)),
+            ));
         };
         if children.iter().any(|(n, _)| n == leaf) {
             return Err(Error::write(path, WriteProblem::Exists));
@@ -182,7 +208,12 @@ impl Writer {
         }
         children.push((
             (*leaf).to_string(),
-            WNode::Dataset { dtype, shape: shape.to_vec(), raw: raw_le.to_vec(), attrs },
+            WNode::Dataset {
+                dtype,
+                shape: shape.to_vec(),
+                raw: raw_le.to_vec(),
+                attrs,
+            },
         ));
         Ok(())
     }
@@ -200,7 +231,12 @@ impl Writer {
         for (name, child) in children {
             let path = format!("/{name}");
             match child {
-                WNode::Dataset { dtype, shape, raw, attrs } => {
+                WNode::Dataset {
+                    dtype,
+                    shape,
+                    raw,
+                    attrs,
+                } => {
                     let ds = b.create_dataset(&name);
                     fill_dataset(ds, &path, dtype, &shape, raw, attrs)?;
                 }
@@ -234,7 +270,12 @@ fn fill_group(
     for (name, child) in children {
         let cpath = format!("{path}/{name}");
         match child {
-            WNode::Dataset { dtype, shape, raw, attrs } => {
+            WNode::Dataset {
+                dtype,
+                shape,
+                raw,
+                attrs,
+            } => {
                 let ds = g.create_dataset(&name);
                 fill_dataset(ds, &cpath, dtype, &shape, raw, attrs)?;
             }
@@ -257,7 +298,8 @@ fn fill_dataset(
     attrs: Vec<(String, WriteAttr)>,
 ) -> Result<()> {
     let nelem = shape.iter().product::<u64>();
-    ds.with_raw_data(datatype(path, &dtype)?, raw, nelem).with_shape(shape);
+    ds.with_raw_data(datatype(path, &dtype)?, raw, nelem)
+        .with_shape(shape);
     for (name, value) in attrs {
         ds.set_attr(&name, pure_attr(path, &name, value)?);
     }
@@ -268,7 +310,11 @@ fn le_int(size: u32, signed: bool) -> Datatype {
     Datatype::FixedPoint {
         size,
         byte_order: DatatypeByteOrder::LittleEndian,
-        layout: hdf5_pure::FixedPointLayout { signed, bit_offset: 0, bit_precision: (size * 8) as u16 },
+        layout: hdf5_pure::FixedPointLayout {
+            signed,
+            bit_offset: 0,
+            bit_precision: (size * 8) as u16,
+        },
     }
 }
 
@@ -293,7 +339,10 @@ fn datatype(path: &str, dtype: &DType) -> Result<Datatype> {
         ),
         DType::F32 => float(4, FloatingPointLayout::IEEE754_BINARY32),
         DType::F64 => float(8, FloatingPointLayout::IEEE754_BINARY64),
-        DType::BF16 => Datatype::Opaque { size: 2, tag: Vec::new() },
+        DType::BF16 => Datatype::Opaque {
+            size: 2,
+            tag: Vec::new(),
+        },
         DType::I8 => le_int(1, true),
         DType::I16 => le_int(2, true),
         DType::I32 => le_int(4, true),
@@ -326,12 +375,16 @@ fn pure_attr(path: &str, name: &str, value: WriteAttr) -> Result<PureAttr> {
         WriteAttr::VlenUtf8(s) => PureAttr::VarLenString(s),
         WriteAttr::VlenAscii(b) => PureAttr::VarLenAsciiString(utf8(path, name, b)?),
         WriteAttr::VlenAsciiArray(v) => PureAttr::VarLenAsciiStringArray(
-            v.into_iter().map(|b| utf8(path, name, b)).collect::<Result<_>>()?,
+            v.into_iter()
+                .map(|b| utf8(path, name, b))
+                .collect::<Result<_>>()?,
         ),
         WriteAttr::VlenUtf8Array(v) => PureAttr::VarLenStringArray(v),
-        WriteAttr::FixedAsciiArray(v) => {
-            PureAttr::AsciiStringArray(v.into_iter().map(|b| utf8(path, name, b)).collect::<Result<_>>()?)
-        }
+        WriteAttr::FixedAsciiArray(v) => PureAttr::AsciiStringArray(
+            v.into_iter()
+                .map(|b| utf8(path, name, b))
+                .collect::<Result<_>>()?,
+        ),
         WriteAttr::EmptyF64Array => PureAttr::F64Array(Vec::new()),
         WriteAttr::F64(x) => PureAttr::F64(x),
         WriteAttr::I64(x) => PureAttr::I64(x),

@@ -505,7 +505,8 @@ def run_case(args, case, description):
         K = keras.backend
         flavour = "tf213"
         gen["impl"] = "tf.keras"
-        gen["keras"] = keras.__version__
+        import keras as keras_pkg  # the keras 2.13.x package that backs tf.keras
+        gen["keras"] = keras_pkg.__version__
         gen["backend"] = "tensorflow"
         gen["backend_version"] = tf.__version__
         gen["tensorflow"] = tf.__version__

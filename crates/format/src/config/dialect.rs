@@ -9,7 +9,8 @@
 //! * tf-keras in a `.keras` archive writes `module` too, but keeps list nodes, `batch_input_shape`
 //!   and module paths under `keras.src.engine` (Keras 2.13-2.15) or `tf_keras`.
 //! * tf.keras (TF >= 2.0) adds `ragged` to InputLayer; TF >= 2.3 names functional models
-//!   `Functional`.
+//!   `Functional`; tf-keras >= 2.13 writes `module` on layer entries in `to_json()`/`.h5` too, but
+//!   never `{"args", "kwargs"}` nodes or `batch_shape`.
 //! * Keras 1 writes 3-element node entries and its own spellings: `init`, `W_regularizer`,
 //!   `border_mode`, `nb_filter`, `dim_ordering`, `input_dtype`, classes `Merge`, `Convolution2D`...
 //!
@@ -70,10 +71,10 @@ fn scan(root: &Json) -> Markers {
                             if !is_root {
                                 m.inner_module = true;
                             }
-                            if let Some(s) = item.as_str() {
-                                if s.starts_with("tf_keras") || s.starts_with("keras.src.engine") {
-                                    m.tf_module = true;
-                                }
+                            if let Some(s) = item.as_str()
+                                && (s.starts_with("tf_keras") || s.starts_with("keras.src.engine"))
+                            {
+                                m.tf_module = true;
                             }
                         }
                         "class_name" => {
@@ -152,8 +153,12 @@ pub fn detect(root: &Json, keras_version: Option<&str>) -> ConfigDialect {
             ConfigDialect::Keras3
         };
     }
-    if m.dict_nodes || m.batch_shape || m.inner_module {
+    if m.dict_nodes || m.batch_shape {
         return ConfigDialect::Keras3LegacyH5;
+    }
+    // tf-keras >= 2.13 writes `module` on layer entries even in legacy JSON.
+    if m.inner_module || m.tf_module {
+        return ConfigDialect::TfKeras;
     }
     if m.keras1 || m.three_element_entries {
         return ConfigDialect::Keras1;

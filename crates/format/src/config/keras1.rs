@@ -55,13 +55,13 @@ pub(super) fn merge_branches(
 /// `config` with its `layers` replaced by the branches' JSON (unchanged when there are none).
 pub(super) fn write_branches(config: &Json, branches: &[ModelConfig]) -> Json {
     let mut out = config.clone();
-    if !branches.is_empty() {
-        if let Some(o) = out.as_object_mut() {
-            o.insert(
-                "layers",
-                Json::Array(branches.iter().map(ModelConfig::to_json).collect()),
-            );
-        }
+    if !branches.is_empty()
+        && let Some(o) = out.as_object_mut()
+    {
+        o.insert(
+            "layers",
+            Json::Array(branches.iter().map(ModelConfig::to_json).collect()),
+        );
     }
     out
 }

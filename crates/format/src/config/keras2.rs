@@ -174,10 +174,10 @@ fn count_refs(v: &Json) -> usize {
 fn fill<'a>(v: &mut Json, refs: &mut impl Iterator<Item = &'a TensorRef>, kwargs: Option<&Json>) {
     if let Some(kind) = leaf_kind(v) {
         if let Some(items) = v.as_array_mut() {
-            if let Leaf::Ref = kind {
-                if let Some(r) = refs.next() {
-                    set_triple(items, r);
-                }
+            if let Leaf::Ref = kind
+                && let Some(r) = refs.next()
+            {
+                set_triple(items, r);
             }
             if let Some(k) = kwargs {
                 match items.get_mut(3) {

@@ -793,6 +793,46 @@ impl ModelConfig {
         self.layers.iter().find(|l| l.name == name)
     }
 
+    /// Whether a layer entry of this model is a Keras 3 operation rather than a layer (a raw
+    /// `keras.ops` call in a functional graph, e.g. `NotEqual`, `Any`). Keras lists operations in
+    /// the config but not in `model.layers`, and they hold no weights. Keras 3 writes their
+    /// `module` as `keras.src.ops.*`; the legacy-`.h5` hybrid drops `module`, so there an entry whose
+    /// config has neither `trainable` nor `dtype` (which every Keras 3 `Layer.get_config` writes)
+    /// counts as an operation.
+    pub fn is_operation(&self, layer: &LayerConfig) -> bool {
+        if layer
+            .module
+            .as_deref()
+            .is_some_and(|m| m.starts_with("keras.src.ops.") || m == "keras.ops")
+        {
+            return true;
+        }
+        self.source == ConfigDialect::Keras3LegacyH5
+            && layer.module.is_none()
+            && layer.class_name != "InputLayer"
+            && layer.nested.is_none()
+            && layer
+                .config
+                .as_object()
+                .is_some_and(|c| !c.contains_key("trainable") && !c.contains_key("dtype"))
+    }
+
+    /// The layers as Keras's `model.layers` lists them: operations left out, and for a Sequential
+    /// model the leading `InputLayer` too.
+    pub fn model_layers(&self) -> Vec<&LayerConfig> {
+        let mut layers: Vec<&LayerConfig> = self
+            .layers
+            .iter()
+            .filter(|l| !self.is_operation(l))
+            .collect();
+        if self.kind == ModelKind::Sequential
+            && layers.first().is_some_and(|l| l.class_name == "InputLayer")
+        {
+            layers.remove(0);
+        }
+        layers
+    }
+
     /// Every layer, depth first, with its path from this model: `dense`, `inner/dense`; a Keras 1
     /// `Merge` branch adds its index (`merge_1/0/dense_1`); a layer without a name shows as `#index`.
     pub fn iter_layers_recursive(&self) -> impl Iterator<Item = (String, &LayerConfig)> {
@@ -1041,13 +1081,19 @@ impl LayerConfig {
             }
             None => keras1::write_branches(&self.config, &self.branches),
         };
-        if !self.name.is_empty() {
-            if let Some(c) = config.as_object_mut().filter(|c| c.contains_key("name")) {
-                c.insert("name", Json::from(self.name.as_str()));
-            }
+        // The name is written only where it changed, so a renamed nested model (whose own
+        // `name` lives in `nested`) is not overwritten by an untouched layer name.
+        let original_name = raw_obj.and_then(|o| {
+            o.get("name")
+                .or_else(|| o.get("config").and_then(|c| c.get("name")))
+                .and_then(Json::as_str)
+        });
+        let renamed = original_name != Some(self.name.as_str()) && !self.name.is_empty();
+        if renamed && let Some(c) = config.as_object_mut().filter(|c| c.contains_key("name")) {
+            c.insert("name", Json::from(self.name.as_str()));
         }
         out.insert("config", config);
-        if raw_obj.is_none_or(|o| o.contains_key("name")) && !self.name.is_empty() {
+        if renamed && raw_obj.is_none_or(|o| o.contains_key("name")) {
             out.insert("name", Json::from(self.name.as_str()));
         }
         if raw_obj.is_some_and(|o| o.contains_key("inbound_nodes"))

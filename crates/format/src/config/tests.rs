@@ -56,7 +56,12 @@ fn keras1_bare_list_sequential_with_merge_branches() {
     let paths: Vec<_> = m.iter_layers_recursive().map(|(p, _)| p).collect();
     assert_eq!(
         paths,
-        ["merge_1", "merge_1/0/dense_1", "merge_1/1/dense_2", "dense_3"]
+        [
+            "merge_1",
+            "merge_1/0/dense_1",
+            "merge_1/1/dense_2",
+            "dense_3"
+        ]
     );
     assert_round_trip(KERAS1_SEQ_MERGE);
     assert!(m.check_graph().is_empty());
@@ -172,7 +177,10 @@ fn keras3_dict_io_nested_functional_and_multi_input_nodes() {
     let m = parse(KERAS3_DICT_OUTPUTS);
     assert_eq!(m.source, ConfigDialect::Keras3);
     assert_eq!(m.kind, ModelKind::Functional);
-    assert_eq!(m.envelope.module.as_deref(), Some("keras.src.models.functional"));
+    assert_eq!(
+        m.envelope.module.as_deref(),
+        Some("keras.src.models.functional")
+    );
     assert_eq!(m.envelope.registered_name.as_deref(), Some("Functional"));
     // Flatten order sorts dict keys, as Keras's tree.flatten does.
     assert_eq!(m.inputs, [r("x", 0, 0), r("y", 0, 0)]);
@@ -221,7 +229,10 @@ fn editing_keras3_refs_and_nested_models_round_trips() {
             .to_string_python(),
         r#"["x", 0, 0]"#
     );
-    assert_eq!(out["config"]["layers"][2]["config"]["name"].as_str(), Some("renamed"));
+    assert_eq!(
+        out["config"]["layers"][2]["config"]["name"].as_str(),
+        Some("renamed")
+    );
     let again = ModelConfig::parse(&out).unwrap();
     assert_eq!(again.outputs, [r("scale", 0, 0), r("scale", 0, 0)]);
     assert_eq!(again.layers[2].nested.as_ref().unwrap().name, "renamed");
@@ -272,7 +283,10 @@ fn subclassed_models_keep_their_config() {
     assert_eq!(m.kind, ModelKind::Subclassed("MyModel".into()));
     assert!(m.layers.is_empty());
     assert_eq!(m.name, "my_model");
-    assert_eq!(m.envelope.build_config, Some(j(r#"{"input_shape": [null, 4]}"#)));
+    assert_eq!(
+        m.envelope.build_config,
+        Some(j(r#"{"input_shape": [null, 4]}"#))
+    );
     assert_round_trip(text);
 }
 
@@ -329,35 +343,51 @@ fn error_messages_name_the_config_path() {
         "missing key `output_layers` at `config`; every Keras version writes it, so the config is truncated or edited"
     );
     assert_eq!(
-        err(r#"{"class_name": "Functional", "config": {"layers": [], "input_layers": [["a", -1, 0]], "output_layers": []}}"#),
+        err(
+            r#"{"class_name": "Functional", "config": {"layers": [], "input_layers": [["a", -1, 0]], "output_layers": []}}"#
+        ),
         "invalid tensor reference at `config.input_layers[0]`: expected [layer_name, node_index, tensor_index] with non-negative integer indices, found [\"a\", -1, 0]"
     );
     assert_eq!(
-        err(r#"{"class_name": "Functional", "config": {"layers": [], "input_layers": 7, "output_layers": []}}"#),
+        err(
+            r#"{"class_name": "Functional", "config": {"layers": [], "input_layers": 7, "output_layers": []}}"#
+        ),
         "expected a [layer, node, tensor] triple or a list/dict of them at `config.input_layers`, found a number; no Keras version writes this, so the config was edited or is not a Keras model config"
     );
     assert_eq!(
-        err(r#"{"class_name": "Functional", "config": {"layers": [{"class_name": "Dense", "config": {}, "name": "a"}, {"class_name": "Dense", "config": {}, "name": "a"}], "input_layers": [], "output_layers": []}}"#),
+        err(
+            r#"{"class_name": "Functional", "config": {"layers": [{"class_name": "Dense", "config": {}, "name": "a"}, {"class_name": "Dense", "config": {}, "name": "a"}], "input_layers": [], "output_layers": []}}"#
+        ),
         "duplicate layer name `a` at `config.layers[1]` (already used by layers[0]); tensor references name layers, so names in a functional model must be unique: rename one of them"
     );
     assert_eq!(
-        err(r#"{"class_name": "Functional", "config": {"layers": [{"class_name": "Dense", "config": {}, "name": "a", "inbound_nodes": [[["x", 0, 0, {}], ["y", 0, "z", {}]]]}], "input_layers": [], "output_layers": []}}"#),
+        err(
+            r#"{"class_name": "Functional", "config": {"layers": [{"class_name": "Dense", "config": {}, "name": "a", "inbound_nodes": [[["x", 0, 0, {}], ["y", 0, "z", {}]]]}], "input_layers": [], "output_layers": []}}"#
+        ),
         "invalid tensor reference at `config.layers[0].inbound_nodes[0][1]`: expected [layer_name, node_index, tensor_index] with non-negative integer indices, found [\"y\", 0, \"z\", {}]"
     );
     assert_eq!(
-        err(r#"{"class_name": "Functional", "config": {"layers": [{"class_name": "Dense", "config": {}, "name": "a", "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__", "config": {"keras_history": ["x", 0]}}], "kwargs": {}}]}], "input_layers": [], "output_layers": []}}"#),
+        err(
+            r#"{"class_name": "Functional", "config": {"layers": [{"class_name": "Dense", "config": {}, "name": "a", "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__", "config": {"keras_history": ["x", 0]}}], "kwargs": {}}]}], "input_layers": [], "output_layers": []}}"#
+        ),
         "invalid tensor reference at `config.layers[0].inbound_nodes[0].args[0].config.keras_history`: expected [layer_name, node_index, tensor_index] with non-negative integer indices, found [\"x\", 0]"
     );
     assert_eq!(
-        err(r#"{"class_name": "Functional", "config": {"layers": [{"class_name": "Dense", "config": {}, "name": "a", "inbound_nodes": ["x"]}], "input_layers": [], "output_layers": []}}"#),
+        err(
+            r#"{"class_name": "Functional", "config": {"layers": [{"class_name": "Dense", "config": {}, "name": "a", "inbound_nodes": ["x"]}], "input_layers": [], "output_layers": []}}"#
+        ),
         "expected a node: a list of [layer, node, tensor, kwargs] entries (Keras 1/2) or an object with `args` and `kwargs` (Keras 3) at `config.layers[0].inbound_nodes[0]`, found a string; no Keras version writes this, so the config was edited or is not a Keras model config"
     );
     assert_eq!(
-        err(r#"{"class_name": "Functional", "config": {"layers": [{"class_name": "Dense", "config": {}, "name": "a", "inbound_nodes": [{"other": 1}]}], "input_layers": [], "output_layers": []}}"#),
+        err(
+            r#"{"class_name": "Functional", "config": {"layers": [{"class_name": "Dense", "config": {}, "name": "a", "inbound_nodes": [{"other": 1}]}], "input_layers": [], "output_layers": []}}"#
+        ),
         "missing key `args` at `config.layers[0].inbound_nodes[0]`; every Keras version writes it, so the config is truncated or edited"
     );
     assert_eq!(
-        err(r#"{"class_name": "Functional", "config": {"layers": [{"class_name": "Dense", "config": {}, "name": "a", "inbound_nodes": [[["x", 0, 0, {}], 5]]}], "input_layers": [], "output_layers": []}}"#),
+        err(
+            r#"{"class_name": "Functional", "config": {"layers": [{"class_name": "Dense", "config": {}, "name": "a", "inbound_nodes": [[["x", 0, 0, {}], 5]]}], "input_layers": [], "output_layers": []}}"#
+        ),
         "expected a [layer, node, tensor, kwargs] entry at `config.layers[0].inbound_nodes[0][1]`, found a number; no Keras version writes this, so the config was edited or is not a Keras model config"
     );
 }
@@ -446,7 +476,9 @@ fn lambda_functions_are_reported_not_decoded() {
         })
     );
     assert_eq!(k2.lambda_output_shape(), None);
-    let k1 = lambda_layer(r#"{"function": ["c\u0001\u0000\u0000", null, null], "function_type": "lambda"}"#);
+    let k1 = lambda_layer(
+        r#"{"function": ["c\u0001\u0000\u0000", null, null], "function_type": "lambda"}"#,
+    );
     assert_eq!(
         k1.lambda_function(),
         Some(LambdaFunction::Keras1Raw {
@@ -455,7 +487,8 @@ fn lambda_functions_are_reported_not_decoded() {
             closure: Json::Null
         })
     );
-    let by_name = lambda_layer(r#"{"function": "double", "function_type": "function", "module": "helpers"}"#);
+    let by_name =
+        lambda_layer(r#"{"function": "double", "function_type": "function", "module": "helpers"}"#);
     assert_eq!(
         by_name.lambda_function(),
         Some(LambdaFunction::NamedFunction {
@@ -487,4 +520,26 @@ fn training_config_reads_both_spellings_and_writes_back() {
         TrainingConfig::parse(&j("[]")).unwrap_err().to_string(),
         "expected an object at `(root)`, found an array; no Keras version writes this, so the config was edited or is not a Keras model config"
     );
+}
+
+#[test]
+fn sequential_inside_sequential_named_and_bare() {
+    let keras2 = r#"{"class_name": "Sequential", "config": {"name": "outer", "layers": [
+      {"class_name": "Sequential", "config": {"name": "inner", "layers": [{"class_name": "Dense", "config": {"name": "d1", "units": 2, "batch_input_shape": [null, 3]}}]}},
+      {"class_name": "Dense", "config": {"name": "d2", "units": 1}}]}}"#;
+    let m = parse(keras2);
+    assert_eq!(m.layers[0].name, "inner");
+    assert!(m.layers[0].is_model());
+    let paths: Vec<_> = m.iter_layers_recursive().map(|(p, _)| p).collect();
+    assert_eq!(paths, ["inner", "inner/d1", "d2"]);
+    assert_round_trip(keras2);
+    let keras1 = r#"{"class_name": "Sequential", "config": [
+      {"class_name": "Sequential", "config": [{"class_name": "Dense", "config": {"name": "dense_1", "output_dim": 2, "init": "glorot_uniform", "batch_input_shape": [null, 3]}}]},
+      {"class_name": "Dense", "config": {"name": "dense_2", "output_dim": 1, "init": "glorot_uniform"}}]}"#;
+    let m = parse(keras1);
+    assert_eq!(m.source, ConfigDialect::Keras1);
+    assert_eq!(m.layers[0].name, "");
+    let paths: Vec<_> = m.iter_layers_recursive().map(|(p, _)| p).collect();
+    assert_eq!(paths, ["#0", "#0/dense_1", "dense_2"]);
+    assert_round_trip(keras1);
 }

@@ -29,11 +29,17 @@ pub fn attr_json(a: &Attr) -> Value {
             m.insert("utf8".into(), json!(encoding.utf8));
             m.insert("fixed_len".into(), json!(encoding.fixed_len));
             m.insert("pad".into(), json!(encoding.pad.name()));
-            m.insert("values".into(), json!(values.iter().map(|v| hex(v)).collect::<Vec<_>>()));
+            m.insert(
+                "values".into(),
+                json!(values.iter().map(|v| hex(v)).collect::<Vec<_>>()),
+            );
         }
         AttrValue::Float(v) => {
             m.insert("type".into(), json!("float"));
-            m.insert("values".into(), json!(v.iter().map(|x| f64_hex(*x)).collect::<Vec<_>>()));
+            m.insert(
+                "values".into(),
+                json!(v.iter().map(|x| f64_hex(*x)).collect::<Vec<_>>()),
+            );
         }
         AttrValue::Int(v) => {
             m.insert("type".into(), json!("int"));
@@ -63,8 +69,28 @@ pub fn dataset_json(ds: &Dataset) -> Result<Value, Error> {
     m.insert("kind".into(), json!("dataset"));
     m.insert("shape".into(), json!(ds.shape()));
     let dtype = ds.dtype().numpy_name();
-    let dtype = if matches!(dtype, "float16" | "bfloat16" | "float32" | "float64" | "int8" | "int16" | "int32" | "int64"
-        | "uint8" | "uint16" | "uint32" | "uint64" | "bool" | "str") || dtype.starts_with("opaque") { dtype } else { "other" };
+    let dtype = if matches!(
+        dtype,
+        "float16"
+            | "bfloat16"
+            | "float32"
+            | "float64"
+            | "int8"
+            | "int16"
+            | "int32"
+            | "int64"
+            | "uint8"
+            | "uint16"
+            | "uint32"
+            | "uint64"
+            | "bool"
+            | "str"
+    ) || dtype.starts_with("opaque")
+    {
+        dtype
+    } else {
+        "other"
+    };
     m.insert("dtype".into(), json!(dtype));
     m.insert("attrs".into(), attrs_json(ds.attrs()?));
     let storage = ds.storage();
@@ -84,12 +110,22 @@ pub fn dataset_json(ds: &Dataset) -> Result<Value, Error> {
         Storage::Virtual => "virtual",
     };
     m.insert("storage".into(), json!(name));
-    let nbytes = ds.nelem().unwrap_or(u64::MAX).saturating_mul(ds.dtype().size().unwrap_or(0) as u64);
+    let nbytes = ds
+        .nelem()
+        .unwrap_or(u64::MAX)
+        .saturating_mul(ds.dtype().size().unwrap_or(0) as u64);
     let skip = matches!(storage, Storage::External | Storage::Virtual)
         || ds.dtype().size().is_none()
         || dtype.starts_with("opaque")
         || nbytes > MAX_DATA;
-    m.insert("data".into(), if skip { Value::Null } else { json!(hex(&ds.read_raw()?)) });
+    m.insert(
+        "data".into(),
+        if skip {
+            Value::Null
+        } else {
+            json!(hex(&ds.read_raw()?))
+        },
+    );
     Ok(Value::Object(m))
 }
 
@@ -98,10 +134,14 @@ pub fn dump(file: &H5File) -> Result<Value, Error> {
     let mut objects = Map::new();
     for node in file.walk()? {
         let v = match &node.kind {
-            NodeKind::Group => json!({"kind": "group", "attrs": attrs_json(file.group(&node.path)?.attrs()?)}),
+            NodeKind::Group => {
+                json!({"kind": "group", "attrs": attrs_json(file.group(&node.path)?.attrs()?)})
+            }
             NodeKind::Dataset => dataset_json(&file.dataset(&node.path)?)?,
             NodeKind::SoftLink { target } => json!({"kind": "soft_link", "target": target}),
-            NodeKind::ExternalLink { file, path } => json!({"kind": "external_link", "file": file, "path": path}),
+            NodeKind::ExternalLink { file, path } => {
+                json!({"kind": "external_link", "file": file, "path": path})
+            }
             NodeKind::Other(what) => json!({"kind": "other", "what": what}),
         };
         objects.insert(node.path.clone(), v);
@@ -127,8 +167,17 @@ pub fn python() -> Option<PathBuf> {
 /// Runs h5dump_json.py on `path`.
 pub fn h5py_dump(python: &Path, path: &Path) -> Value {
     let script = strata_testkit::repo_root().join("tools/oracle/hdf5/h5dump_json.py");
-    let out = Command::new(python).arg(&script).arg(path).output().expect("running h5dump_json.py");
-    assert!(out.status.success(), "h5dump_json.py failed on {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(python)
+        .arg(&script)
+        .arg(path)
+        .output()
+        .expect("running h5dump_json.py");
+    assert!(
+        out.status.success(),
+        "h5dump_json.py failed on {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("h5dump_json.py prints JSON")
 }
 
@@ -141,6 +190,9 @@ pub fn assert_same(ours: &Value, theirs: &Value, what: &str) {
     let kb: Vec<_> = b.keys().collect();
     assert_eq!(ka, kb, "{what}: object paths differ");
     for (k, v) in a {
-        assert_eq!(v, &b[k], "{what}: object `{k}` differs (left: strata-hdf5, right: h5py)");
+        assert_eq!(
+            v, &b[k],
+            "{what}: object `{k}` differs (left: strata-hdf5, right: h5py)"
+        );
     }
 }

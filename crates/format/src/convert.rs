@@ -1,0 +1,507 @@
+//! `strata convert`: rewrite a model between `.keras`, legacy `.h5` and `.weights.h5` —
+//! config and weights, no engine, nothing executed.
+//!
+//! What is written mirrors what Keras 3.15.1 writes and reads:
+//! * `.weights.h5` / `model.weights.h5`: each layer's variables at its Keras 3 object path
+//!   ([`crate::bind::keras3_layer_paths`], [`crate::bind::keras3_sub_objects`]), numbered in
+//!   the order `Layer.load_own_variables` expects, each `vars` group with its `name` attribute
+//!   (Keras >= 3.6), bfloat16 as a 2-byte opaque type with `dtype="bfloat16"`
+//!   (`H5IOStore` in `keras/src/saving/saving_lib.py`).
+//! * `.keras`: `metadata.json`, `config.json`, `model.weights.h5`, stored (uncompressed). A
+//!   legacy config is wrapped in the Keras 3 envelope and its layer entries kept as they are:
+//!   Keras 3 deserializes entries without a `module` key through its legacy path
+//!   (`Sequential.from_config`, `functional_from_config.process_layer`).
+//! * legacy `.h5`: root attributes `keras_version`, `backend`, `model_config`; `model_weights`
+//!   with `layer_names` and one group per layer with `weight_names`, in the order Keras's
+//!   `load_weights_from_hdf5_group` pairs them (a nested model lists all its trainable
+//!   weights, then all its non-trainable ones); lists too large for one attribute are split into
+//!   `name0`, `name1`... as `save_attributes_to_hdf5_group` does.
+//!
+//! Every save is atomic: the previous file survives any failure.
+
+use std::path::Path;
+
+use strata_hdf5::{DType, WriteAttr, Writer};
+
+use crate::archive::ArchiveWriter;
+use crate::bind::{self, BoundLayer};
+use crate::config::{ConfigDialect, ModelKind};
+use crate::error::{Error, Location, Result};
+use crate::json::Json;
+use crate::model::{FileFormat, ModelFile};
+use crate::weights::{Layout, TensorInfo, WeightStore};
+
+/// What to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// A `.keras` archive.
+    KerasV3,
+    /// A legacy full-model `.h5`.
+    LegacyH5,
+    /// A Keras 3 `.weights.h5`.
+    WeightsH5,
+}
+
+impl Target {
+    /// The target an output file name asks for: `.keras`, `.weights.h5`, or `.h5`/`.hdf5`.
+    pub fn from_path(p: &Path) -> Option<Target> {
+        let n = p.file_name()?.to_str()?.to_ascii_lowercase();
+        if n.ends_with(".keras") {
+            Some(Target::KerasV3)
+        } else if n.ends_with(".weights.h5") {
+            Some(Target::WeightsH5)
+        } else if n.ends_with(".h5") || n.ends_with(".hdf5") || n.ends_with(".keras.h5") {
+            Some(Target::LegacyH5)
+        } else {
+            None
+        }
+    }
+    /// The format name, as `inspect` reports it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Target::KerasV3 => FileFormat::KerasV3.as_str(),
+            Target::LegacyH5 => FileFormat::LegacyH5Model.as_str(),
+            Target::WeightsH5 => FileFormat::WeightsH5V3.as_str(),
+        }
+    }
+}
+
+/// What a conversion wrote.
+#[derive(Debug, Clone)]
+pub struct Converted {
+    /// The format written.
+    pub target: Target,
+    /// Layers with weights.
+    pub layers: usize,
+    /// Tensors written.
+    pub tensors: usize,
+    /// Bytes of tensor data written.
+    pub tensor_bytes: u64,
+    /// Bytes of the file.
+    pub file_bytes: u64,
+    /// What did not carry over, and why.
+    pub notes: Vec<String>,
+}
+
+/// The Keras version strata's files declare: the one whose reader they are verified against.
+pub const KERAS_VERSION: &str = "3.15.1";
+
+/// One tensor to write, with its data.
+struct Tensor {
+    info: TensorInfo,
+    data: Vec<u8>,
+}
+
+fn invalid(what: String, help: &str) -> Error {
+    Error::Invalid { location: Location::default(), what, help: help.to_string() }
+}
+
+/// Converts `src` (with weights from `weights` when given) into `target` at `out`.
+pub fn convert(src: &ModelFile, weights: Option<&ModelFile>, target: Target, out: &Path) -> Result<Converted> {
+    let config = src.config.as_ref().ok_or_else(|| {
+        invalid(
+            format!("`{}` is a weights-only file: converting it needs the model's architecture to name the weights", src.path.display()),
+            "give the model (a .keras, .h5 or to_json() file) as INPUT and this file with --weights",
+        )
+    })?;
+    let wsrc = weights.unwrap_or(src);
+    let store = wsrc.weights.as_ref().ok_or_else(|| {
+        invalid(
+            format!("`{}` has no weights", wsrc.path.display()),
+            "give a weights file with --weights (a legacy .h5 or a .weights.h5)",
+        )
+    })?;
+    let binding = bind::bind(config, store);
+    if !binding.problems.is_empty() {
+        return Err(invalid(
+            format!(
+                "{} weight groups of `{}` do not match the architecture: {}",
+                binding.problems.len(),
+                wsrc.path.display(),
+                binding.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")
+            ),
+            "check that the weights belong to this model (`strata inspect` lists both)",
+        ));
+    }
+    let mut notes = Vec::new();
+    let (bytes, layers, tensors, tensor_bytes) = match target {
+        Target::WeightsH5 => {
+            let (b, l, t, n) = write_keras3_weights(config_name(src), &binding, store, &mut notes)?;
+            (b, l, t, n)
+        }
+        Target::KerasV3 => {
+            if config.source == ConfigDialect::Keras1 {
+                return Err(Error::Unsupported {
+                    location: Location::file(&src.path),
+                    what: "writing a Keras 1 model as .keras".into(),
+                    help: "Keras 3 cannot read Keras 1 layer configs; convert to .weights.h5 for the weights, or use `strata predict` on the original file".into(),
+                });
+            }
+            let (w, l, t, n) = write_keras3_weights(config_name(src), &binding, store, &mut notes)?;
+            let cfg = keras3_config_json(src, &mut notes);
+            let meta = Json::object([
+                ("keras_version", Json::from(KERAS_VERSION)),
+                ("date_saved", Json::from(date_saved())),
+            ]);
+            let (meta, cfg) = (meta.to_string_python(), cfg.to_string_python());
+            let bytes = ArchiveWriter::new(meta.as_bytes(), cfg.as_bytes(), &w)
+                .to_bytes()
+                .map_err(|source| Error::Archive { location: Location::file(out), source })?;
+            (bytes, l, t, n)
+        }
+        Target::LegacyH5 => write_legacy_h5(src, config, &binding, store, &mut notes)?,
+    };
+    if let Some(FileFormat::KerasV3) = Some(src.format) {
+        if !store.optimizer.is_empty() && target != Target::KerasV3 {
+            notes.push(format!("{} optimizer tensors were not carried over", store.optimizer.len()));
+        }
+    }
+    if !store.optimizer.is_empty() && target == Target::KerasV3 {
+        notes.push(format!(
+            "{} optimizer tensors were not carried over (the model is written uncompiled-state; training restarts the optimizer)",
+            store.optimizer.len()
+        ));
+    }
+    let file_bytes = bytes.len() as u64;
+    crate::atomic::write_atomic(out, |f| std::io::Write::write_all(f, &bytes)).map_err(|source| Error::Save { source })?;
+    Ok(Converted { target, layers, tensors, tensor_bytes, file_bytes, notes })
+}
+
+fn config_name(src: &ModelFile) -> &str {
+    src.config.as_ref().map(|c| c.name.as_str()).unwrap_or("model")
+}
+
+fn read_all(store: &WeightStore, l: &BoundLayer<'_>) -> Result<Vec<Tensor>> {
+    l.tensors
+        .iter()
+        .map(|t| {
+            let data = store.read(t)?;
+            Ok(Tensor { info: t.clone(), data })
+        })
+        .collect()
+}
+
+fn h5w(e: strata_hdf5::Error) -> Error {
+    Error::Hdf5 { location: Location::default(), source: e }
+}
+
+fn write_dataset(w: &mut Writer, path: &str, t: &Tensor) -> Result<()> {
+    w.create_dataset(path, t.info.dtype.clone(), &t.info.shape, &t.data).map_err(h5w)?;
+    if t.info.dtype == DType::BF16 {
+        w.set_attr(path, "dtype", WriteAttr::VlenUtf8("bfloat16".into())).map_err(h5w)?;
+    }
+    Ok(())
+}
+
+/// Writes a Keras 3 weights file. Returns (bytes, layers with weights, tensors, tensor bytes).
+fn write_keras3_weights(
+    model_name: &str,
+    binding: &bind::Binding<'_>,
+    store: &WeightStore,
+    notes: &mut Vec<String>,
+) -> Result<(Vec<u8>, usize, usize, u64)> {
+    let _ = notes;
+    let mut w = Writer::new();
+    w.create_group("/vars").map_err(h5w)?;
+    w.set_attr("/vars", "name", WriteAttr::VlenUtf8(model_name.to_string())).map_err(h5w)?;
+    let (mut layers, mut tensors, mut nbytes) = (0usize, 0usize, 0u64);
+    for l in &binding.layers {
+        if l.keras3_path.is_empty() {
+            continue;
+        }
+        let vars = format!("/{}/vars", l.keras3_path);
+        w.create_group(&vars).map_err(h5w)?;
+        w.set_attr(&vars, "name", WriteAttr::VlenUtf8(l.layer.name.clone())).map_err(h5w)?;
+        if l.tensors.is_empty() {
+            continue;
+        }
+        let data = read_all(store, l)?;
+        let subs = bind::keras3_sub_objects(l.layer);
+        let per = if data.len() % subs.len() == 0 { data.len() / subs.len() } else { 0 };
+        if per == 0 {
+            return Err(invalid(
+                format!(
+                    "layer `{}` ({}) has {} weights, which do not split over its Keras 3 sub-objects {:?}",
+                    l.path,
+                    l.layer.class_name,
+                    data.len(),
+                    subs
+                ),
+                "this layer's weights layout is not one strata knows; please report it with `strata inspect --json` output",
+            ));
+        }
+        for (si, sub) in subs.iter().enumerate() {
+            let base = if sub.is_empty() { format!("/{}", l.keras3_path) } else { format!("/{}/{sub}", l.keras3_path) };
+            for (i, t) in data[si * per..(si + 1) * per].iter().enumerate() {
+                write_dataset(&mut w, &format!("{base}/vars/{i}"), t)?;
+                tensors += 1;
+                nbytes += t.data.len() as u64;
+            }
+        }
+        layers += 1;
+    }
+    Ok((w.finish().map_err(h5w)?, layers, tensors, nbytes))
+}
+
+/// The Keras 3 `config.json` for a model file: its own when it is one, else the legacy config
+/// in the Keras 3 envelope.
+fn keras3_config_json(src: &ModelFile, notes: &mut Vec<String>) -> Json {
+    let Some(config) = &src.config else { return Json::Null };
+    if src.format == FileFormat::KerasV3 {
+        if let Some(j) = &src.config_json {
+            return j.clone();
+        }
+    }
+    let inner = src.config_json.as_ref().and_then(|j| j.get("config")).cloned().unwrap_or(Json::Null);
+    if src.training_config.is_some() {
+        notes.push("the legacy training config (optimizer, loss, metrics) was not carried over: compile the model again after loading".into());
+    }
+    let (module, class, registered) = match config.kind {
+        ModelKind::Sequential => ("keras", "Sequential", Json::Null),
+        _ => ("keras.src.models.functional", "Functional", Json::from("Functional")),
+    };
+    Json::object([
+        ("module", Json::from(module)),
+        ("class_name", Json::from(class)),
+        ("config", inner),
+        ("registered_name", registered),
+    ])
+}
+
+/// Keras's legacy variable names for a layer class, in legacy order (only where the count fits).
+fn legacy_var_names(l: &BoundLayer<'_>) -> Vec<String> {
+    let n = l.tensors.len();
+    let class = bind::python_class_name(l.layer);
+    let b = |k: &str, d: bool| bind::config_bool(l.layer, k, d);
+    let names: Vec<String> = match class.as_str() {
+        "Dense" | "EinsumDense" | "Conv1D" | "Conv2D" | "Conv3D" | "Conv1DTranspose" | "Conv2DTranspose"
+        | "Conv3DTranspose" | "DepthwiseConv1D" | "DepthwiseConv2D" | "CustomDense" => {
+            vec!["kernel".into(), "bias".into()]
+        }
+        "SeparableConv1D" | "SeparableConv2D" => vec!["depthwise_kernel".into(), "pointwise_kernel".into(), "bias".into()],
+        "BatchNormalization" => {
+            let mut v = Vec::new();
+            if b("scale", true) {
+                v.push("gamma".into());
+            }
+            if b("center", true) {
+                v.push("beta".into());
+            }
+            v.extend(["moving_mean".to_string(), "moving_variance".to_string()]);
+            v
+        }
+        "LayerNormalization" | "GroupNormalization" => vec!["gamma".into(), "beta".into()],
+        "Embedding" => vec!["embeddings".into()],
+        "Normalization" => vec!["mean".into(), "variance".into(), "count".into()],
+        "Attention" | "AdditiveAttention" => vec!["scale".into()],
+        "PReLU" => vec!["alpha".into()],
+        "LSTM" => vec!["lstm_cell/kernel".into(), "lstm_cell/recurrent_kernel".into(), "lstm_cell/bias".into()],
+        "GRU" => vec!["gru_cell/kernel".into(), "gru_cell/recurrent_kernel".into(), "gru_cell/bias".into()],
+        "SimpleRNN" => vec!["simple_rnn_cell/kernel".into(), "simple_rnn_cell/recurrent_kernel".into(), "simple_rnn_cell/bias".into()],
+        "MultiHeadAttention" => ["query", "key", "value", "attention_output"]
+            .iter()
+            .flat_map(|p| [format!("{p}/kernel"), format!("{p}/bias")])
+            .collect(),
+        _ => Vec::new(),
+    };
+    // drop the bias names when the layer has none
+    let names = if names.len() == n + 1 && names.last().is_some_and(|s| s.ends_with("bias")) {
+        names[..n].to_vec()
+    } else {
+        names
+    };
+    if names.len() == n {
+        names
+    } else {
+        (0..n).map(|i| format!("var_{i}")).collect()
+    }
+}
+
+/// Writes a list-of-strings attribute as Keras's `save_attributes_to_hdf5_group` does: one
+/// vlen array when it fits in 64512 bytes (as fixed-width numpy data), else `name0`, `name1`...
+/// chunks of fixed-length NULLPAD strings.
+fn write_string_list(w: &mut Writer, obj: &str, name: &str, items: &[String]) -> Result<()> {
+    const LIMIT: usize = 64512;
+    if items.is_empty() {
+        return w.set_attr(obj, name, WriteAttr::EmptyF64Array).map_err(h5w);
+    }
+    let width = items.iter().map(|s| s.len()).max().unwrap_or(0).max(1);
+    if let Some(big) = items.iter().find(|s| s.len() > LIMIT) {
+        return Err(invalid(
+            format!("the name `{}...` is {} bytes, over HDF5's 64512-byte attribute limit", &big[..32.min(big.len())], big.len()),
+            "shorten the layer or weight name",
+        ));
+    }
+    let total = width * items.len();
+    let chunks = total.div_ceil(LIMIT).max(1);
+    if chunks == 1 {
+        return w
+            .set_attr(obj, name, WriteAttr::VlenAsciiArray(items.iter().map(|s| s.as_bytes().to_vec()).collect()))
+            .map_err(h5w);
+    }
+    // np.array_split into the smallest number of chunks whose nbytes fit
+    let mut n = chunks;
+    loop {
+        let biggest = items.len().div_ceil(n) * width;
+        if biggest <= LIMIT {
+            break;
+        }
+        n += 1;
+    }
+    let (q, r) = (items.len() / n, items.len() % n);
+    let mut start = 0;
+    for i in 0..n {
+        let len = q + usize::from(i < r);
+        let chunk: Vec<Vec<u8>> = items[start..start + len].iter().map(|s| s.as_bytes().to_vec()).collect();
+        w.set_attr(obj, &format!("{name}{i}"), WriteAttr::FixedAsciiArray(chunk)).map_err(h5w)?;
+        start += len;
+    }
+    Ok(())
+}
+
+fn write_legacy_h5(
+    src: &ModelFile,
+    config: &crate::config::ModelConfig,
+    binding: &bind::Binding<'_>,
+    store: &WeightStore,
+    notes: &mut Vec<String>,
+) -> Result<(Vec<u8>, usize, usize, u64)> {
+    let mut w = Writer::new();
+    // model_config: a legacy config as stored; a Keras 3 config as Keras 3's legacy writer
+    // does, `{"class_name", "config"}` around the same layer entries
+    let model_config = match (&src.format, &src.config_json) {
+        (FileFormat::LegacyH5Model | FileFormat::ModelJson, Some(j)) => j.clone(),
+        (_, Some(j)) => Json::object([
+            ("class_name", Json::from(config.envelope.class_name.as_str())),
+            ("config", j.get("config").cloned().unwrap_or(Json::Null)),
+        ]),
+        (_, None) => Json::Null,
+    };
+    let legacy_source = matches!(src.format, FileFormat::LegacyH5Model | FileFormat::ModelJson);
+    let keras_version = if legacy_source { src.keras_version.clone() } else { None }.unwrap_or_else(|| KERAS_VERSION.to_string());
+    let backend = src.backend.clone().unwrap_or_else(|| "tensorflow".to_string());
+    w.set_attr("/", "keras_version", WriteAttr::VlenUtf8(keras_version.clone())).map_err(h5w)?;
+    w.set_attr("/", "backend", WriteAttr::VlenUtf8(backend.clone())).map_err(h5w)?;
+    w.set_attr("/", "model_config", WriteAttr::VlenAscii(model_config.to_string_python().into_bytes())).map_err(h5w)?;
+    if legacy_source {
+        if let Some(tc) = &src.training_config {
+            w.set_attr("/", "training_config", WriteAttr::VlenAscii(tc.to_string_python().into_bytes())).map_err(h5w)?;
+        }
+    } else if src.training_config.is_some() {
+        notes.push("the Keras 3 compile config was not written as a legacy training config: compile the model again after loading".into());
+    }
+    w.create_group("/model_weights").map_err(h5w)?;
+    let top: Vec<&BoundLayer<'_>> = binding
+        .layers
+        .iter()
+        .filter(|l| l.depth == 0 && !(config.kind == ModelKind::Sequential && bind::python_class_name(l.layer) == "InputLayer"))
+        .collect();
+    let layer_names: Vec<String> = top.iter().map(|l| l.layer.name.clone()).collect();
+    write_string_list(&mut w, "/model_weights", "layer_names", &layer_names)?;
+    w.set_attr("/model_weights", "backend", WriteAttr::VlenUtf8(backend)).map_err(h5w)?;
+    w.set_attr("/model_weights", "keras_version", WriteAttr::VlenUtf8(keras_version)).map_err(h5w)?;
+    let (mut layers, mut tensors, mut nbytes) = (0usize, 0usize, 0u64);
+    for l in &top {
+        let group = format!("/model_weights/{}", l.layer.name);
+        w.create_group(&group).map_err(h5w)?;
+        // the tensors Keras pairs with this layer, with their names
+        let mut named: Vec<(String, Tensor)> = Vec::new();
+        if l.layer.is_model() {
+            let prefix = format!("{}/", l.path);
+            let inner: Vec<&BoundLayer<'_>> = binding.layers.iter().filter(|x| x.path.starts_with(&prefix)).collect();
+            let mut trainable = Vec::new();
+            let mut frozen = Vec::new();
+            for x in inner {
+                let nt = x.non_trainable_count();
+                let names = legacy_names_for(x, store.layout);
+                let split = x.tensors.len().saturating_sub(nt);
+                for (i, (t, nm)) in read_all(store, x)?.into_iter().zip(names).enumerate() {
+                    let full = format!("{}/{}", x.layer.name, nm);
+                    if i < split { trainable.push((full, t)) } else { frozen.push((full, t)) }
+                }
+            }
+            named.extend(trainable);
+            named.extend(frozen);
+        } else {
+            let names = legacy_names_for(l, store.layout);
+            for (t, nm) in read_all(store, l)?.into_iter().zip(names) {
+                named.push((format!("{}/{}", l.layer.name, nm), t));
+            }
+        }
+        let weight_names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
+        write_string_list(&mut w, &group, "weight_names", &weight_names)?;
+        for (n, t) in &named {
+            write_dataset(&mut w, &format!("{group}/{n}"), t)?;
+            tensors += 1;
+            nbytes += t.data.len() as u64;
+        }
+        if !named.is_empty() {
+            layers += 1;
+        }
+    }
+    Ok((w.finish().map_err(h5w)?, layers, tensors, nbytes))
+}
+
+/// Names for a layer's tensors in a legacy file: the stored names when they came from one
+/// (without the layer-name prefix, which the caller adds back), else Keras's variable names.
+fn legacy_names_for(l: &BoundLayer<'_>, layout: Layout) -> Vec<String> {
+    if layout == Layout::Legacy {
+        return l
+            .tensors
+            .iter()
+            .map(|t| {
+                let segs: Vec<&str> = t.name.split('/').collect();
+                match segs.iter().position(|s| *s == l.layer.name) {
+                    Some(i) if i + 1 < segs.len() => segs[i + 1..].join("/"),
+                    _ => t.name.clone(),
+                }
+            })
+            .collect();
+    }
+    legacy_var_names(l)
+}
+
+/// `date_saved` as Keras writes it (`%Y-%m-%d@%H:%M:%S`), in UTC; `SOURCE_DATE_EPOCH` fixes it
+/// for reproducible files.
+fn date_saved() -> String {
+    let secs = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+        });
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // civil-from-days (proleptic Gregorian)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}@{:02}:{:02}:{:02}", rem / 3600, (rem % 3600) / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_from_extension() {
+        assert_eq!(Target::from_path(Path::new("a/m.keras")), Some(Target::KerasV3));
+        assert_eq!(Target::from_path(Path::new("m.weights.h5")), Some(Target::WeightsH5));
+        assert_eq!(Target::from_path(Path::new("m.H5")), Some(Target::LegacyH5));
+        assert_eq!(Target::from_path(Path::new("m.txt")), None);
+    }
+
+    #[test]
+    fn date_saved_has_keras_shape() {
+        // SAFETY of the assertion: only the shape is checked, not the clock.
+        let d = date_saved();
+        assert_eq!(d.len(), 19, "{d}");
+        assert_eq!(&d[10..11], "@");
+    }
+}
