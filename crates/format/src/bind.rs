@@ -249,7 +249,17 @@ pub fn keras3_layer_paths<'a>(
     config: &'a ModelConfig,
 ) -> Vec<(String, String, usize, &'a LayerConfig)> {
     let mut out = Vec::new();
-    walk_keras3(config, "", "", 0, &mut out);
+    walk_keras3(config, "", "", 0, false, &mut out);
+    out
+}
+
+/// The same paths as tf.keras 2.13-2.15 named them (with `layers` standing for their
+/// `_layer_checkpoint_dependencies`).
+pub fn tf213_layer_paths<'a>(
+    config: &'a ModelConfig,
+) -> Vec<(String, String, usize, &'a LayerConfig)> {
+    let mut out = Vec::new();
+    walk_keras3(config, "", "", 0, true, &mut out);
     out
 }
 
@@ -258,9 +268,14 @@ fn walk_keras3<'a>(
     obj_prefix: &str,
     name_prefix: &str,
     depth: usize,
+    tf213: bool,
     out: &mut Vec<(String, String, usize, &'a LayerConfig)>,
 ) {
-    let mut namer = ContainerNamer::new();
+    let mut namer = if tf213 {
+        ContainerNamer::tf213()
+    } else {
+        ContainerNamer::new()
+    };
     for layer in &model.layers {
         let class = python_class_name(layer);
         if model.kind == ModelKind::Sequential && class == "InputLayer" {
@@ -275,6 +290,7 @@ fn walk_keras3<'a>(
                 &format!("{obj}/"),
                 &format!("{path}/"),
                 depth + 1,
+                tf213,
                 out,
             );
         }
@@ -324,7 +340,17 @@ pub fn bind<'a>(config: &'a ModelConfig, store: &WeightStore) -> Binding<'a> {
 }
 
 fn bind_keras3<'a>(config: &'a ModelConfig, store: &WeightStore) -> Binding<'a> {
-    let paths = keras3_layer_paths(config);
+    let tf213 = store
+        .owners
+        .iter()
+        .any(|o| o.owner.starts_with("_layer_checkpoint_dependencies"));
+    let paths = if tf213 {
+        tf213_layer_paths(config)
+    } else {
+        keras3_layer_paths(config)
+    };
+    // the path a Keras 3 file gets, whatever the source's naming
+    let k3_paths = keras3_layer_paths(config);
     // tf.keras 2.13 wrote `_layer_checkpoint_dependencies` where Keras 3 writes `layers`
     let norm = |owner: &str| owner.replace("_layer_checkpoint_dependencies", "layers");
     let mut claimed = vec![false; store.owners.len()];
@@ -358,12 +384,17 @@ fn bind_keras3<'a>(config: &'a ModelConfig, store: &WeightStore) -> Binding<'a> 
                 tensors.extend(store.owners[i].tensors.iter().cloned());
             }
         }
+        let keras3_path = k3_paths
+            .iter()
+            .find(|(_, p, ..)| p == path)
+            .map(|(o, ..)| o.clone())
+            .unwrap_or_else(|| obj.clone());
         layers.push(BoundLayer {
             path: path.clone(),
             depth: *depth,
             layer,
             tensors,
-            keras3_path: obj.clone(),
+            keras3_path,
         });
     }
     // Sequential's InputLayer rows (no variables) so that every config layer has a row

@@ -60,12 +60,25 @@ pub fn to_snake_case(name: &str) -> String {
 #[derive(Debug, Default, Clone)]
 pub struct ContainerNamer {
     used: HashMap<String, usize>,
+    step: usize,
 }
 
 impl ContainerNamer {
     /// A fresh namer for one container.
     pub fn new() -> Self {
-        Self::default()
+        ContainerNamer {
+            used: HashMap::new(),
+            step: 1,
+        }
+    }
+
+    /// The namer of tf.keras 2.13-2.15 `.keras` files, whose duplicates count in twos
+    /// (`dense`, `dense_2`, `dense_4`), as observed in files written by TF 2.13.1.
+    pub fn tf213() -> Self {
+        ContainerNamer {
+            used: HashMap::new(),
+            step: 2,
+        }
     }
 
     /// The name of the next child whose Python class is `class_name`.
@@ -73,7 +86,7 @@ impl ContainerNamer {
         let base = to_snake_case(class_name);
         match self.used.get_mut(&base) {
             Some(n) => {
-                *n += 1;
+                *n += self.step.max(1);
                 format!("{base}_{n}")
             }
             None => {
@@ -105,6 +118,15 @@ mod tests {
         ] {
             assert_eq!(to_snake_case(input), want, "input {input:?}");
         }
+    }
+
+    #[test]
+    fn tf213_names_count_in_twos() {
+        let mut n = ContainerNamer::tf213();
+        assert_eq!(n.next("Dense"), "dense");
+        assert_eq!(n.next("Scale"), "scale");
+        assert_eq!(n.next("Dense"), "dense_2");
+        assert_eq!(n.next("Dense"), "dense_4");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 # Regenerate every legacy fixture generation under fixtures/ (run setup.sh first).
 #   tools/oracle/legacy/gen_all.sh                  # all generations
 #   tools/oracle/legacy/gen_all.sh keras1_th tf213  # only these
+#   ONLY_CASES=lambda,cnn tools/oracle/legacy/gen_all.sh   # only these cases (others are kept)
 # FIXTURES=/some/dir overrides the output root (default: <repo>/fixtures).
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -14,6 +15,9 @@ PY36="$ORACLE/py36/bin/python"
 PY311="$ORACLE/py311/bin/python"
 K="$ORACLE/keras"
 export PYTHONNOUSERSITE=1 PYTHONHASHSEED=0
+for p in "$PY36" "$PY311" "$ORACLE/py27/tensorflow"; do
+  [ -e "$p" ] || { echo "missing $p: run tools/oracle/legacy/setup.sh first" >&2; exit 2; }
+done
 
 # name | python | PYTHONPATH | backend | image ordering | cases (empty = all of the flavour)
 GENERATIONS=(
@@ -37,8 +41,17 @@ for g in "${GENERATIONS[@]}"; do
   if [ ${#SELECTED[@]} -gt 0 ] && ! want "$name" "${SELECTED[@]}"; then continue; fi
   args=(--generation "$name" --out "$FIX/$name" --backend "$backend")
   [ -n "$order" ] && args+=(--image-ordering "$order")
-  [ -n "$cases" ] && args+=(--cases "$cases")
-  rm -rf "$FIX/$name"
+  if [ -n "${ONLY_CASES:-}" ]; then
+    sel=""
+    for c in ${ONLY_CASES//,/ }; do
+      if [ -z "$cases" ] || [[ ",$cases," == *",$c,"* ]]; then sel="$sel${sel:+,}$c"; fi
+    done
+    [ -z "$sel" ] && continue
+    args+=(--cases "$sel")
+  else
+    [ -n "$cases" ] && args+=(--cases "$cases")
+    rm -rf "$FIX/$name"
+  fi
   (cd "$(mktemp -d)" && PYTHONPATH="$pp" "$py" "$GEN" "${args[@]}") || rc=1
 done
 du -sh "$FIX"/keras1_* "$FIX"/keras2_* "$FIX"/tf213 2>/dev/null
