@@ -187,6 +187,84 @@ fn known_output_shapes(config: &ModelConfig) -> Vec<(String, String)> {
     out
 }
 
+/// Parses `(None, 4)` back into dims (`None` as `None`).
+fn parse_shape(s: &str) -> Option<Vec<Option<u64>>> {
+    let inner = s.strip_prefix('(')?.strip_suffix(')')?;
+    inner
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| if p == "None" { Some(None) } else { p.parse::<u64>().ok().map(Some) })
+        .collect()
+}
+
+fn format_shape(dims: &[Option<u64>]) -> String {
+    let parts: Vec<String> = dims.iter().map(|d| d.map(|v| v.to_string()).unwrap_or_else(|| "None".into())).collect();
+    if parts.len() == 1 { format!("({},)", parts[0]) } else { format!("({})", parts.join(", ")) }
+}
+
+/// The output shape of `l` given its input shape, for the layers whose rule is simple.
+fn infer_output(l: &LayerConfig, input: &[Option<u64>]) -> Option<Vec<Option<u64>>> {
+    let class = bind::python_class_name(l);
+    let units = || l.config.get("units").or_else(|| l.config.get("output_dim")).and_then(Json::as_u64);
+    match class.as_str() {
+        "Dense" | "CustomDense" => {
+            let mut out = input.to_vec();
+            *out.last_mut()? = Some(units()?);
+            Some(out)
+        }
+        "Activation" | "Dropout" | "BatchNormalization" | "LayerNormalization" | "GroupNormalization"
+        | "UnitNormalization" | "GaussianNoise" | "GaussianDropout" | "AlphaDropout" | "ReLU" | "LeakyReLU"
+        | "PReLU" | "ELU" | "ThresholdedReLU" | "Softmax" | "Rescaling" | "Normalization" | "Identity"
+        | "ActivityRegularization" | "SpatialDropout1D" | "SpatialDropout2D" | "SpatialDropout3D" | "Masking" => {
+            Some(input.to_vec())
+        }
+        "Flatten" => {
+            let rest = input.get(1..)?;
+            let n = rest.iter().try_fold(1u64, |a, d| d.and_then(|d| a.checked_mul(d)));
+            Some(vec![input.first().copied().flatten(), n])
+        }
+        _ => None,
+    }
+}
+
+/// Fills in output shapes that follow from known ones through simple layers, in config order
+/// (Sequential: from the previous layer; functional: from a single inbound tensor).
+fn propagate_shapes(config: &ModelConfig, prefix: &str, shapes: &mut Vec<(String, String)>) {
+    let known = |shapes: &Vec<(String, String)>, p: &str| shapes.iter().find(|(k, _)| k == p).map(|(_, s)| s.clone());
+    let mut prev: Option<String> = None;
+    for l in &config.layers {
+        let path = format!("{prefix}{}", l.name);
+        let input = if config.kind == ModelKind::Sequential {
+            l.build_config
+                .as_ref()
+                .and_then(|b| b.get("input_shape"))
+                .and_then(shape_str)
+                .or_else(|| l.batch_input_shape().and_then(shape_str))
+                .or_else(|| prev.clone())
+        } else {
+            let ins: Vec<_> = l.inbound_nodes.iter().flat_map(|n| n.inputs.iter()).collect();
+            match ins.as_slice() {
+                [one] if one.tensor_index == 0 => known(shapes, &format!("{prefix}{}", one.layer)),
+                _ => None,
+            }
+        };
+        if known(shapes, &path).is_none() {
+            if let Some(out) = input.as_deref().and_then(parse_shape).and_then(|i| infer_output(l, &i)) {
+                shapes.push((path.clone(), format_shape(&out)));
+            } else if bind::python_class_name(l) == "InputLayer" {
+                if let Some(i) = input.clone() {
+                    shapes.push((path.clone(), i));
+                }
+            }
+        }
+        if let Some(inner) = &l.nested {
+            propagate_shapes(inner, &format!("{path}/"), shapes);
+        }
+        prev = known(shapes, &path);
+    }
+}
+
 fn class_kind(l: &LayerConfig) -> ClassKind {
     if l.is_model() {
         return ClassKind::Model;
@@ -317,11 +395,11 @@ impl Report {
             .as_ref()
             .and_then(|j| TrainingConfig::parse(j).ok())
         {
-            r.compile = Some((
-                optimizer_summary(&tc),
-                tc.loss.as_ref().map(short),
-                tc.metrics.as_ref().map(short),
-            ));
+            let some = |j: &Option<Json>| j.as_ref().filter(|v| !v.is_null()).map(short);
+            let c = (optimizer_summary(&tc), some(&tc.loss), some(&tc.metrics));
+            if c.0.is_some() || c.1.is_some() {
+                r.compile = Some(c);
+            }
         }
         let Some(config) = &mf.config else {
             // weights only: one row per stored owner
@@ -397,6 +475,7 @@ impl Report {
                 v
             }
         };
+        propagate_shapes(config, "", &mut shapes);
         for (path, depth, l) in rows {
             let kind = class_kind(l);
             let params = binding
@@ -589,6 +668,7 @@ impl Report {
         }
         s.push('\n');
         match &self.model {
+            Some((n, c)) if n.is_empty() => push(&mut s, format!("Model: unnamed ({c})")),
             Some((n, c)) => push(&mut s, format!("Model: \"{n}\" ({c})")),
             None => push(
                 &mut s,
@@ -690,14 +770,10 @@ impl Report {
                 .max()
                 .unwrap_or(0);
             for (p, _, shape, dtype) in &self.weights {
-                let sh = format!(
-                    "({})",
-                    shape
-                        .iter()
-                        .map(|d| d.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
+                let sh = match shape.as_slice() {
+                    [d] => format!("({d},)"),
+                    dims => format!("({})", dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+                };
                 push(&mut s, format!("  {p:<w$}  {sh:<16} {dtype}"));
             }
         }

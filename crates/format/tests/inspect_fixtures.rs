@@ -57,6 +57,7 @@ fn every_fixture_opens_and_matches_keras_counts() {
         strata_testkit::fixtures_dir().display()
     );
     let mut checked = 0;
+    let mut shapes_checked = 0;
     let mut failures = Vec::new();
     for case in &cases {
         let meta = meta(case);
@@ -103,6 +104,26 @@ fn every_fixture_opens_and_matches_keras_counts() {
                         ) else {
                             continue;
                         };
+                        // an output shape strata reports must be the one Keras computed
+                        let keras_shape = l.get("output_shape").and_then(Json::as_array).map(|dims| {
+                            let d: Vec<String> = dims
+                                .iter()
+                                .map(|x| x.as_u64().map(|v| v.to_string()).unwrap_or_else(|| "None".into()))
+                                .collect();
+                            if d.len() == 1 { format!("({},)", d[0]) } else { format!("({})", d.join(", ")) }
+                        });
+                        let row = r.layers.iter().find(|row| row.depth == 0 && row.name == name);
+                        if let (Some(got), Some(want)) = (row.and_then(|r| r.output_shape.as_ref()), keras_shape) {
+                            // tf.keras 2.13's InputLayer.output_shape is a list of shapes, which the
+                            // generator records as `(None,)`: nothing to compare
+                            let listy = want == "(None,)" && row.is_some_and(|r| r.class_name == "InputLayer");
+                            if listy {
+                            } else if *got != want {
+                                failures.push(format!("{label}: layer {name} output shape {got}, Keras says {want}"));
+                            } else {
+                                shapes_checked += 1;
+                            }
+                        }
                         match r
                             .layers
                             .iter()
@@ -174,5 +195,6 @@ fn every_fixture_opens_and_matches_keras_counts() {
         failures.len(),
         failures.join("\n")
     );
-    eprintln!("checked {checked} fixture files");
+    eprintln!("checked {checked} fixture files, {shapes_checked} output shapes");
+    assert!(shapes_checked > 100, "only {shapes_checked} output shapes were compared");
 }
