@@ -216,12 +216,16 @@ impl ModelFile {
         let training_config = json.get("compile_config").filter(|c| !c.is_null()).cloned();
         let weights = match archive.weights_format() {
             WeightsFormat::H5 => {
-                let file = match archive.weights_path() {
-                    Some(p) => H5File::open(&p, &limits.hdf5),
-                    None => H5File::from_bytes(
-                        archive.weights_bytes().map_err(arch)?.into_owned(),
-                        &limits.hdf5,
-                    ),
+                // an uncompressed member of an archive on disk is mapped where it lies, without
+                // a copy (its CRC is not checked on this path; the HDF5 structure still is)
+                let in_place = match (archive.weights_range(), archive.is_directory_form(), archive.as_bytes(), archive.path()) {
+                    (Some(r), false, None, Some(p)) => Some((p.to_path_buf(), r)),
+                    _ => None,
+                };
+                let file = match (archive.weights_path(), in_place) {
+                    (Some(p), _) => H5File::open(&p, &limits.hdf5),
+                    (None, Some((p, r))) => H5File::open_range(&p, r.start, r.end - r.start, &limits.hdf5),
+                    (None, None) => H5File::from_bytes(archive.weights_bytes().map_err(arch)?.into_owned(), &limits.hdf5),
                 }
                 .map_err(|e| h5_err(path, Some("model.weights.h5"), e))?;
                 Some(

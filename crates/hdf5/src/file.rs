@@ -261,6 +261,33 @@ impl H5File {
         H5File::with_backing(Backing::Mapped(map), limits)
     }
 
+    /// Memory-maps `len` bytes of the file at `path` from `offset` and reads them as an HDF5
+    /// file: an uncompressed `model.weights.h5` inside a `.keras` zip, without copying it. The
+    /// same truncation hazard as [`H5File::open`] applies.
+    pub fn open_range(path: &Path, offset: u64, len: u64, limits: &Limits) -> Result<H5File> {
+        let io = |source| Error::Io { path: path.to_path_buf(), source };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let file_len = file.metadata().map_err(io)?.len();
+        if offset.checked_add(len).is_none_or(|e| e > file_len) {
+            return Err(Error::Truncated {
+                object: path.display().to_string(),
+                what: "embedded HDF5 file",
+                start: offset,
+                end: offset.saturating_add(len),
+                file_len,
+            });
+        }
+        check_file_len(len, limits)?;
+        let n = usize::try_from(len).map_err(|_| io(std::io::Error::other("range too large")))?;
+        if n == 0 {
+            return H5File::from_bytes(Vec::new(), limits);
+        }
+        // SAFETY: as in `open`: read-only, private, only read through bounds-checked slices.
+        #[allow(unsafe_code)]
+        let map = unsafe { memmap2::MmapOptions::new().offset(offset).len(n).map(&file) }.map_err(io)?;
+        H5File::with_backing(Backing::Mapped(map), limits)
+    }
+
     /// Reads a file held in memory (for example a member of a `.keras` zip).
     pub fn from_bytes(bytes: Vec<u8>, limits: &Limits) -> Result<H5File> {
         check_file_len(bytes.len() as u64, limits)?;
