@@ -54,10 +54,7 @@ pub fn run(
             ("tensors", done.tensors.into()),
             ("tensor_bytes", done.tensor_bytes.into()),
             ("file_bytes", done.file_bytes.into()),
-            (
-                "notes",
-                Json::array(done.notes.iter().map(|n| Json::from(n.as_str()))),
-            ),
+            ("notes", Json::array(done.notes.iter().map(|n| Json::from(n.as_str())))),
         ]);
         writeln!(out, "{}", j.to_string_pretty())?;
     } else {

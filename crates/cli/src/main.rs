@@ -61,16 +61,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut out = std::io::stdout().lock();
     let result = match cli.command {
-        Command::Inspect { file, json, format } => {
-            inspect::run(&file, json || format == Format::Json, &mut out)
+        Command::Inspect { file, json, format } => inspect::run(&file, json || format == Format::Json, &mut out),
+        Command::Convert { input, output, to, weights, json } => {
+            convert::run(&input, &output, to, weights.as_deref(), json, &mut out)
         }
-        Command::Convert {
-            input,
-            output,
-            to,
-            weights,
-            json,
-        } => convert::run(&input, &output, to, weights.as_deref(), json, &mut out),
     };
     match result.and_then(|code| out.flush().map(|_| code).map_err(anyhow::Error::from)) {
         Ok(code) => code,
@@ -94,8 +88,5 @@ fn main() -> ExitCode {
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }

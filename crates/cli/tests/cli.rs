@@ -50,10 +50,17 @@ fn inspect_json_has_the_documented_fields() {
     assert_eq!(j.get("format").and_then(Json::as_str), Some("keras_v3"));
     assert_eq!(j.get("keras_version").and_then(Json::as_str), Some("3.15.1"));
     assert!(j.get("backend").is_some());
-    let meta = Json::parse(&std::fs::read(strata_testkit::fixture("keras3/nested/meta.json")).unwrap(), &JsonLimits::default()).unwrap();
+    let meta = Json::parse(
+        &std::fs::read(strata_testkit::fixture("keras3/nested/meta.json")).unwrap(),
+        &JsonLimits::default(),
+    )
+    .unwrap();
     assert_eq!(j.get("total_params").and_then(Json::as_u64), meta.get("total_params").and_then(Json::as_u64));
     let layers = j.get("layers").and_then(Json::as_array).expect("layers");
-    let inner = layers.iter().find(|l| l.get("path").and_then(Json::as_str) == Some("inner_seq/seq_dense_1")).expect("nested layer listed with its path");
+    let inner = layers
+        .iter()
+        .find(|l| l.get("path").and_then(Json::as_str) == Some("inner_seq/seq_dense_1"))
+        .expect("nested layer listed with its path");
     assert_eq!(inner.get("class_name").and_then(Json::as_str), Some("Dense"));
     assert!(inner.get("params").and_then(Json::as_u64).is_some());
     let weights = j.get("weights").and_then(Json::as_array).expect("weights");
@@ -61,7 +68,14 @@ fn inspect_json_has_the_documented_fields() {
     // registered_name appears for custom classes
     let out = strata(&["inspect", "--json", "fixtures/keras3/custom_layer/model.keras"]);
     let j = Json::parse(&out.stdout, &JsonLimits::default()).unwrap();
-    let custom = j.get("layers").and_then(Json::as_array).unwrap().iter().find(|l| l.get("class_name").and_then(Json::as_str) == Some("CustomDense")).cloned().expect("custom layer row");
+    let custom = j
+        .get("layers")
+        .and_then(Json::as_array)
+        .unwrap()
+        .iter()
+        .find(|l| l.get("class_name").and_then(Json::as_str) == Some("CustomDense"))
+        .cloned()
+        .expect("custom layer row");
     assert_eq!(custom.get("registered_name").and_then(Json::as_str), Some("my_custom_layers>CustomDense"));
     assert_eq!(custom.get("kind").and_then(Json::as_str), Some("custom"));
 }
@@ -111,7 +125,10 @@ fn convert_round_trips_bit_identical_weights() {
     let tb: Vec<_> = wb.tensors().collect();
     assert_eq!(ta.len(), tb.len());
     for t in &ta {
-        let u = tb.iter().find(|u| u.h5_path == t.h5_path).unwrap_or_else(|| panic!("{} missing after the round trip", t.h5_path));
+        let u = tb
+            .iter()
+            .find(|u| u.h5_path == t.h5_path)
+            .unwrap_or_else(|| panic!("{} missing after the round trip", t.h5_path));
         assert_eq!((&t.shape, &t.dtype), (&u.shape, &u.dtype));
         assert_eq!(wa.read(t).unwrap(), wb.read(u).unwrap(), "{} changed", t.h5_path);
     }
@@ -131,7 +148,8 @@ fn convert_round_trips_bit_identical_weights() {
 #[test]
 fn convert_refuses_weights_without_architecture() {
     let dir = tempfile::tempdir().unwrap();
-    let out = strata(&["convert", "fixtures/keras3/mlp/model.weights.h5", dir.path().join("x.keras").to_str().unwrap()]);
+    let out =
+        strata(&["convert", "fixtures/keras3/mlp/model.weights.h5", dir.path().join("x.keras").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is a weights-only file") && err.contains("--weights"), "{err}");

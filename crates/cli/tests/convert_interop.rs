@@ -15,21 +15,9 @@ struct Pair {
     converted: Json,
 }
 
-fn job(
-    model: Option<&Path>,
-    arch: Option<&Path>,
-    weights: Option<&Path>,
-    io: &Path,
-    unsafe_: bool,
-) -> Json {
-    let p = |x: Option<&Path>| {
-        x.map(|p| Json::from(p.display().to_string()))
-            .unwrap_or(Json::Null)
-    };
-    let mut e = vec![
-        ("io", Json::from(io.display().to_string())),
-        ("unsafe", Json::Bool(unsafe_)),
-    ];
+fn job(model: Option<&Path>, arch: Option<&Path>, weights: Option<&Path>, io: &Path, unsafe_: bool) -> Json {
+    let p = |x: Option<&Path>| x.map(|p| Json::from(p.display().to_string())).unwrap_or(Json::Null);
+    let mut e = vec![("io", Json::from(io.display().to_string())), ("unsafe", Json::Bool(unsafe_))];
     if model.is_some() {
         e.push(("model", p(model)));
     }
@@ -44,23 +32,11 @@ fn run_batch(py: &Path, impl_: &str, jobs: &[Json], dir: &Path) -> Vec<Json> {
     let file = dir.join(format!("jobs-{impl_}.json"));
     std::fs::write(&file, Json::array(jobs.iter().cloned()).to_string_python()).unwrap();
     let script = strata_testkit::repo_root().join("tools/oracle/check_batch.py");
-    let out = Command::new(py)
-        .arg(&script)
-        .arg("--impl")
-        .arg(impl_)
-        .arg(&file)
-        .output()
-        .expect("run the oracle");
-    assert!(
-        out.status.success(),
-        "oracle failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(py).arg(&script).arg("--impl").arg(impl_).arg(&file).output().expect("run the oracle");
+    assert!(out.status.success(), "oracle failed: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<Json> = text
-        .lines()
-        .map(|l| Json::parse(l.as_bytes(), &JsonLimits::default()).expect("oracle line is JSON"))
-        .collect();
+    let lines: Vec<Json> =
+        text.lines().map(|l| Json::parse(l.as_bytes(), &JsonLimits::default()).expect("oracle line is JSON")).collect();
     assert_eq!(
         lines.len(),
         jobs.len(),
@@ -73,17 +49,9 @@ fn run_batch(py: &Path, impl_: &str, jobs: &[Json], dir: &Path) -> Vec<Json> {
 }
 
 fn convert(input: &Path, output: &Path) -> Result<(), String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .arg("convert")
-        .arg(input)
-        .arg(output)
-        .output()
-        .expect("run strata");
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_strata")).arg("convert").arg(input).arg(output).output().expect("run strata");
+    if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
 }
 
 #[test]
@@ -97,23 +65,15 @@ fn converted_files_load_in_keras_with_identical_predictions() {
     let mut labels: Vec<String> = Vec::new();
     let mut refused: Vec<String> = Vec::new();
     let mut n = 0usize;
-    let mut gens: Vec<PathBuf> = std::fs::read_dir(&fixtures)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
+    let mut gens: Vec<PathBuf> = std::fs::read_dir(&fixtures).unwrap().flatten().map(|e| e.path()).collect();
     gens.sort();
     for g in gens {
         let gen_name = g.file_name().unwrap().to_string_lossy().to_string();
         if gen_name == "hdf5" || gen_name == "hostile" {
             continue;
         }
-        let mut cases: Vec<PathBuf> = std::fs::read_dir(&g)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.join("io.npz").exists())
-            .collect();
+        let mut cases: Vec<PathBuf> =
+            std::fs::read_dir(&g).unwrap().flatten().map(|e| e.path()).filter(|p| p.join("io.npz").exists()).collect();
         cases.sort();
         for case in cases {
             let cname = case.file_name().unwrap().to_string_lossy().to_string();
@@ -126,9 +86,7 @@ fn converted_files_load_in_keras_with_identical_predictions() {
                 let io = case.join("io.npz");
                 for target in ["out.keras", "out.h5", "out.weights.h5"] {
                     n += 1;
-                    let out = tmp
-                        .path()
-                        .join(format!("{gen_name}-{cname}-{src}-{target}"));
+                    let out = tmp.path().join(format!("{gen_name}-{cname}-{src}-{target}"));
                     let label = format!("{gen_name}/{cname}/{src} -> {target}");
                     if let Err(e) = convert(&src_path, &out) {
                         refused.push(format!("{label}: {}", e.trim()));
@@ -139,10 +97,7 @@ fn converted_files_load_in_keras_with_identical_predictions() {
                         impls.push("tfkeras");
                     }
                     for im in impls {
-                        jobs.push((
-                            im.to_string(),
-                            job(Some(&src_path), None, None, &io, unsafe_),
-                        ));
+                        jobs.push((im.to_string(), job(Some(&src_path), None, None, &io, unsafe_)));
                         let conv = if target == "out.weights.h5" {
                             job(None, Some(&src_path), Some(&out), &io, unsafe_)
                         } else {
@@ -191,10 +146,7 @@ fn converted_files_load_in_keras_with_identical_predictions() {
             failures.push(format!(
                 "{}: {}",
                 p.label,
-                p.converted
-                    .get("error")
-                    .map(|e| e.to_string_python())
-                    .unwrap_or_default()
+                p.converted.get("error").map(|e| e.to_string_python()).unwrap_or_default()
             ));
         }
     }
@@ -207,11 +159,7 @@ fn converted_files_load_in_keras_with_identical_predictions() {
     assert!(
         unexpected.is_empty(),
         "unexpected conversion failures:\n{}",
-        unexpected
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join("\n")
+        unexpected.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n")
     );
     assert!(
         failures.is_empty(),
@@ -219,8 +167,5 @@ fn converted_files_load_in_keras_with_identical_predictions() {
         failures.len(),
         failures.join("\n")
     );
-    assert!(
-        verified >= 50,
-        "only {verified} conversions were verified; the fixture set looks incomplete"
-    );
+    assert!(verified >= 50, "only {verified} conversions were verified; the fixture set looks incomplete");
 }

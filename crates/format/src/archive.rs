@@ -248,10 +248,7 @@ pub enum ArchiveError {
         cut: Option<Cut>,
     },
     /// The end record is malformed or points outside the file.
-    #[error(
-        "the zip end record is corrupt: {}; the archive was damaged or crafted; save or fetch it again",
-        what
-    )]
+    #[error("the zip end record is corrupt: {}; the archive was damaged or crafted; save or fetch it again", what)]
     BadEndRecord {
         /// What is wrong with it.
         what: EndProblem,
@@ -659,9 +656,7 @@ pub enum EndProblem {
         total: u64,
     },
     /// The entries do not fill the central directory exactly.
-    #[error(
-        "its {entries} entries end at byte {parsed_end} but the central directory ends at byte {cd_end}"
-    )]
+    #[error("its {entries} entries end at byte {parsed_end} but the central directory ends at byte {cd_end}")]
     DirectoryLength {
         /// Declared entries.
         entries: u64,
@@ -683,24 +678,16 @@ fn not_zip_detail(found: &Detected) -> String {
         }
         Detected::GitLfsPointer(p) => format!(
             "it is a Git LFS pointer to {}{}, not the archive; run `git lfs pull` to fetch the real file",
-            p.size
-                .map(|s| format!("a {} file", human_bytes(s)))
-                .unwrap_or_else(|| "a file".to_string()),
-            p.oid
-                .as_deref()
-                .map(|o| format!(" (oid sha256:{o})"))
-                .unwrap_or_default()
+            p.size.map(|s| format!("a {} file", human_bytes(s))).unwrap_or_else(|| "a file".to_string()),
+            p.oid.as_deref().map(|o| format!(" (oid sha256:{o})")).unwrap_or_default()
         ),
         Detected::Empty => {
             "it is empty (0 bytes); the save was probably interrupted or the download failed".to_string()
         }
-        Detected::Pickle { protocol } => format!(
-            "it is a Python pickle (protocol {protocol}); strata never unpickles (unpickling runs code)"
-        ),
-        Detected::Unknown { head } => format!(
-            "it starts with bytes {} where a zip starts with 50 4b 03 04",
-            hex(head)
-        ),
+        Detected::Pickle { protocol } => {
+            format!("it is a Python pickle (protocol {protocol}); strata never unpickles (unpickling runs code)")
+        }
+        Detected::Unknown { head } => format!("it starts with bytes {} where a zip starts with 50 4b 03 04", hex(head)),
         other => format!("the bytes are a {}", other.name()),
     }
 }
@@ -709,10 +696,7 @@ fn truncation_detail(intact: usize, last: Option<&str>, cut: Option<&Cut>, len: 
     let before = match (intact, last) {
         (0, _) | (_, None) => "no member before it is complete".to_string(),
         (1, Some(l)) => format!("the one member before it, `{}`, is complete", shown(l)),
-        (n, Some(l)) => format!(
-            "the {n} members before it, up to `{}`, are complete",
-            shown(l)
-        ),
+        (n, Some(l)) => format!("the {n} members before it, up to `{}`, are complete", shown(l)),
     };
     match cut {
         Some(c) => format!(
@@ -726,10 +710,7 @@ fn truncation_detail(intact: usize, last: Option<&str>, cut: Option<&Cut>, len: 
         ),
         None => match (intact, last) {
             (0, _) | (_, None) => "no complete member was found".to_string(),
-            (1, Some(l)) => format!(
-                "the one member `{}` is complete but nothing after it is",
-                shown(l)
-            ),
+            (1, Some(l)) => format!("the one member `{}` is complete but nothing after it is", shown(l)),
             (n, Some(l)) => format!(
                 "the {n} members up to `{}` are complete but the central directory after them is missing",
                 shown(l)
@@ -754,15 +735,7 @@ fn inflate_detail(declared: u64, got: u64, reason: Option<&str>) -> String {
 
 /// A member name for messages: control characters escaped, everything else as is.
 fn shown(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    name.chars().map(|c| if c.is_control() { c.escape_unicode().to_string() } else { c.to_string() }).collect()
 }
 
 fn list_names(names: &[String]) -> String {
@@ -847,14 +820,8 @@ fn le_u32(b: &[u8]) -> Option<u32> {
 
 enum Source {
     Bytes(Vec<u8>),
-    File {
-        file: Mutex<File>,
-        path: PathBuf,
-        len: u64,
-    },
-    Dir {
-        root: PathBuf,
-    },
+    File { file: Mutex<File>, path: PathBuf, len: u64 },
+    Dir { root: PathBuf },
 }
 
 impl Source {
@@ -878,10 +845,7 @@ impl Source {
     fn read_at(&self, off: u64, n: u64) -> Result<Cow<'_, [u8]>, ArchiveError> {
         let eof = || ArchiveError::Io {
             path: self.path(),
-            source: io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "range past the end of the file",
-            ),
+            source: io::Error::new(io::ErrorKind::UnexpectedEof, "range past the end of the file"),
         };
         let end = off.checked_add(n).ok_or_else(eof)?;
         if end > self.len() {
@@ -894,10 +858,7 @@ impl Source {
                 b.get(s..e).map(Cow::Borrowed).ok_or_else(eof)
             }
             Source::File { file, path, .. } => {
-                let io_err = |source| ArchiveError::Io {
-                    path: path.clone(),
-                    source,
-                };
+                let io_err = |source| ArchiveError::Io { path: path.clone(), source };
                 let n = usize::try_from(n).map_err(|_| eof())?;
                 let mut buf = vec![0u8; n];
                 let mut f = file.lock().unwrap_or_else(|p| p.into_inner());
@@ -919,10 +880,7 @@ pub struct KerasArchive {
 
 impl std::fmt::Debug for KerasArchive {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KerasArchive")
-            .field("source", &self.source.path())
-            .field("members", &self.members)
-            .finish()
+        f.debug_struct("KerasArchive").field("source", &self.source.path()).field("members", &self.members).finish()
     }
 }
 
@@ -931,21 +889,14 @@ impl KerasArchive {
     /// its structure. Only the head, the end record, the central directory and the local headers
     /// are read here; member bytes are read by the accessors.
     pub fn open(path: &Path, limits: &Limits) -> Result<KerasArchive, ArchiveError> {
-        let io_err = |source| ArchiveError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
+        let io_err = |source| ArchiveError::Io { path: path.to_path_buf(), source };
         let meta = fs::metadata(path).map_err(io_err)?;
         if meta.is_dir() {
             return open_dir(path, limits);
         }
         let file = File::open(path).map_err(io_err)?;
         let len = file.metadata().map_err(io_err)?.len();
-        let source = Source::File {
-            file: Mutex::new(file),
-            path: path.to_path_buf(),
-            len,
-        };
+        let source = Source::File { file: Mutex::new(file), path: path.to_path_buf(), len };
         Self::from_source(source, limits)
     }
 
@@ -956,11 +907,7 @@ impl KerasArchive {
 
     fn from_source(source: Source, limits: &Limits) -> Result<KerasArchive, ArchiveError> {
         let members = parse_zip(&source, limits)?;
-        Ok(KerasArchive {
-            source,
-            members,
-            limits: limits.clone(),
-        })
+        Ok(KerasArchive { source, members, limits: limits.clone() })
     }
 
     /// The members, in central-directory order (file-system walk order, sorted, for a directory).
@@ -1012,9 +959,7 @@ impl KerasArchive {
 
     /// `config.json`.
     pub fn config_bytes(&self) -> Result<Cow<'_, [u8]>, ArchiveError> {
-        let m = self
-            .member(CONFIG_NAME)
-            .ok_or_else(|| self.missing(CONFIG_NAME))?;
+        let m = self.member(CONFIG_NAME).ok_or_else(|| self.missing(CONFIG_NAME))?;
         self.read_json(m)
     }
 
@@ -1040,9 +985,7 @@ impl KerasArchive {
         match self.weights_format() {
             WeightsFormat::H5 => self.read_member(WEIGHTS_H5_NAME),
             WeightsFormat::Npz => Err(ArchiveError::NpzWeights),
-            WeightsFormat::Missing => Err(ArchiveError::MissingWeights {
-                present: self.names(),
-            }),
+            WeightsFormat::Missing => Err(ArchiveError::MissingWeights { present: self.names() }),
         }
     }
 
@@ -1051,28 +994,20 @@ impl KerasArchive {
     /// is not CRC-checked; [`KerasArchive::weights_bytes`] is.
     pub fn weights_range(&self) -> Option<Range<u64>> {
         let m = self.member(WEIGHTS_H5_NAME)?;
-        if m.method == Method::Stored {
-            m.data.clone()
-        } else {
-            None
-        }
+        if m.method == Method::Stored { m.data.clone() } else { None }
     }
 
     /// For the directory form: the path of `model.weights.h5`.
     pub fn weights_path(&self) -> Option<PathBuf> {
         match &self.source {
-            Source::Dir { root } if self.member(WEIGHTS_H5_NAME).is_some() => {
-                Some(root.join(WEIGHTS_H5_NAME))
-            }
+            Source::Dir { root } if self.member(WEIGHTS_H5_NAME).is_some() => Some(root.join(WEIGHTS_H5_NAME)),
             _ => None,
         }
     }
 
     /// The asset files (members under `assets/`, directory entries excluded).
     pub fn assets(&self) -> impl Iterator<Item = &Member> {
-        self.members
-            .iter()
-            .filter(|m| m.name.starts_with(ASSETS_PREFIX) && !m.is_dir)
+        self.members.iter().filter(|m| m.name.starts_with(ASSETS_PREFIX) && !m.is_dir)
     }
 
     fn names(&self) -> Vec<String> {
@@ -1080,10 +1015,7 @@ impl KerasArchive {
     }
 
     fn missing(&self, name: &str) -> ArchiveError {
-        ArchiveError::MissingMember {
-            name: name.to_string(),
-            present: self.names(),
-        }
+        ArchiveError::MissingMember { name: name.to_string(), present: self.names() }
     }
 
     fn read_json(&self, m: &Member) -> Result<Cow<'_, [u8]>, ArchiveError> {
@@ -1109,20 +1041,13 @@ impl KerasArchive {
             Method::Stored => raw,
             Method::Deflated => Cow::Owned(inflate(&m.name, &raw, m.size)?),
             Method::Other(code) => {
-                return Err(ArchiveError::UnsupportedMethod {
-                    name: m.name.clone(),
-                    method: code,
-                });
+                return Err(ArchiveError::UnsupportedMethod { name: m.name.clone(), method: code });
             }
         };
         if let Some(expected) = m.crc32 {
             let found = crc32fast::hash(&data);
             if found != expected {
-                return Err(ArchiveError::CrcMismatch {
-                    name: m.name.clone(),
-                    expected,
-                    found,
-                });
+                return Err(ArchiveError::CrcMismatch { name: m.name.clone(), expected, found });
             }
         }
         Ok(data)
@@ -1137,22 +1062,13 @@ fn inflate(name: &str, raw: &[u8], declared: u64) -> Result<Vec<u8>, ArchiveErro
     let res = decoder.take(limit).read_to_end(&mut out);
     let got = out.len() as u64;
     match res {
-        Err(e) => Err(ArchiveError::InflateFailed {
-            name: name.to_string(),
-            declared,
-            got,
-            reason: Some(e.to_string()),
-        }),
-        Ok(_) if got > declared => Err(ArchiveError::InflateOverrun {
-            name: name.to_string(),
-            declared,
-        }),
-        Ok(_) if got < declared => Err(ArchiveError::InflateFailed {
-            name: name.to_string(),
-            declared,
-            got,
-            reason: None,
-        }),
+        Err(e) => {
+            Err(ArchiveError::InflateFailed { name: name.to_string(), declared, got, reason: Some(e.to_string()) })
+        }
+        Ok(_) if got > declared => Err(ArchiveError::InflateOverrun { name: name.to_string(), declared }),
+        Ok(_) if got < declared => {
+            Err(ArchiveError::InflateFailed { name: name.to_string(), declared, got, reason: None })
+        }
         Ok(_) => Ok(out),
     }
 }
@@ -1169,10 +1085,7 @@ struct EndRecord {
 fn parse_zip(src: &Source, limits: &Limits) -> Result<Vec<Member>, ArchiveError> {
     let len = src.len();
     if len > limits.max_file_bytes {
-        return Err(ArchiveError::FileTooLarge {
-            size: len,
-            limit: limits.max_file_bytes,
-        });
+        return Err(ArchiveError::FileTooLarge { size: len, limit: limits.max_file_bytes });
     }
     let head = src.read_at(0, len.min(crate::detect::HEAD_BYTES as u64))?;
     let kind = detect(&head);
@@ -1182,10 +1095,7 @@ fn parse_zip(src: &Source, limits: &Limits) -> Result<Vec<Member>, ArchiveError>
     drop(head);
     let end = find_end_record(src, len)?;
     if end.entries > limits.max_zip_entries {
-        return Err(ArchiveError::TooManyEntries {
-            count: end.entries,
-            limit: limits.max_zip_entries,
-        });
+        return Err(ArchiveError::TooManyEntries { count: end.entries, limit: limits.max_zip_entries });
     }
     let cd_end = end.cd_offset.checked_add(end.cd_size);
     if cd_end != Some(end.cd_must_end) {
@@ -1196,16 +1106,9 @@ fn parse_zip(src: &Source, limits: &Limits) -> Result<Vec<Member>, ArchiveError>
             len,
         });
     }
-    if end
-        .entries
-        .checked_mul(CENTRAL_LEN)
-        .is_none_or(|n| n > end.cd_size)
-    {
+    if end.entries.checked_mul(CENTRAL_LEN).is_none_or(|n| n > end.cd_size) {
         return Err(ArchiveError::BadEndRecord {
-            what: EndProblem::EntriesDontFit {
-                entries: end.entries,
-                cd_size: end.cd_size,
-            },
+            what: EndProblem::EntriesDontFit { entries: end.entries, cd_size: end.cd_size },
         });
     }
     let cd = src.read_at(end.cd_offset, end.cd_size)?;
@@ -1218,20 +1121,11 @@ fn parse_zip(src: &Source, limits: &Limits) -> Result<Vec<Member>, ArchiveError>
     let mut spans: Vec<(u64, u64, Option<String>)> = Vec::new();
     for index in 0..end.entries {
         let offset = end.cd_offset + cur.pos as u64;
-        let bad = |what| ArchiveError::BadCentralEntry {
-            index,
-            offset,
-            what,
-        };
+        let bad = |what| ArchiveError::BadCentralEntry { index, offset, what };
         let e = parse_central_entry(&mut cur).map_err(bad)?;
-        let name = String::from_utf8(e.name.to_vec()).map_err(|_| ArchiveError::NonUtf8Name {
-            index,
-            raw: e.name.to_vec(),
-        })?;
-        check_member_name(&name).map_err(|problem| ArchiveError::UnsafeMemberName {
-            name: name.clone(),
-            problem,
-        })?;
+        let name = String::from_utf8(e.name.to_vec())
+            .map_err(|_| ArchiveError::NonUtf8Name { index, raw: e.name.to_vec() })?;
+        check_member_name(&name).map_err(|problem| ArchiveError::UnsafeMemberName { name: name.clone(), problem })?;
         if !seen.insert(name.clone()) {
             return Err(ArchiveError::DuplicateMember { name });
         }
@@ -1246,26 +1140,15 @@ fn parse_zip(src: &Source, limits: &Limits) -> Result<Vec<Member>, ArchiveError>
             return Err(ArchiveError::DirectoryWithData { name, size: e.size });
         }
         if e.size > limits.max_member_bytes {
-            return Err(ArchiveError::MemberTooLarge {
-                name,
-                size: e.size,
-                limit: limits.max_member_bytes,
-            });
+            return Err(ArchiveError::MemberTooLarge { name, size: e.size, limit: limits.max_member_bytes });
         }
         total = total.saturating_add(e.size);
         if total > limits.max_decompressed_bytes {
-            return Err(ArchiveError::TotalTooLarge {
-                total,
-                limit: limits.max_decompressed_bytes,
-            });
+            return Err(ArchiveError::TotalTooLarge { total, limit: limits.max_decompressed_bytes });
         }
         let method = Method::from_code(e.method);
         if method == Method::Stored && e.size != e.compressed_size {
-            return Err(ArchiveError::StoredSizeMismatch {
-                name,
-                size: e.size,
-                compressed: e.compressed_size,
-            });
+            return Err(ArchiveError::StoredSizeMismatch { name, size: e.size, compressed: e.compressed_size });
         }
         if limits.is_zip_bomb(e.size, e.compressed_size) {
             return Err(ArchiveError::ZipBomb {
@@ -1366,11 +1249,9 @@ fn parse_central_entry<'a>(cur: &mut Cursor<'a>) -> Result<CentralEntry<'a>, &'s
     let mut compressed_size = u64::from(csize32);
     let mut header_offset = u64::from(offset32);
     let mut disk = u32::from(disk16);
-    let needs64 =
-        size32 == u32::MAX || csize32 == u32::MAX || offset32 == u32::MAX || disk16 == u16::MAX;
+    let needs64 = size32 == u32::MAX || csize32 == u32::MAX || offset32 == u32::MAX || disk16 == u16::MAX;
     if needs64 {
-        let field = find_extra(extra, 0x0001)
-            .ok_or("zip64 sizes are marked but no zip64 extra field is present")?;
+        let field = find_extra(extra, 0x0001).ok_or("zip64 sizes are marked but no zip64 extra field is present")?;
         let mut z = Cursor::new(field);
         const Z64: &str = "the zip64 extra field is too short";
         if size32 == u32::MAX {
@@ -1418,32 +1299,16 @@ fn find_extra(mut extra: &[u8], id: u16) -> Option<&[u8]> {
 }
 
 /// Reads the local header of `e` and returns the byte range of its data.
-fn locate_data(
-    src: &Source,
-    len: u64,
-    name: &str,
-    e: &CentralEntry<'_>,
-) -> Result<Range<u64>, ArchiveError> {
-    let oob = |end: u64| ArchiveError::MemberOutOfBounds {
-        name: name.to_string(),
-        start: e.header_offset,
-        end,
-        len,
-    };
-    let header_end = e
-        .header_offset
-        .checked_add(LOCAL_LEN)
-        .ok_or(oob(u64::MAX))?;
+fn locate_data(src: &Source, len: u64, name: &str, e: &CentralEntry<'_>) -> Result<Range<u64>, ArchiveError> {
+    let oob = |end: u64| ArchiveError::MemberOutOfBounds { name: name.to_string(), start: e.header_offset, end, len };
+    let header_end = e.header_offset.checked_add(LOCAL_LEN).ok_or(oob(u64::MAX))?;
     if header_end > len {
         let end = header_end.saturating_add(e.compressed_size);
         return Err(oob(end));
     }
     let h = src.read_at(e.header_offset, LOCAL_LEN)?;
     let mut c = Cursor::new(&h);
-    let bad = || ArchiveError::BadLocalHeader {
-        name: name.to_string(),
-        offset: e.header_offset,
-    };
+    let bad = || ArchiveError::BadLocalHeader { name: name.to_string(), offset: e.header_offset };
     if c.u32() != Some(SIG_LOCAL) {
         return Err(bad());
     }
@@ -1464,9 +1329,7 @@ fn locate_data(
         local,
     };
     let data_start = header_end + name_len + extra_len;
-    let data_end = data_start
-        .checked_add(e.compressed_size)
-        .ok_or(oob(u64::MAX))?;
+    let data_end = data_start.checked_add(e.compressed_size).ok_or(oob(u64::MAX))?;
     if data_end > len {
         return Err(oob(data_end));
     }
@@ -1479,19 +1342,11 @@ fn locate_data(
         ));
     }
     if method != e.method {
-        return Err(mismatch(
-            "compression method",
-            e.method.to_string(),
-            method.to_string(),
-        ));
+        return Err(mismatch("compression method", e.method.to_string(), method.to_string()));
     }
     let has_descriptor = flags & (1 << 3) != 0;
     if !has_descriptor && csize != u32::MAX && u64::from(csize) != e.compressed_size {
-        return Err(mismatch(
-            "compressed size",
-            e.compressed_size.to_string(),
-            csize.to_string(),
-        ));
+        return Err(mismatch("compressed size", e.compressed_size.to_string(), csize.to_string()));
     }
     Ok(data_start..data_end)
 }
@@ -1505,9 +1360,7 @@ fn find_end_record(src: &Source, len: u64) -> Result<EndRecord, ArchiveError> {
     let mut i = tail.len().saturating_sub(END_LEN as usize);
     loop {
         if le_u32(tail.get(i..).unwrap_or(&[])) == Some(SIG_END) {
-            let comment = tail
-                .get(i + 20..i + 22)
-                .map(|b| u64::from(u16::from_le_bytes([b[0], b[1]])));
+            let comment = tail.get(i + 20..i + 22).map(|b| u64::from(u16::from_le_bytes([b[0], b[1]])));
             if comment.is_some_and(|c| tail_start + i as u64 + END_LEN + c == len) {
                 found = Some(i);
                 break;
@@ -1531,19 +1384,13 @@ fn find_end_record(src: &Source, len: u64) -> Result<EndRecord, ArchiveError> {
     let cd_size = c.u32().unwrap_or(0);
     let cd_offset = c.u32().unwrap_or(0);
     if disk != 0 || cd_disk != 0 {
-        return Err(ArchiveError::MultiDisk {
-            disk: u32::from(disk.max(cd_disk)),
-        });
+        return Err(ArchiveError::MultiDisk { disk: u32::from(disk.max(cd_disk)) });
     }
-    let zip64 =
-        on_disk == u16::MAX || total == u16::MAX || cd_size == u32::MAX || cd_offset == u32::MAX;
+    let zip64 = on_disk == u16::MAX || total == u16::MAX || cd_size == u32::MAX || cd_offset == u32::MAX;
     if !zip64 {
         if on_disk != total {
             return Err(ArchiveError::BadEndRecord {
-                what: EndProblem::CountMismatch {
-                    on_disk: u64::from(on_disk),
-                    total: u64::from(total),
-                },
+                what: EndProblem::CountMismatch { on_disk: u64::from(on_disk), total: u64::from(total) },
             });
         }
         return Ok(EndRecord {
@@ -1554,28 +1401,20 @@ fn find_end_record(src: &Source, len: u64) -> Result<EndRecord, ArchiveError> {
             cd_must_end: at,
         });
     }
-    let missing = ArchiveError::BadEndRecord {
-        what: EndProblem::MissingZip64Locator { end_at: at },
-    };
+    let missing = ArchiveError::BadEndRecord { what: EndProblem::MissingZip64Locator { end_at: at } };
     let loc_at = at.checked_sub(LOCATOR64_LEN).ok_or(missing)?;
     let loc = src.read_at(loc_at, LOCATOR64_LEN)?;
     let mut c = Cursor::new(&loc);
     if c.u32() != Some(SIG_LOCATOR64) {
-        return Err(ArchiveError::BadEndRecord {
-            what: EndProblem::MissingZip64Locator { end_at: at },
-        });
+        return Err(ArchiveError::BadEndRecord { what: EndProblem::MissingZip64Locator { end_at: at } });
     }
     let disk64 = c.u32().unwrap_or(0);
     let rec_at = c.u64().unwrap_or(u64::MAX);
     let disks = c.u32().unwrap_or(1);
     if disk64 != 0 || disks > 1 {
-        return Err(ArchiveError::MultiDisk {
-            disk: disk64.max(disks.saturating_sub(1)),
-        });
+        return Err(ArchiveError::MultiDisk { disk: disk64.max(disks.saturating_sub(1)) });
     }
-    let bad64 = || ArchiveError::BadEndRecord {
-        what: EndProblem::BadZip64Record { offset: rec_at },
-    };
+    let bad64 = || ArchiveError::BadEndRecord { what: EndProblem::BadZip64Record { offset: rec_at } };
     if rec_at.checked_add(END64_LEN).is_none_or(|e| e > loc_at) {
         return Err(bad64());
     }
@@ -1594,22 +1433,12 @@ fn find_end_record(src: &Source, len: u64) -> Result<EndRecord, ArchiveError> {
     let cd_size = c.u64().ok_or_else(bad64)?;
     let cd_offset = c.u64().ok_or_else(bad64)?;
     if disk != 0 || cd_disk != 0 {
-        return Err(ArchiveError::MultiDisk {
-            disk: disk.max(cd_disk),
-        });
+        return Err(ArchiveError::MultiDisk { disk: disk.max(cd_disk) });
     }
     if on_disk != total {
-        return Err(ArchiveError::BadEndRecord {
-            what: EndProblem::CountMismatch { on_disk, total },
-        });
+        return Err(ArchiveError::BadEndRecord { what: EndProblem::CountMismatch { on_disk, total } });
     }
-    Ok(EndRecord {
-        at,
-        entries: total,
-        cd_size,
-        cd_offset,
-        cd_must_end: rec_at,
-    })
+    Ok(EndRecord { at, entries: total, cd_size, cd_offset, cd_must_end: rec_at })
 }
 
 /// Walks the local headers from the start to say where a zip without an end record is cut.
@@ -1629,11 +1458,7 @@ fn truncated(src: &Source, len: u64) -> ArchiveError {
             break;
         }
         if avail < LOCAL_LEN {
-            cut = Some(Cut {
-                name: None,
-                start: off,
-                end: off + LOCAL_LEN,
-            });
+            cut = Some(Cut { name: None, start: off, end: off + LOCAL_LEN });
             break;
         }
         let fields = (|| {
@@ -1653,72 +1478,40 @@ fn truncated(src: &Source, len: u64) -> ArchiveError {
         };
         let name_end = off + LOCAL_LEN + n;
         if name_end > len {
-            cut = Some(Cut {
-                name: None,
-                start: off,
-                end: name_end + m,
-            });
+            cut = Some(Cut { name: None, start: off, end: name_end + m });
             break;
         }
-        let name = src
-            .read_at(off + LOCAL_LEN, n)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .ok();
+        let name = src.read_at(off + LOCAL_LEN, n).map(|b| String::from_utf8_lossy(&b).into_owned()).ok();
         if flags & (1 << 3) != 0 || csize == u32::MAX {
             // sizes live in a data descriptor or zip64 field: cannot follow further
             if name_end + m > len {
-                cut = Some(Cut {
-                    name,
-                    start: off,
-                    end: name_end + m,
-                });
+                cut = Some(Cut { name, start: off, end: name_end + m });
             }
             break;
         }
         let end = name_end + m + u64::from(csize);
         if end > len {
-            cut = Some(Cut {
-                name,
-                start: off,
-                end,
-            });
+            cut = Some(Cut { name, start: off, end });
             break;
         }
         intact += 1;
         last_intact = name;
         off = end;
     }
-    ArchiveError::Truncated {
-        len,
-        intact,
-        last_intact,
-        cut,
-    }
+    ArchiveError::Truncated { len, intact, last_intact, cut }
 }
 
 fn open_dir(root: &Path, limits: &Limits) -> Result<KerasArchive, ArchiveError> {
     let mut members = Vec::new();
     let mut stack = vec![(root.to_path_buf(), String::new())];
     while let Some((dir, prefix)) = stack.pop() {
-        let io_err = |source| ArchiveError::Io {
-            path: dir.clone(),
-            source,
-        };
-        let mut entries: Vec<_> = fs::read_dir(&dir)
-            .map_err(io_err)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(io_err)?;
+        let io_err = |source| ArchiveError::Io { path: dir.clone(), source };
+        let mut entries: Vec<_> = fs::read_dir(&dir).map_err(io_err)?.collect::<Result<Vec<_>, _>>().map_err(io_err)?;
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
             let path = entry.path();
-            let fname = entry
-                .file_name()
-                .into_string()
-                .map_err(|_| ArchiveError::DirNonUtf8 { path: path.clone() })?;
-            let ft = fs::symlink_metadata(&path).map_err(|source| ArchiveError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            let fname = entry.file_name().into_string().map_err(|_| ArchiveError::DirNonUtf8 { path: path.clone() })?;
+            let ft = fs::symlink_metadata(&path).map_err(|source| ArchiveError::Io { path: path.clone(), source })?;
             if ft.file_type().is_symlink() {
                 return Err(ArchiveError::DirSymlink { path });
             }
@@ -1751,13 +1544,7 @@ fn open_dir(root: &Path, limits: &Limits) -> Result<KerasArchive, ArchiveError> 
             present: members.iter().map(|m| m.name.clone()).collect(),
         });
     }
-    Ok(KerasArchive {
-        source: Source::Dir {
-            root: root.to_path_buf(),
-        },
-        members,
-        limits: limits.clone(),
-    })
+    Ok(KerasArchive { source: Source::Dir { root: root.to_path_buf() }, members, limits: limits.clone() })
 }
 
 fn read_dir_member(root: &Path, m: &Member, limits: &Limits) -> Result<Vec<u8>, ArchiveError> {
@@ -1765,10 +1552,7 @@ fn read_dir_member(root: &Path, m: &Member, limits: &Limits) -> Result<Vec<u8>, 
     for comp in m.name.split('/') {
         path.push(comp);
     }
-    let io_err = |source| ArchiveError::Io {
-        path: path.clone(),
-        source,
-    };
+    let io_err = |source| ArchiveError::Io { path: path.clone(), source };
     let meta = fs::symlink_metadata(&path).map_err(io_err)?;
     if meta.file_type().is_symlink() {
         return Err(ArchiveError::DirSymlink { path });
@@ -1781,11 +1565,7 @@ fn read_dir_member(root: &Path, m: &Member, limits: &Limits) -> Result<Vec<u8>, 
         });
     }
     let mut out = Vec::new();
-    File::open(&path)
-        .map_err(io_err)?
-        .take(limits.max_member_bytes)
-        .read_to_end(&mut out)
-        .map_err(io_err)?;
+    File::open(&path).map_err(io_err)?.take(limits.max_member_bytes).read_to_end(&mut out).map_err(io_err)?;
     Ok(out)
 }
 
@@ -1811,34 +1591,20 @@ pub struct ArchiveWriter<'a> {
 impl<'a> ArchiveWriter<'a> {
     /// A writer for the three standard members.
     pub fn new(metadata: &'a [u8], config: &'a [u8], weights_h5: &'a [u8]) -> Self {
-        ArchiveWriter {
-            metadata,
-            config,
-            weights: weights_h5,
-            assets: Vec::new(),
-        }
+        ArchiveWriter { metadata, config, weights: weights_h5, assets: Vec::new() }
     }
 
     /// Adds an asset at `assets/<path>` (`path` relative, `/`-separated).
     pub fn with_asset(mut self, path: &str, bytes: &'a [u8]) -> Result<Self, ArchiveError> {
         let name = format!("{ASSETS_PREFIX}{path}");
-        let problem = check_member_name(path).err().or_else(|| {
-            if path.ends_with('/') {
-                Some(NameProblem::DotOrEmptyComponent)
-            } else {
-                None
-            }
-        });
+        let problem = check_member_name(path)
+            .err()
+            .or_else(|| if path.ends_with('/') { Some(NameProblem::DotOrEmptyComponent) } else { None });
         if let Some(problem) = problem {
-            return Err(ArchiveError::BadAssetName {
-                name: path.to_string(),
-                problem,
-            });
+            return Err(ArchiveError::BadAssetName { name: path.to_string(), problem });
         }
         if self.assets.iter().any(|(n, _)| *n == name) {
-            return Err(ArchiveError::DuplicateAsset {
-                name: path.to_string(),
-            });
+            return Err(ArchiveError::DuplicateAsset { name: path.to_string() });
         }
         self.assets.push((name, bytes));
         Ok(self)
@@ -1847,21 +1613,12 @@ impl<'a> ArchiveWriter<'a> {
     /// Writes the archive to `w` and returns it.
     pub fn write_to<W: Write + Seek>(&self, w: W) -> Result<W, ArchiveError> {
         let zerr = |source| ArchiveError::Write { source };
-        let ioerr = |e: io::Error| ArchiveError::Write {
-            source: zip::result::ZipError::Io(e),
-        };
+        let ioerr = |e: io::Error| ArchiveError::Write { source: zip::result::ZipError::Io(e) };
         let mut assets: Vec<&(String, &[u8])> = self.assets.iter().collect();
         assets.sort_by(|a, b| a.0.cmp(&b.0));
         let mut zw = zip::ZipWriter::new(w);
-        let fixed = [
-            (METADATA_NAME, self.metadata),
-            (CONFIG_NAME, self.config),
-            (WEIGHTS_H5_NAME, self.weights),
-        ];
-        let all = fixed
-            .iter()
-            .map(|(n, b)| (*n, *b))
-            .chain(assets.iter().map(|(n, b)| (n.as_str(), *b)));
+        let fixed = [(METADATA_NAME, self.metadata), (CONFIG_NAME, self.config), (WEIGHTS_H5_NAME, self.weights)];
+        let all = fixed.iter().map(|(n, b)| (*n, *b)).chain(assets.iter().map(|(n, b)| (n.as_str(), *b)));
         for (name, bytes) in all {
             let options = zip::write::SimpleFileOptions::default()
                 .compression_method(zip::CompressionMethod::Stored)
@@ -1882,11 +1639,7 @@ impl<'a> ArchiveWriter<'a> {
 
     /// Saves the archive to `path` atomically ([`crate::atomic::write_atomic`]).
     pub fn save(&self, path: &Path) -> Result<(), ArchiveError> {
-        write_atomic(path, |f| {
-            self.write_to(f)
-                .map(|_| ())
-                .map_err(|e| io::Error::other(e.to_string()))
-        })?;
+        write_atomic(path, |f| self.write_to(f).map(|_| ()).map_err(|e| io::Error::other(e.to_string())))?;
         Ok(())
     }
 }
@@ -1904,14 +1657,8 @@ mod tests {
         assert_eq!(check_member_name("/etc/passwd"), Err(NameProblem::Absolute));
         assert_eq!(check_member_name("C:/x"), Err(NameProblem::DriveLetter));
         assert_eq!(check_member_name("a\\b"), Err(NameProblem::Backslash));
-        assert_eq!(
-            check_member_name("a//b"),
-            Err(NameProblem::DotOrEmptyComponent)
-        );
-        assert_eq!(
-            check_member_name("./a"),
-            Err(NameProblem::DotOrEmptyComponent)
-        );
+        assert_eq!(check_member_name("a//b"), Err(NameProblem::DotOrEmptyComponent));
+        assert_eq!(check_member_name("./a"), Err(NameProblem::DotOrEmptyComponent));
         assert_eq!(check_member_name("a\0b"), Err(NameProblem::Nul));
         assert_eq!(check_member_name(""), Err(NameProblem::Empty));
     }

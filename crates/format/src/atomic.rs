@@ -103,34 +103,18 @@ impl Drop for TempGuard {
 
 /// Writes `path` atomically: `write` fills a fresh sibling temporary file, which is fsynced and then
 /// renamed over `path`, and the directory is fsynced. See the module docs for the contract.
-pub fn write_atomic(
-    path: &Path,
-    write: impl FnOnce(&mut File) -> io::Result<()>,
-) -> Result<(), AtomicError> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| AtomicError::NoFileName {
-            path: path.to_path_buf(),
-        })?
-        .to_owned();
+pub fn write_atomic(path: &Path, write: impl FnOnce(&mut File) -> io::Result<()>) -> Result<(), AtomicError> {
+    let name = path.file_name().ok_or_else(|| AtomicError::NoFileName { path: path.to_path_buf() })?.to_owned();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let (mut file, temp) = create_temp(path, &dir, &name)?;
-    let mut guard = TempGuard {
-        path: Some(temp.clone()),
-    };
+    let mut guard = TempGuard { path: Some(temp.clone()) };
 
-    write(&mut file).map_err(|source| AtomicError::Write {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    write(&mut file).map_err(|source| AtomicError::Write { path: path.to_path_buf(), source })?;
     copy_permissions(path, &file);
-    file.sync_all().map_err(|source| AtomicError::Sync {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    file.sync_all().map_err(|source| AtomicError::Sync { path: path.to_path_buf(), source })?;
     drop(file);
     fs::rename(&temp, path).map_err(|source| AtomicError::Rename {
         path: path.to_path_buf(),
@@ -138,17 +122,10 @@ pub fn write_atomic(
         source,
     })?;
     guard.path = None;
-    sync_dir(&dir).map_err(|source| AtomicError::SyncDir {
-        path: path.to_path_buf(),
-        source,
-    })
+    sync_dir(&dir).map_err(|source| AtomicError::SyncDir { path: path.to_path_buf(), source })
 }
 
-fn create_temp(
-    path: &Path,
-    dir: &Path,
-    name: &std::ffi::OsStr,
-) -> Result<(File, PathBuf), AtomicError> {
+fn create_temp(path: &Path, dir: &Path, name: &std::ffi::OsStr) -> Result<(File, PathBuf), AtomicError> {
     let pid = std::process::id();
     let mut attempt = 0;
     loop {
@@ -161,11 +138,7 @@ fn create_temp(
             Ok(f) => return Ok((f, temp)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
             Err(source) => {
-                return Err(AtomicError::CreateTemp {
-                    path: path.to_path_buf(),
-                    temp,
-                    source,
-                });
+                return Err(AtomicError::CreateTemp { path: path.to_path_buf(), temp, source });
             }
         }
     }
@@ -198,11 +171,7 @@ mod tests {
 
     fn leftovers(dir: &Path) -> Vec<String> {
         let mut v: Vec<String> = fs::read_dir(dir)
-            .map(|rd| {
-                rd.filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
             .unwrap_or_default();
         v.sort();
         v
@@ -267,29 +236,17 @@ mod tests {
         assert_eq!(fs::read(&target)?, b"x");
 
         let missing = dir.path().join("no/such/dir/m.keras");
-        let msg = write_atomic(&missing, |_| Ok(()))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let msg = write_atomic(&missing, |_| Ok(())).err().map(|e| e.to_string()).unwrap_or_default();
         let prefix = format!(
             "cannot save `{}`: creating the temporary file `{}/.m.keras.strata-tmp-",
             missing.display(),
             dir.path().join("no/such/dir").display()
         );
         assert!(msg.starts_with(&prefix), "{msg}");
-        assert!(
-            msg.ends_with("check that the directory exists and is writable"),
-            "{msg}"
-        );
+        assert!(msg.ends_with("check that the directory exists and is writable"), "{msg}");
 
-        let msg = write_atomic(Path::new("/"), |_| Ok(()))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert_eq!(
-            msg,
-            "cannot save to `/`: the path does not name a file; give a file name such as `model.keras`"
-        );
+        let msg = write_atomic(Path::new("/"), |_| Ok(())).err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(msg, "cannot save to `/`: the path does not name a file; give a file name such as `model.keras`");
         Ok(())
     }
 
@@ -316,13 +273,7 @@ mod tests {
         let err = write_atomic(&target, |f| f.write_all(b"new"));
         assert!(matches!(err, Err(AtomicError::Rename { .. })), "{err:?}");
         let msg = err.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(
-            msg.starts_with(&format!(
-                "cannot save `{}`: replacing it with `",
-                target.display()
-            )),
-            "{msg}"
-        );
+        assert!(msg.starts_with(&format!("cannot save `{}`: replacing it with `", target.display())), "{msg}");
         assert_eq!(fs::read(target.join("keep"))?, b"k");
         assert_eq!(leftovers(dir.path()), vec!["m.keras".to_string()]);
         Ok(())
@@ -357,12 +308,7 @@ mod tests {
         fs::write(&target, b"old model bytes")?;
         let ready = target.with_extension("ready");
         let mut child = Command::new(std::env::current_exe()?)
-            .args([
-                "--exact",
-                "atomic::tests::child_slow_writer",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .args(["--exact", "atomic::tests::child_slow_writer", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, &target)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -386,10 +332,7 @@ mod tests {
         assert_eq!(names.len(), 3, "{names:?}");
         assert!(names.contains(&"m.keras".to_string()));
         assert!(names.contains(&"m.ready".to_string()));
-        assert!(
-            names.iter().any(|n| n.starts_with(".m.keras.strata-tmp-")),
-            "{names:?}"
-        );
+        assert!(names.iter().any(|n| n.starts_with(".m.keras.strata-tmp-")), "{names:?}");
         Ok(())
     }
 }

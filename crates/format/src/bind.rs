@@ -40,10 +40,7 @@ pub struct BoundLayer<'a> {
 impl BoundLayer<'_> {
     /// Elements of the layer's own tensors.
     pub fn own_params(&self) -> u64 {
-        self.tensors
-            .iter()
-            .map(TensorInfo::num_elements)
-            .fold(0u64, u64::saturating_add)
+        self.tensors.iter().map(TensorInfo::num_elements).fold(0u64, u64::saturating_add)
     }
     /// How many of the layer's own tensors are non-trainable (they come last).
     pub fn non_trainable_count(&self) -> usize {
@@ -76,15 +73,11 @@ pub enum BindProblem {
 impl std::fmt::Display for BindProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            BindProblem::Unclaimed { owner, tensors } => write!(
-                f,
-                "weights group `{owner}` ({tensors} tensors) belongs to no layer of the model config"
-            ),
+            BindProblem::Unclaimed { owner, tensors } => {
+                write!(f, "weights group `{owner}` ({tensors} tensors) belongs to no layer of the model config")
+            }
             BindProblem::Unassigned { model, name } => {
-                write!(
-                    f,
-                    "weight `{name}` of nested model `{model}` names none of its layers"
-                )
+                write!(f, "weight `{name}` of nested model `{model}` names none of its layers")
             }
         }
     }
@@ -102,10 +95,7 @@ pub struct Binding<'a> {
 impl Binding<'_> {
     /// Elements of every bound tensor.
     pub fn total_params(&self) -> u64 {
-        self.layers
-            .iter()
-            .map(BoundLayer::own_params)
-            .fold(0u64, u64::saturating_add)
+        self.layers.iter().map(BoundLayer::own_params).fold(0u64, u64::saturating_add)
     }
     /// Elements of non-trainable tensors (trailing per-layer variables such as
     /// BatchNormalization's moving statistics, and every variable of a frozen layer or model).
@@ -113,25 +103,14 @@ impl Binding<'_> {
         let mut frozen_prefixes: Vec<String> = Vec::new();
         let mut total = 0u64;
         for l in &self.layers {
-            let frozen = !l.layer.trainable()
-                || frozen_prefixes
-                    .iter()
-                    .any(|p| l.path.starts_with(p.as_str()));
+            let frozen = !l.layer.trainable() || frozen_prefixes.iter().any(|p| l.path.starts_with(p.as_str()));
             if l.layer.is_model() && !l.layer.trainable() {
                 frozen_prefixes.push(format!("{}/", l.path));
             }
-            let n = if frozen {
-                l.tensors.len()
-            } else {
-                l.non_trainable_count()
-            };
+            let n = if frozen { l.tensors.len() } else { l.non_trainable_count() };
             let skip = l.tensors.len().saturating_sub(n);
             total = total.saturating_add(
-                l.tensors
-                    .iter()
-                    .skip(skip)
-                    .map(TensorInfo::num_elements)
-                    .fold(0u64, u64::saturating_add),
+                l.tensors.iter().skip(skip).map(TensorInfo::num_elements).fold(0u64, u64::saturating_add),
             );
         }
         total
@@ -139,10 +118,7 @@ impl Binding<'_> {
     /// Elements of the layer at `path`, and of everything nested in it when it is a model
     /// (a Keras 1 `Merge` counts only its own: its branches are layers of the outer model).
     pub fn subtree_params(&self, path: &str) -> u64 {
-        let is_model = self
-            .layers
-            .iter()
-            .any(|l| l.path == path && l.layer.is_model());
+        let is_model = self.layers.iter().any(|l| l.path == path && l.layer.is_model());
         if !is_model {
             return self
                 .layers
@@ -164,11 +140,7 @@ impl Binding<'_> {
 /// without a `package>` prefix (legacy `.h5` writes registered names as `class_name`), with the
 /// functional model's pre-TF-2.3 name `Model` read as `Functional`.
 pub fn python_class_name(layer: &LayerConfig) -> String {
-    let name = layer
-        .class_name
-        .rsplit('>')
-        .next()
-        .unwrap_or(&layer.class_name);
+    let name = layer.class_name.rsplit('>').next().unwrap_or(&layer.class_name);
     match name {
         "Model" => "Functional".to_string(),
         other => other.to_string(),
@@ -179,10 +151,7 @@ pub fn python_class_name(layer: &LayerConfig) -> String {
 pub fn non_trainable_tail(class_name: &str, n: usize) -> usize {
     match class_name {
         // gamma?, beta?, moving_mean, moving_variance (Keras 1: running_mean, running_std)
-        "BatchNormalization"
-        | "BatchNormalizationV1"
-        | "BatchNormalizationV2"
-        | "SyncBatchNormalization" => n.min(2),
+        "BatchNormalization" | "BatchNormalizationV1" | "BatchNormalizationV2" | "SyncBatchNormalization" => n.min(2),
         // mean, variance, count: state, not trained
         "Normalization" => n,
         _ => 0,
@@ -192,15 +161,7 @@ pub fn non_trainable_tail(class_name: &str, n: usize) -> usize {
 fn is_rnn(class: &str) -> bool {
     matches!(
         class,
-        "LSTM"
-            | "GRU"
-            | "SimpleRNN"
-            | "ConvLSTM1D"
-            | "ConvLSTM2D"
-            | "ConvLSTM3D"
-            | "RNN"
-            | "LSTMV1"
-            | "GRUV1"
+        "LSTM" | "GRU" | "SimpleRNN" | "ConvLSTM1D" | "ConvLSTM2D" | "ConvLSTM3D" | "RNN" | "LSTMV1" | "GRUV1"
     )
 }
 
@@ -226,28 +187,17 @@ pub fn keras3_sub_objects(layer: &LayerConfig) -> Vec<String> {
         }
         "TimeDistributed" => {
             let inner_rnn = inner_layer_class(layer).is_some_and(|c| is_rnn(&c));
-            if inner_rnn {
-                vec!["layer/cell".into()]
-            } else {
-                vec!["layer".into()]
-            }
+            if inner_rnn { vec!["layer/cell".into()] } else { vec!["layer".into()] }
         }
         "MultiHeadAttention" => {
-            vec![
-                "query_dense".into(),
-                "key_dense".into(),
-                "value_dense".into(),
-                "output_dense".into(),
-            ]
+            vec!["query_dense".into(), "key_dense".into(), "value_dense".into(), "output_dense".into()]
         }
         _ => vec![String::new()],
     }
 }
 
 /// Every layer of `config` with its Keras 3 object path, depth-first.
-pub fn keras3_layer_paths<'a>(
-    config: &'a ModelConfig,
-) -> Vec<(String, String, usize, &'a LayerConfig)> {
+pub fn keras3_layer_paths<'a>(config: &'a ModelConfig) -> Vec<(String, String, usize, &'a LayerConfig)> {
     let mut out = Vec::new();
     walk_keras3(config, "", "", 0, false, &mut out);
     out
@@ -255,9 +205,7 @@ pub fn keras3_layer_paths<'a>(
 
 /// The same paths as tf.keras 2.13-2.15 named them (with `layers` standing for their
 /// `_layer_checkpoint_dependencies`).
-pub fn tf213_layer_paths<'a>(
-    config: &'a ModelConfig,
-) -> Vec<(String, String, usize, &'a LayerConfig)> {
+pub fn tf213_layer_paths<'a>(config: &'a ModelConfig) -> Vec<(String, String, usize, &'a LayerConfig)> {
     let mut out = Vec::new();
     walk_keras3(config, "", "", 0, true, &mut out);
     out
@@ -271,11 +219,7 @@ fn walk_keras3<'a>(
     tf213: bool,
     out: &mut Vec<(String, String, usize, &'a LayerConfig)>,
 ) {
-    let mut namer = if tf213 {
-        ContainerNamer::tf213()
-    } else {
-        ContainerNamer::new()
-    };
+    let mut namer = if tf213 { ContainerNamer::tf213() } else { ContainerNamer::new() };
     for layer in &model.layers {
         let class = python_class_name(layer);
         if model.kind == ModelKind::Sequential && class == "InputLayer" {
@@ -285,14 +229,7 @@ fn walk_keras3<'a>(
         let path = format!("{name_prefix}{}", layer.name);
         out.push((obj.clone(), path.clone(), depth, layer));
         if let Some(inner) = &layer.nested {
-            walk_keras3(
-                inner,
-                &format!("{obj}/"),
-                &format!("{path}/"),
-                depth + 1,
-                tf213,
-                out,
-            );
+            walk_keras3(inner, &format!("{obj}/"), &format!("{path}/"), depth + 1, tf213, out);
         }
     }
 }
@@ -300,12 +237,7 @@ fn walk_keras3<'a>(
 /// Every layer of `config` (depth-first, with its name path) — in the order `model.summary`
 /// would list it (Sequential's `InputLayer` included; callers that mirror Keras hide it).
 fn all_layers<'a>(config: &'a ModelConfig) -> Vec<(String, usize, &'a LayerConfig)> {
-    fn go<'a>(
-        m: &'a ModelConfig,
-        prefix: &str,
-        depth: usize,
-        out: &mut Vec<(String, usize, &'a LayerConfig)>,
-    ) {
+    fn go<'a>(m: &'a ModelConfig, prefix: &str, depth: usize, out: &mut Vec<(String, usize, &'a LayerConfig)>) {
         for l in &m.layers {
             let p = format!("{prefix}{}", l.name);
             out.push((p.clone(), depth, l));
@@ -340,15 +272,8 @@ pub fn bind<'a>(config: &'a ModelConfig, store: &WeightStore) -> Binding<'a> {
 }
 
 fn bind_keras3<'a>(config: &'a ModelConfig, store: &WeightStore) -> Binding<'a> {
-    let tf213 = store
-        .owners
-        .iter()
-        .any(|o| o.owner.starts_with("_layer_checkpoint_dependencies"));
-    let paths = if tf213 {
-        tf213_layer_paths(config)
-    } else {
-        keras3_layer_paths(config)
-    };
+    let tf213 = store.owners.iter().any(|o| o.owner.starts_with("_layer_checkpoint_dependencies"));
+    let paths = if tf213 { tf213_layer_paths(config) } else { keras3_layer_paths(config) };
     // the path a Keras 3 file gets, whatever the source's naming
     let k3_paths = keras3_layer_paths(config);
     // tf.keras 2.13 wrote `_layer_checkpoint_dependencies` where Keras 3 writes `layers`
@@ -359,11 +284,7 @@ fn bind_keras3<'a>(config: &'a ModelConfig, store: &WeightStore) -> Binding<'a> 
     for (obj, path, depth, layer) in &paths {
         let mut tensors = Vec::new();
         for sub in keras3_sub_objects(layer) {
-            let want = if sub.is_empty() {
-                obj.clone()
-            } else {
-                format!("{obj}/{sub}")
-            };
+            let want = if sub.is_empty() { obj.clone() } else { format!("{obj}/{sub}") };
             if let Some(i) = by_path.iter().position(|p| *p == want) {
                 claimed[i] = true;
                 tensors.extend(store.owners[i].tensors.iter().cloned());
@@ -376,26 +297,16 @@ fn bind_keras3<'a>(config: &'a ModelConfig, store: &WeightStore) -> Binding<'a> 
             if claimed[i] || !p.starts_with(&prefix) {
                 continue;
             }
-            let deeper = paths.iter().any(|(o2, ..)| {
-                o2.len() > obj.len() && (p == o2 || p.starts_with(&format!("{o2}/")))
-            });
+            let deeper =
+                paths.iter().any(|(o2, ..)| o2.len() > obj.len() && (p == o2 || p.starts_with(&format!("{o2}/"))));
             if !deeper {
                 claimed[i] = true;
                 tensors.extend(store.owners[i].tensors.iter().cloned());
             }
         }
-        let keras3_path = k3_paths
-            .iter()
-            .find(|(_, p, ..)| p == path)
-            .map(|(o, ..)| o.clone())
-            .unwrap_or_else(|| obj.clone());
-        layers.push(BoundLayer {
-            path: path.clone(),
-            depth: *depth,
-            layer,
-            tensors,
-            keras3_path,
-        });
+        let keras3_path =
+            k3_paths.iter().find(|(_, p, ..)| p == path).map(|(o, ..)| o.clone()).unwrap_or_else(|| obj.clone());
+        layers.push(BoundLayer { path: path.clone(), depth: *depth, layer, tensors, keras3_path });
     }
     // Sequential's InputLayer rows (no variables) so that every config layer has a row
     let mut with_inputs = Vec::with_capacity(layers.len() + 1);
@@ -403,29 +314,17 @@ fn bind_keras3<'a>(config: &'a ModelConfig, store: &WeightStore) -> Binding<'a> 
     for (path, depth, layer) in all_layers(config) {
         match it.peek() {
             Some(b) if b.path == path => with_inputs.extend(it.next()),
-            _ => with_inputs.push(BoundLayer {
-                path,
-                depth,
-                layer,
-                tensors: Vec::new(),
-                keras3_path: String::new(),
-            }),
+            _ => with_inputs.push(BoundLayer { path, depth, layer, tensors: Vec::new(), keras3_path: String::new() }),
         }
     }
     with_inputs.extend(it);
     let mut problems = Vec::new();
     for (i, o) in store.owners.iter().enumerate() {
         if !claimed[i] && !o.tensors.is_empty() && !o.owner.is_empty() {
-            problems.push(BindProblem::Unclaimed {
-                owner: o.owner.clone(),
-                tensors: o.tensors.len(),
-            });
+            problems.push(BindProblem::Unclaimed { owner: o.owner.clone(), tensors: o.tensors.len() });
         }
     }
-    Binding {
-        layers: with_inputs,
-        problems,
-    }
+    Binding { layers: with_inputs, problems }
 }
 
 /// The segments of a legacy weight name (`a/b/kernel:0` -> `a`, `b`, `kernel:0`).
@@ -456,13 +355,7 @@ fn bind_legacy<'a>(config: &'a ModelConfig, store: &WeightStore) -> Binding<'a> 
     let mut problems = Vec::new();
     let mut claimed = vec![false; store.owners.len()];
     let keras3 = keras3_layer_paths(config);
-    let k3 = |path: &str| {
-        keras3
-            .iter()
-            .find(|(_, p, ..)| p == path)
-            .map(|(o, ..)| o.clone())
-            .unwrap_or_default()
-    };
+    let k3 = |path: &str| keras3.iter().find(|(_, p, ..)| p == path).map(|(o, ..)| o.clone()).unwrap_or_default();
     for layer in &config.layers {
         let idx = store.owners.iter().position(|o| o.owner == layer.name);
         let tensors: Vec<TensorInfo> = match idx {
@@ -472,15 +365,7 @@ fn bind_legacy<'a>(config: &'a ModelConfig, store: &WeightStore) -> Binding<'a> 
             }
             None => Vec::new(),
         };
-        push_legacy(
-            layer,
-            &layer.name,
-            0,
-            tensors,
-            &mut layers,
-            &mut problems,
-            &k3,
-        );
+        push_legacy(layer, &layer.name, 0, tensors, &mut layers, &mut problems, &k3);
         // Keras 1 `Merge` of whole models: the branches' layers have their own groups
         for branch in &layer.branches {
             bind_branch(branch, &layer.name, 1, store, &mut claimed, &mut layers);
@@ -488,10 +373,7 @@ fn bind_legacy<'a>(config: &'a ModelConfig, store: &WeightStore) -> Binding<'a> 
     }
     for (i, o) in store.owners.iter().enumerate() {
         if !claimed[i] && !o.tensors.is_empty() {
-            problems.push(BindProblem::Unclaimed {
-                owner: o.owner.clone(),
-                tensors: o.tensors.len(),
-            });
+            problems.push(BindProblem::Unclaimed { owner: o.owner.clone(), tensors: o.tensors.len() });
         }
     }
     Binding { layers, problems }
@@ -514,13 +396,7 @@ fn bind_branch<'a>(
             }
             tensors = store.owners[i].tensors.clone();
         }
-        out.push(BoundLayer {
-            path: path.clone(),
-            depth,
-            layer: l,
-            tensors,
-            keras3_path: String::new(),
-        });
+        out.push(BoundLayer { path: path.clone(), depth, layer: l, tensors, keras3_path: String::new() });
         for b in &l.branches {
             bind_branch(b, &path, depth + 1, store, claimed, out);
         }
@@ -537,57 +413,28 @@ fn push_legacy<'a>(
     k3: &dyn Fn(&str) -> String,
 ) {
     let Some(inner) = &layer.nested else {
-        out.push(BoundLayer {
-            path: path.to_string(),
-            depth,
-            layer,
-            tensors,
-            keras3_path: k3(path),
-        });
+        out.push(BoundLayer { path: path.to_string(), depth, layer, tensors, keras3_path: k3(path) });
         return;
     };
     // a nested model: distribute its tensors over its layers by name, keeping order
     let mut per: Vec<Vec<TensorInfo>> = vec![Vec::new(); inner.layers.len()];
     let mut own = Vec::new();
     for t in tensors {
-        match owner_in(inner, &t.name)
-            .and_then(|l| inner.layers.iter().position(|x| std::ptr::eq(x, l)))
-        {
+        match owner_in(inner, &t.name).and_then(|l| inner.layers.iter().position(|x| std::ptr::eq(x, l))) {
             Some(i) => per[i].push(t),
             None => {
-                problems.push(BindProblem::Unassigned {
-                    model: path.to_string(),
-                    name: t.name.clone(),
-                });
+                problems.push(BindProblem::Unassigned { model: path.to_string(), name: t.name.clone() });
                 own.push(t);
             }
         }
     }
-    out.push(BoundLayer {
-        path: path.to_string(),
-        depth,
-        layer,
-        tensors: own,
-        keras3_path: k3(path),
-    });
+    out.push(BoundLayer { path: path.to_string(), depth, layer, tensors: own, keras3_path: k3(path) });
     for (l, ts) in inner.layers.iter().zip(per) {
-        push_legacy(
-            l,
-            &format!("{path}/{}", l.name),
-            depth + 1,
-            ts,
-            out,
-            problems,
-            k3,
-        );
+        push_legacy(l, &format!("{path}/{}", l.name), depth + 1, ts, out, problems, k3);
     }
 }
 
 /// The `Json` of a config key as a bool, with a default.
 pub fn config_bool(layer: &LayerConfig, key: &str, default: bool) -> bool {
-    layer
-        .config
-        .get(key)
-        .and_then(Json::as_bool)
-        .unwrap_or(default)
+    layer.config.get(key).and_then(Json::as_bool).unwrap_or(default)
 }

@@ -93,23 +93,17 @@ struct Tensor {
 }
 
 fn invalid(what: String, help: &str) -> Error {
-    Error::Invalid {
-        location: Location::default(),
-        what,
-        help: help.to_string(),
-    }
+    Error::Invalid { location: Location::default(), what, help: help.to_string() }
 }
 
 /// Converts `src` (with weights from `weights` when given) into `target` at `out`.
-pub fn convert(
-    src: &ModelFile,
-    weights: Option<&ModelFile>,
-    target: Target,
-    out: &Path,
-) -> Result<Converted> {
+pub fn convert(src: &ModelFile, weights: Option<&ModelFile>, target: Target, out: &Path) -> Result<Converted> {
     let config = src.config.as_ref().ok_or_else(|| {
         invalid(
-            format!("`{}` is a weights-only file: converting it needs the model's architecture to name the weights", src.path.display()),
+            format!(
+                "`{}` is a weights-only file: converting it needs the model's architecture to name the weights",
+                src.path.display()
+            ),
             "give the model (a .keras, .h5 or to_json() file) as INPUT and this file with --weights",
         )
     })?;
@@ -127,12 +121,7 @@ pub fn convert(
                 "{} weight groups of `{}` do not match the architecture: {}",
                 binding.problems.len(),
                 wsrc.path.display(),
-                binding
-                    .problems
-                    .iter()
-                    .map(|p| p.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                binding.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")
             ),
             "check that the weights belong to this model (`strata inspect` lists both)",
         ));
@@ -153,27 +142,19 @@ pub fn convert(
             }
             let (w, l, t, n) = write_keras3_weights(config_name(src), &binding, store, &mut notes)?;
             let cfg = keras3_config_json(src, &mut notes);
-            let meta = Json::object([
-                ("keras_version", Json::from(KERAS_VERSION)),
-                ("date_saved", Json::from(date_saved())),
-            ]);
+            let meta =
+                Json::object([("keras_version", Json::from(KERAS_VERSION)), ("date_saved", Json::from(date_saved()))]);
             let (meta, cfg) = (meta.to_string_python(), cfg.to_string_python());
             let bytes = ArchiveWriter::new(meta.as_bytes(), cfg.as_bytes(), &w)
                 .to_bytes()
-                .map_err(|source| Error::Archive {
-                    location: Location::file(out),
-                    source,
-                })?;
+                .map_err(|source| Error::Archive { location: Location::file(out), source })?;
             (bytes, l, t, n)
         }
         Target::LegacyH5 => write_legacy_h5(src, config, &binding, store, &mut notes)?,
     };
     if let Some(FileFormat::KerasV3) = Some(src.format) {
         if !store.optimizer.is_empty() && target != Target::KerasV3 {
-            notes.push(format!(
-                "{} optimizer tensors were not carried over",
-                store.optimizer.len()
-            ));
+            notes.push(format!("{} optimizer tensors were not carried over", store.optimizer.len()));
         }
     }
     if !store.optimizer.is_empty() && target == Target::KerasV3 {
@@ -185,21 +166,11 @@ pub fn convert(
     let file_bytes = bytes.len() as u64;
     crate::atomic::write_atomic(out, |f| std::io::Write::write_all(f, &bytes))
         .map_err(|source| Error::Save { source })?;
-    Ok(Converted {
-        target,
-        layers,
-        tensors,
-        tensor_bytes,
-        file_bytes,
-        notes,
-    })
+    Ok(Converted { target, layers, tensors, tensor_bytes, file_bytes, notes })
 }
 
 fn config_name(src: &ModelFile) -> &str {
-    src.config
-        .as_ref()
-        .map(|c| c.name.as_str())
-        .unwrap_or("model")
+    src.config.as_ref().map(|c| c.name.as_str()).unwrap_or("model")
 }
 
 fn read_all(store: &WeightStore, l: &BoundLayer<'_>) -> Result<Vec<Tensor>> {
@@ -207,27 +178,19 @@ fn read_all(store: &WeightStore, l: &BoundLayer<'_>) -> Result<Vec<Tensor>> {
         .iter()
         .map(|t| {
             let data = store.read(t)?;
-            Ok(Tensor {
-                info: t.clone(),
-                data,
-            })
+            Ok(Tensor { info: t.clone(), data })
         })
         .collect()
 }
 
 fn h5w(e: strata_hdf5::Error) -> Error {
-    Error::Hdf5 {
-        location: Location::default(),
-        source: e,
-    }
+    Error::Hdf5 { location: Location::default(), source: e }
 }
 
 fn write_dataset(w: &mut Writer, path: &str, t: &Tensor) -> Result<()> {
-    w.create_dataset(path, t.info.dtype.clone(), &t.info.shape, &t.data)
-        .map_err(h5w)?;
+    w.create_dataset(path, t.info.dtype.clone(), &t.info.shape, &t.data).map_err(h5w)?;
     if t.info.dtype == DType::BF16 {
-        w.set_attr(path, "dtype", WriteAttr::VlenUtf8("bfloat16".into()))
-            .map_err(h5w)?;
+        w.set_attr(path, "dtype", WriteAttr::VlenUtf8("bfloat16".into())).map_err(h5w)?;
     }
     Ok(())
 }
@@ -242,8 +205,7 @@ fn write_keras3_weights(
     let _ = notes;
     let mut w = Writer::new();
     w.create_group("/vars").map_err(h5w)?;
-    w.set_attr("/vars", "name", WriteAttr::VlenUtf8(model_name.to_string()))
-        .map_err(h5w)?;
+    w.set_attr("/vars", "name", WriteAttr::VlenUtf8(model_name.to_string())).map_err(h5w)?;
     let (mut layers, mut tensors, mut nbytes) = (0usize, 0usize, 0u64);
     for l in &binding.layers {
         if l.keras3_path.is_empty() {
@@ -251,18 +213,13 @@ fn write_keras3_weights(
         }
         let vars = format!("/{}/vars", l.keras3_path);
         w.create_group(&vars).map_err(h5w)?;
-        w.set_attr(&vars, "name", WriteAttr::VlenUtf8(l.layer.name.clone()))
-            .map_err(h5w)?;
+        w.set_attr(&vars, "name", WriteAttr::VlenUtf8(l.layer.name.clone())).map_err(h5w)?;
         if l.tensors.is_empty() {
             continue;
         }
         let data = read_all(store, l)?;
         let subs = bind::keras3_sub_objects(l.layer);
-        let per = if data.len() % subs.len() == 0 {
-            data.len() / subs.len()
-        } else {
-            0
-        };
+        let per = if data.len() % subs.len() == 0 { data.len() / subs.len() } else { 0 };
         if per == 0 {
             return Err(invalid(
                 format!(
@@ -276,11 +233,7 @@ fn write_keras3_weights(
             ));
         }
         for (si, sub) in subs.iter().enumerate() {
-            let base = if sub.is_empty() {
-                format!("/{}", l.keras3_path)
-            } else {
-                format!("/{}/{sub}", l.keras3_path)
-            };
+            let base = if sub.is_empty() { format!("/{}", l.keras3_path) } else { format!("/{}/{sub}", l.keras3_path) };
             for (i, t) in data[si * per..(si + 1) * per].iter().enumerate() {
                 write_dataset(&mut w, &format!("{base}/vars/{i}"), t)?;
                 tensors += 1;
@@ -314,36 +267,27 @@ fn keras3_config_json(src: &ModelFile, notes: &mut Vec<String>) -> Json {
             if let Some(o) = j.as_object_mut() {
                 let (module, registered) = match config.kind {
                     ModelKind::Sequential => (Json::from("keras"), Json::Null),
-                    _ => (
-                        Json::from("keras.src.models.functional"),
-                        Json::from("Functional"),
-                    ),
+                    _ => (Json::from("keras.src.models.functional"), Json::from("Functional")),
                 };
                 o.insert("module", module);
                 o.insert("registered_name", registered);
                 o.remove("compile_config");
             }
-            notes.push("tf.keras archive: layer entries rewritten for Keras 3's legacy deserializer, compile config dropped".into());
+            notes.push(
+                "tf.keras archive: layer entries rewritten for Keras 3's legacy deserializer, compile config dropped"
+                    .into(),
+            );
             return j;
         }
     }
-    let mut inner = src
-        .config_json
-        .as_ref()
-        .and_then(|j| j.get("config"))
-        .cloned()
-        .unwrap_or(Json::Null);
+    let mut inner = src.config_json.as_ref().and_then(|j| j.get("config")).cloned().unwrap_or(Json::Null);
     fix_sequential_refs(&mut inner, config);
     if src.training_config.is_some() {
         notes.push("the legacy training config (optimizer, loss, metrics) was not carried over: compile the model again after loading".into());
     }
     let (module, class, registered) = match config.kind {
         ModelKind::Sequential => ("keras", "Sequential", Json::Null),
-        _ => (
-            "keras.src.models.functional",
-            "Functional",
-            Json::from("Functional"),
-        ),
+        _ => ("keras.src.models.functional", "Functional", Json::from("Functional")),
     };
     Json::object([
         ("module", Json::from(module)),
@@ -363,20 +307,13 @@ fn fix_sequential_refs(model: &mut Json, config: &crate::config::ModelConfig) {
     }
     // inside inbound_nodes Keras 3 counts no built-in node for any nested model; in
     // input_layers/output_layers it does for Functional ones (`get_tensor`)
-    let shifted: Vec<String> = config
-        .layers
-        .iter()
-        .filter(|l| config.node_index_base(l, false) == 1)
-        .map(|l| l.name.clone())
-        .collect();
+    let shifted: Vec<String> =
+        config.layers.iter().filter(|l| config.node_index_base(l, false) == 1).map(|l| l.name.clone()).collect();
     let shifted_io: Vec<String> = config
         .layers
         .iter()
         .filter(|l| {
-            l.nested
-                .as_ref()
-                .is_some_and(|n| n.kind == ModelKind::Sequential)
-                && config.node_index_base(l, true) == 1
+            l.nested.as_ref().is_some_and(|n| n.kind == ModelKind::Sequential) && config.node_index_base(l, true) == 1
         })
         .map(|l| l.name.clone())
         .collect();
@@ -394,10 +331,7 @@ fn fix_sequential_refs(model: &mut Json, config: &crate::config::ModelConfig) {
     fn shift(r: &mut Json, shifted: &[String]) {
         // a reference is [name, node, tensor] or [name, node, tensor, kwargs]
         let Some(a) = r.as_array_mut() else { return };
-        let is_ref = a.len() >= 3
-            && a[0]
-                .as_str()
-                .is_some_and(|n| shifted.iter().any(|s| s == n));
+        let is_ref = a.len() >= 3 && a[0].as_str().is_some_and(|n| shifted.iter().any(|s| s == n));
         if is_ref {
             if let Some(n) = a[1].as_u64().filter(|&n| n >= 1) {
                 a[1] = Json::from(n - 1);
@@ -425,11 +359,7 @@ fn fix_sequential_refs(model: &mut Json, config: &crate::config::ModelConfig) {
 /// Removes `module` and `registered_name` from every layer entry (nested models included), so
 /// that Keras 3 deserializes them as legacy entries.
 fn strip_layer_modules(model: &mut Json) {
-    let Some(layers) = model
-        .get_mut("config")
-        .and_then(|c| c.get_mut("layers"))
-        .and_then(Json::as_array_mut)
-    else {
+    let Some(layers) = model.get_mut("config").and_then(|c| c.get_mut("layers")).and_then(Json::as_array_mut) else {
         return;
     };
     for l in layers {
@@ -455,16 +385,13 @@ fn legacy_var_names(l: &BoundLayer<'_>) -> Vec<String> {
     let class = bind::python_class_name(l.layer);
     let b = |k: &str, d: bool| bind::config_bool(l.layer, k, d);
     let names: Vec<String> = match class.as_str() {
-        "Dense" | "EinsumDense" | "Conv1D" | "Conv2D" | "Conv3D" | "Conv1DTranspose"
-        | "Conv2DTranspose" | "Conv3DTranspose" | "DepthwiseConv1D" | "DepthwiseConv2D"
-        | "CustomDense" => {
+        "Dense" | "EinsumDense" | "Conv1D" | "Conv2D" | "Conv3D" | "Conv1DTranspose" | "Conv2DTranspose"
+        | "Conv3DTranspose" | "DepthwiseConv1D" | "DepthwiseConv2D" | "CustomDense" => {
             vec!["kernel".into(), "bias".into()]
         }
-        "SeparableConv1D" | "SeparableConv2D" => vec![
-            "depthwise_kernel".into(),
-            "pointwise_kernel".into(),
-            "bias".into(),
-        ],
+        "SeparableConv1D" | "SeparableConv2D" => {
+            vec!["depthwise_kernel".into(), "pointwise_kernel".into(), "bias".into()]
+        }
         "BatchNormalization" => {
             let mut v = Vec::new();
             if b("scale", true) {
@@ -481,16 +408,8 @@ fn legacy_var_names(l: &BoundLayer<'_>) -> Vec<String> {
         "Normalization" => vec!["mean".into(), "variance".into(), "count".into()],
         "Attention" | "AdditiveAttention" => vec!["scale".into()],
         "PReLU" => vec!["alpha".into()],
-        "LSTM" => vec![
-            "lstm_cell/kernel".into(),
-            "lstm_cell/recurrent_kernel".into(),
-            "lstm_cell/bias".into(),
-        ],
-        "GRU" => vec![
-            "gru_cell/kernel".into(),
-            "gru_cell/recurrent_kernel".into(),
-            "gru_cell/bias".into(),
-        ],
+        "LSTM" => vec!["lstm_cell/kernel".into(), "lstm_cell/recurrent_kernel".into(), "lstm_cell/bias".into()],
+        "GRU" => vec!["gru_cell/kernel".into(), "gru_cell/recurrent_kernel".into(), "gru_cell/bias".into()],
         "SimpleRNN" => vec![
             "simple_rnn_cell/kernel".into(),
             "simple_rnn_cell/recurrent_kernel".into(),
@@ -508,11 +427,7 @@ fn legacy_var_names(l: &BoundLayer<'_>) -> Vec<String> {
     } else {
         names
     };
-    if names.len() == n {
-        names
-    } else {
-        (0..n).map(|i| format!("var_{i}")).collect()
-    }
+    if names.len() == n { names } else { (0..n).map(|i| format!("var_{i}")).collect() }
 }
 
 /// Writes a list-of-strings attribute as Keras's `save_attributes_to_hdf5_group` does: one
@@ -538,11 +453,7 @@ fn write_string_list(w: &mut Writer, obj: &str, name: &str, items: &[String]) ->
     let chunks = total.div_ceil(LIMIT).max(1);
     if chunks == 1 {
         return w
-            .set_attr(
-                obj,
-                name,
-                WriteAttr::VlenAsciiArray(items.iter().map(|s| s.as_bytes().to_vec()).collect()),
-            )
+            .set_attr(obj, name, WriteAttr::VlenAsciiArray(items.iter().map(|s| s.as_bytes().to_vec()).collect()))
             .map_err(h5w);
     }
     // np.array_split into the smallest number of chunks whose nbytes fit
@@ -558,16 +469,8 @@ fn write_string_list(w: &mut Writer, obj: &str, name: &str, items: &[String]) ->
     let mut start = 0;
     for i in 0..n {
         let len = q + usize::from(i < r);
-        let chunk: Vec<Vec<u8>> = items[start..start + len]
-            .iter()
-            .map(|s| s.as_bytes().to_vec())
-            .collect();
-        w.set_attr(
-            obj,
-            &format!("{name}{i}"),
-            WriteAttr::FixedAsciiArray(chunk),
-        )
-        .map_err(h5w)?;
+        let chunk: Vec<Vec<u8>> = items[start..start + len].iter().map(|s| s.as_bytes().to_vec()).collect();
+        w.set_attr(obj, &format!("{name}{i}"), WriteAttr::FixedAsciiArray(chunk)).map_err(h5w)?;
         start += len;
     }
     Ok(())
@@ -586,50 +489,22 @@ fn write_legacy_h5(
     let model_config = match (&src.format, &src.config_json) {
         (FileFormat::LegacyH5Model | FileFormat::ModelJson, Some(j)) => j.clone(),
         (_, Some(j)) => Json::object([
-            (
-                "class_name",
-                Json::from(config.envelope.class_name.as_str()),
-            ),
+            ("class_name", Json::from(config.envelope.class_name.as_str())),
             ("config", j.get("config").cloned().unwrap_or(Json::Null)),
         ]),
         (_, None) => Json::Null,
     };
-    let legacy_source = matches!(
-        src.format,
-        FileFormat::LegacyH5Model | FileFormat::ModelJson
-    );
-    let keras_version = if legacy_source {
-        src.keras_version.clone()
-    } else {
-        None
-    }
-    .unwrap_or_else(|| KERAS_VERSION.to_string());
-    let backend = src
-        .backend
-        .clone()
-        .unwrap_or_else(|| "tensorflow".to_string());
-    w.set_attr(
-        "/",
-        "keras_version",
-        WriteAttr::VlenUtf8(keras_version.clone()),
-    )
-    .map_err(h5w)?;
-    w.set_attr("/", "backend", WriteAttr::VlenUtf8(backend.clone()))
-        .map_err(h5w)?;
-    w.set_attr(
-        "/",
-        "model_config",
-        WriteAttr::VlenAscii(model_config.to_string_python().into_bytes()),
-    )
-    .map_err(h5w)?;
+    let legacy_source = matches!(src.format, FileFormat::LegacyH5Model | FileFormat::ModelJson);
+    let keras_version =
+        if legacy_source { src.keras_version.clone() } else { None }.unwrap_or_else(|| KERAS_VERSION.to_string());
+    let backend = src.backend.clone().unwrap_or_else(|| "tensorflow".to_string());
+    w.set_attr("/", "keras_version", WriteAttr::VlenUtf8(keras_version.clone())).map_err(h5w)?;
+    w.set_attr("/", "backend", WriteAttr::VlenUtf8(backend.clone())).map_err(h5w)?;
+    w.set_attr("/", "model_config", WriteAttr::VlenAscii(model_config.to_string_python().into_bytes())).map_err(h5w)?;
     if legacy_source {
         if let Some(tc) = &src.training_config {
-            w.set_attr(
-                "/",
-                "training_config",
-                WriteAttr::VlenAscii(tc.to_string_python().into_bytes()),
-            )
-            .map_err(h5w)?;
+            w.set_attr("/", "training_config", WriteAttr::VlenAscii(tc.to_string_python().into_bytes()))
+                .map_err(h5w)?;
         }
     } else if src.training_config.is_some() {
         notes.push("the Keras 3 compile config was not written as a legacy training config: compile the model again after loading".into());
@@ -639,21 +514,13 @@ fn write_legacy_h5(
         .layers
         .iter()
         .filter(|l| {
-            l.depth == 0
-                && !(config.kind == ModelKind::Sequential
-                    && bind::python_class_name(l.layer) == "InputLayer")
+            l.depth == 0 && !(config.kind == ModelKind::Sequential && bind::python_class_name(l.layer) == "InputLayer")
         })
         .collect();
     let layer_names: Vec<String> = top.iter().map(|l| l.layer.name.clone()).collect();
     write_string_list(&mut w, "/model_weights", "layer_names", &layer_names)?;
-    w.set_attr("/model_weights", "backend", WriteAttr::VlenUtf8(backend))
-        .map_err(h5w)?;
-    w.set_attr(
-        "/model_weights",
-        "keras_version",
-        WriteAttr::VlenUtf8(keras_version),
-    )
-    .map_err(h5w)?;
+    w.set_attr("/model_weights", "backend", WriteAttr::VlenUtf8(backend)).map_err(h5w)?;
+    w.set_attr("/model_weights", "keras_version", WriteAttr::VlenUtf8(keras_version)).map_err(h5w)?;
     let (mut layers, mut tensors, mut nbytes) = (0usize, 0usize, 0u64);
     for l in &top {
         let group = format!("/model_weights/{}", l.layer.name);
@@ -662,11 +529,7 @@ fn write_legacy_h5(
         let mut named: Vec<(String, Tensor)> = Vec::new();
         if l.layer.is_model() {
             let prefix = format!("{}/", l.path);
-            let inner: Vec<&BoundLayer<'_>> = binding
-                .layers
-                .iter()
-                .filter(|x| x.path.starts_with(&prefix))
-                .collect();
+            let inner: Vec<&BoundLayer<'_>> = binding.layers.iter().filter(|x| x.path.starts_with(&prefix)).collect();
             let mut trainable = Vec::new();
             let mut frozen = Vec::new();
             for x in inner {
@@ -675,11 +538,7 @@ fn write_legacy_h5(
                 let split = x.tensors.len().saturating_sub(nt);
                 for (i, (t, nm)) in read_all(store, x)?.into_iter().zip(names).enumerate() {
                     let full = format!("{}/{}", x.layer.name, nm);
-                    if i < split {
-                        trainable.push((full, t))
-                    } else {
-                        frozen.push((full, t))
-                    }
+                    if i < split { trainable.push((full, t)) } else { frozen.push((full, t)) }
                 }
             }
             named.extend(trainable);
@@ -726,15 +585,9 @@ fn legacy_names_for(l: &BoundLayer<'_>, layout: Layout) -> Vec<String> {
 /// `date_saved` as Keras writes it (`%Y-%m-%d@%H:%M:%S`), in UTC; `SOURCE_DATE_EPOCH` fixes it
 /// for reproducible files.
 fn date_saved() -> String {
-    let secs = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0)
-        });
+    let secs = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    });
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     // civil-from-days (proleptic Gregorian)
@@ -747,12 +600,7 @@ fn date_saved() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}@{:02}:{:02}:{:02}",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}@{:02}:{:02}:{:02}", rem / 3600, (rem % 3600) / 60, rem % 60)
 }
 
 #[cfg(test)]
@@ -761,14 +609,8 @@ mod tests {
 
     #[test]
     fn target_from_extension() {
-        assert_eq!(
-            Target::from_path(Path::new("a/m.keras")),
-            Some(Target::KerasV3)
-        );
-        assert_eq!(
-            Target::from_path(Path::new("m.weights.h5")),
-            Some(Target::WeightsH5)
-        );
+        assert_eq!(Target::from_path(Path::new("a/m.keras")), Some(Target::KerasV3));
+        assert_eq!(Target::from_path(Path::new("m.weights.h5")), Some(Target::WeightsH5));
         assert_eq!(Target::from_path(Path::new("m.H5")), Some(Target::LegacyH5));
         assert_eq!(Target::from_path(Path::new("m.txt")), None);
     }

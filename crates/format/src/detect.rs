@@ -130,50 +130,27 @@ impl Detected {
 
     /// Whether strata can go on reading this kind (HDF5, zip, JSON or a Keras directory).
     pub fn is_readable(&self) -> bool {
-        matches!(
-            self,
-            Detected::Hdf5 { .. }
-                | Detected::Zip
-                | Detected::EmptyZip
-                | Detected::Json
-                | Detected::KerasDir
-        )
+        matches!(self, Detected::Hdf5 { .. } | Detected::Zip | Detected::EmptyZip | Detected::Json | Detected::KerasDir)
     }
 
     /// The error to report for a kind strata cannot read, naming `path`; `None` when it can.
     pub fn refusal(&self, path: &Path) -> Option<DetectError> {
         let path = path.to_path_buf();
         Some(match self {
-            Detected::Hdf5 { .. }
-            | Detected::Zip
-            | Detected::EmptyZip
-            | Detected::Json
-            | Detected::KerasDir => return None,
-            Detected::GitLfsPointer(p) => DetectError::GitLfsPointer {
-                path,
-                oid: p.oid.clone(),
-                size: p.size,
-            },
-            Detected::Pickle { protocol } => DetectError::Pickle {
-                path,
-                protocol: *protocol,
-            },
+            Detected::Hdf5 { .. } | Detected::Zip | Detected::EmptyZip | Detected::Json | Detected::KerasDir => {
+                return None;
+            }
+            Detected::GitLfsPointer(p) => DetectError::GitLfsPointer { path, oid: p.oid.clone(), size: p.size },
+            Detected::Pickle { protocol } => DetectError::Pickle { path, protocol: *protocol },
             Detected::Npy => DetectError::Npy { path },
             Detected::SavedModelDir => DetectError::SavedModel { path },
             Detected::Directory => DetectError::Directory { path },
             Detected::Empty => DetectError::Empty { path },
-            Detected::Unknown { head } => DetectError::Unknown {
-                path,
-                head: head.clone(),
-            },
+            Detected::Unknown { head } => DetectError::Unknown { path, head: head.clone() },
             Detected::TruncatedZip { len } => DetectError::TruncatedZip { path, len: *len },
-            Detected::TruncatedHdf5 {
-                declared_end, len, ..
-            } => DetectError::TruncatedHdf5 {
-                path,
-                declared_end: *declared_end,
-                len: *len,
-            },
+            Detected::TruncatedHdf5 { declared_end, len, .. } => {
+                DetectError::TruncatedHdf5 { path, declared_end: *declared_end, len: *len }
+            }
         })
     }
 }
@@ -337,17 +314,10 @@ pub fn detect_file_bytes(bytes: &[u8]) -> Detected {
         Detected::Zip => {
             let tail_start = bytes.len().saturating_sub(ZIP_TAIL_BYTES as usize);
             let tail = bytes.get(tail_start..).unwrap_or(&[]);
-            if has_end_record(tail) {
-                Detected::Zip
-            } else {
-                Detected::TruncatedZip { len }
-            }
+            if has_end_record(tail) { Detected::Zip } else { Detected::TruncatedZip { len } }
         }
         Detected::Hdf5 { userblock } => {
-            let sb = usize::try_from(userblock)
-                .ok()
-                .and_then(|u| bytes.get(u..))
-                .unwrap_or(&[]);
+            let sb = usize::try_from(userblock).ok().and_then(|u| bytes.get(u..)).unwrap_or(&[]);
             hdf5_truncation(userblock, sb, len)
         }
         other => other,
@@ -357,10 +327,7 @@ pub fn detect_file_bytes(bytes: &[u8]) -> Detected {
 /// The kind of the file or directory at `path`, reading at most [`HEAD_BYTES`] from its head,
 /// [`ZIP_TAIL_BYTES`] from its tail and a few small probes for an HDF5 userblock.
 pub fn detect_path(path: &Path) -> Result<Detected, DetectError> {
-    let io_err = |source| DetectError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io_err = |source| DetectError::Io { path: path.to_path_buf(), source };
     let meta = std::fs::metadata(path).map_err(io_err)?;
     if meta.is_dir() {
         let has = |name: &str| path.join(name).is_file();
@@ -395,11 +362,7 @@ pub fn detect_path(path: &Path) -> Result<Detected, DetectError> {
         Detected::Zip => {
             let start = len.saturating_sub(ZIP_TAIL_BYTES);
             let tail = read_at(&mut file, start, len - start).map_err(io_err)?;
-            if has_end_record(&tail) {
-                Detected::Zip
-            } else {
-                Detected::TruncatedZip { len }
-            }
+            if has_end_record(&tail) { Detected::Zip } else { Detected::TruncatedZip { len } }
         }
         Detected::Hdf5 { userblock } => {
             let sb = read_at(&mut file, userblock, 128).map_err(io_err)?;
@@ -417,8 +380,7 @@ fn read_at(file: &mut File, offset: u64, max: u64) -> io::Result<Vec<u8>> {
 }
 
 fn has_end_record(tail: &[u8]) -> bool {
-    tail.windows(ZIP_END_SIGNATURE.len())
-        .any(|w| w == ZIP_END_SIGNATURE)
+    tail.windows(ZIP_END_SIGNATURE.len()).any(|w| w == ZIP_END_SIGNATURE)
 }
 
 fn classify(b: &[u8]) -> Detected {
@@ -427,9 +389,7 @@ fn classify(b: &[u8]) -> Detected {
     }
     for off in [0usize, 512, 1024, 2048] {
         if b.get(off..off + HDF5_SIGNATURE.len()) == Some(&HDF5_SIGNATURE[..]) {
-            return Detected::Hdf5 {
-                userblock: off as u64,
-            };
+            return Detected::Hdf5 { userblock: off as u64 };
         }
     }
     if b.starts_with(&ZIP_LOCAL_SIGNATURE) {
@@ -442,9 +402,7 @@ fn classify(b: &[u8]) -> Detected {
         return Detected::Npy;
     }
     if let [0x80, protocol @ 2..=5, ..] = b {
-        return Detected::Pickle {
-            protocol: *protocol,
-        };
+        return Detected::Pickle { protocol: *protocol };
     }
     if b.starts_with(LFS_VERSION_LINE.as_bytes()) {
         return Detected::GitLfsPointer(parse_lfs(b));
@@ -453,9 +411,7 @@ fn classify(b: &[u8]) -> Detected {
     if let Some(b'{' | b'[') = text.iter().find(|c| !c.is_ascii_whitespace()) {
         return Detected::Json;
     }
-    Detected::Unknown {
-        head: b.iter().take(UNKNOWN_HEAD).copied().collect(),
-    }
+    Detected::Unknown { head: b.iter().take(UNKNOWN_HEAD).copied().collect() }
 }
 
 fn parse_lfs(b: &[u8]) -> LfsPointer {
@@ -515,15 +471,7 @@ fn hdf5_truncation(userblock: u64, sb: &[u8], len: u64) -> Detected {
 }
 
 fn truncated_hdf5(userblock: u64, declared_end: u64, len: u64, ok: Detected) -> Detected {
-    if declared_end > len {
-        Detected::TruncatedHdf5 {
-            userblock,
-            declared_end,
-            len,
-        }
-    } else {
-        ok
-    }
+    if declared_end > len { Detected::TruncatedHdf5 { userblock, declared_end, len } } else { ok }
 }
 
 /// A disagreement between a file's name and its bytes (a doctor finding, not an error).
@@ -539,11 +487,7 @@ pub struct Note {
 
 impl fmt::Display for Note {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} bytes behind a .{} name: reading it as the {} it is",
-            self.found, self.extension, self.found
-        )
+        write!(f, "{} bytes behind a .{} name: reading it as the {} it is", self.found, self.extension, self.found)
     }
 }
 
@@ -567,11 +511,7 @@ pub fn extension_mismatch(path: &Path, kind: &Detected) -> Option<Note> {
     if expected.contains(&found) {
         return None;
     }
-    Some(Note {
-        path: path.to_path_buf(),
-        extension: ext.to_string(),
-        found,
-    })
+    Some(Note { path: path.to_path_buf(), extension: ext.to_string(), found })
 }
 
 #[cfg(test)]
@@ -622,11 +562,7 @@ mod tests {
             cut.resize(1000, 0);
             assert_eq!(
                 detect_file_bytes(&cut),
-                Detected::TruncatedHdf5 {
-                    userblock: 0,
-                    declared_end: 4096,
-                    len: 1000
-                }
+                Detected::TruncatedHdf5 { userblock: 0, declared_end: 4096, len: 1000 }
             );
         }
     }
@@ -637,10 +573,7 @@ mod tests {
         let mut empty = ZIP_END_SIGNATURE.to_vec();
         empty.resize(22, 0);
         assert_eq!(detect(&empty), Detected::EmptyZip);
-        assert_eq!(
-            detect_file_bytes(b"PK\x03\x04 cut here"),
-            Detected::TruncatedZip { len: 13 }
-        );
+        assert_eq!(detect_file_bytes(b"PK\x03\x04 cut here"), Detected::TruncatedZip { len: 13 });
     }
 
     #[test]
@@ -650,12 +583,7 @@ mod tests {
         assert_eq!(detect(b"\x80\x04\x95"), Detected::Pickle { protocol: 4 });
         assert_eq!(detect(b"\x93NUMPY\x01\x00"), Detected::Npy);
         assert_eq!(detect(b""), Detected::Empty);
-        assert_eq!(
-            detect(b"   "),
-            Detected::Unknown {
-                head: b"   ".to_vec()
-            }
-        );
+        assert_eq!(detect(b"   "), Detected::Unknown { head: b"   ".to_vec() });
     }
 
     #[test]
@@ -663,16 +591,8 @@ mod tests {
         let oid = "4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393";
         let text = format!("{LFS_VERSION_LINE}\noid sha256:{oid}\nsize 128974848\n");
         let d = detect(text.as_bytes());
-        assert_eq!(
-            d,
-            Detected::GitLfsPointer(LfsPointer {
-                oid: Some(oid.to_string()),
-                size: Some(128974848)
-            })
-        );
-        let e = d
-            .refusal(Path::new("models/m.keras"))
-            .map(|e| e.to_string());
+        assert_eq!(d, Detected::GitLfsPointer(LfsPointer { oid: Some(oid.to_string()), size: Some(128974848) }));
+        let e = d.refusal(Path::new("models/m.keras")).map(|e| e.to_string());
         assert_eq!(
             e.as_deref(),
             Some(
@@ -686,9 +606,7 @@ mod tests {
         let p = Path::new("m.bin");
         let msg = |d: Detected| d.refusal(p).map(|e| e.to_string()).unwrap_or_default();
         assert_eq!(
-            msg(Detected::Unknown {
-                head: b"GIF89a".to_vec()
-            }),
+            msg(Detected::Unknown { head: b"GIF89a".to_vec() }),
             "`m.bin` is not a file kind strata knows: it starts with bytes 47 49 46 38 39 61; a .keras archive starts with 50 4b 03 04 (zip), an .h5 file with 89 48 44 46 0d 0a 1a 0a (HDF5), a .json file with `{`"
         );
         assert_eq!(
@@ -716,18 +634,11 @@ mod tests {
             "`m.bin` starts like a zip archive but has no end-of-central-directory record (the file is 2048 bytes (2.0 KiB)); it was probably cut short by an interrupted save, download or copy; save or fetch it again"
         );
         assert_eq!(
-            msg(Detected::TruncatedHdf5 {
-                userblock: 0,
-                declared_end: 4096,
-                len: 1000
-            }),
+            msg(Detected::TruncatedHdf5 { userblock: 0, declared_end: 4096, len: 1000 }),
             "`m.bin` is HDF5 but shorter than its superblock says: it should end at byte 4096 but is 1000 bytes; it was probably cut short by an interrupted save, download or copy; save or fetch it again"
         );
         assert_eq!(
-            msg(Detected::GitLfsPointer(LfsPointer {
-                oid: None,
-                size: None
-            })),
+            msg(Detected::GitLfsPointer(LfsPointer { oid: None, size: None })),
             "`m.bin` is a Git LFS pointer to a file of unstated size (no valid oid), not the model itself; run `git lfs pull` (or `git lfs fetch --include=m.bin` then `git lfs checkout`) to fetch the real file"
         );
         assert!(Detected::Zip.refusal(p).is_none());
@@ -746,10 +657,7 @@ mod tests {
             Some("zip bytes behind a .h5 name: reading it as the zip it is")
         );
         assert!(extension_mismatch(Path::new("m.keras"), &Detected::Zip).is_none());
-        assert!(
-            extension_mismatch(Path::new("m.weights.h5"), &Detected::Hdf5 { userblock: 0 })
-                .is_none()
-        );
+        assert!(extension_mismatch(Path::new("m.weights.h5"), &Detected::Hdf5 { userblock: 0 }).is_none());
         assert!(extension_mismatch(Path::new("m.bin"), &Detected::Zip).is_none());
         assert!(extension_mismatch(Path::new("m.keras"), &Detected::Empty).is_none());
     }

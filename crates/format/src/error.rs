@@ -25,10 +25,7 @@ pub struct Location {
 impl Location {
     /// A location in a file.
     pub fn file(path: impl Into<PathBuf>) -> Self {
-        Location {
-            file: Some(path.into()),
-            ..Default::default()
-        }
+        Location { file: Some(path.into()), ..Default::default() }
     }
     /// This location, inside archive member `m`.
     pub fn with_member(mut self, m: impl Into<String>) -> Self {
@@ -75,11 +72,7 @@ impl fmt::Display for Location {
         if let Some(l) = &self.layer {
             parts.push(format!("layer \"{l}\""));
         }
-        if parts.is_empty() {
-            f.write_str("<unknown location>")
-        } else {
-            f.write_str(&parts.join(", "))
-        }
+        if parts.is_empty() { f.write_str("<unknown location>") } else { f.write_str(&parts.join(", ")) }
     }
 }
 

@@ -113,17 +113,11 @@ fn shape_str(shape: &Json) -> Option<String> {
             if d.is_null() {
                 "None".to_string()
             } else {
-                d.as_i64()
-                    .map(|v| v.to_string())
-                    .unwrap_or_else(|| "?".into())
+                d.as_i64().map(|v| v.to_string()).unwrap_or_else(|| "?".into())
             }
         })
         .collect();
-    if parts.len() == 1 {
-        Some(format!("({},)", parts[0]))
-    } else {
-        Some(format!("({})", parts.join(", ")))
-    }
+    if parts.len() == 1 { Some(format!("({},)", parts[0])) } else { Some(format!("({})", parts.join(", "))) }
 }
 
 /// Output shapes the config states: inputs' batch shapes, and the shapes of `__keras_tensor__`
@@ -135,16 +129,9 @@ fn known_output_shapes(config: &ModelConfig) -> Vec<(String, String)> {
             Json::Object(o) => {
                 if o.get("class_name").and_then(Json::as_str) == Some("__keras_tensor__") {
                     if let Some(cfg) = o.get("config") {
-                        let layer = cfg
-                            .get("keras_history")
-                            .and_then(|h| h.at(0))
-                            .and_then(Json::as_str);
-                        let tidx = cfg
-                            .get("keras_history")
-                            .and_then(|h| h.at(2))
-                            .and_then(Json::as_i64);
-                        if let (Some(layer), Some(0), Some(shape)) =
-                            (layer, tidx, cfg.get("shape").and_then(shape_str))
+                        let layer = cfg.get("keras_history").and_then(|h| h.at(0)).and_then(Json::as_str);
+                        let tidx = cfg.get("keras_history").and_then(|h| h.at(2)).and_then(Json::as_i64);
+                        if let (Some(layer), Some(0), Some(shape)) = (layer, tidx, cfg.get("shape").and_then(shape_str))
                         {
                             if !out.iter().any(|(l, _)| l == layer) {
                                 out.push((layer.to_string(), shape));
@@ -171,12 +158,7 @@ fn known_output_shapes(config: &ModelConfig) -> Vec<(String, String)> {
         }
         // Keras 3 Sequential: a layer's build_config input shape is its predecessor's output
         if config.kind == ModelKind::Sequential && i > 0 {
-            if let Some(s) = l
-                .build_config
-                .as_ref()
-                .and_then(|b| b.get("input_shape"))
-                .and_then(shape_str)
-            {
+            if let Some(s) = l.build_config.as_ref().and_then(|b| b.get("input_shape")).and_then(shape_str) {
                 let prev = &config.layers[i - 1].name;
                 if !out.iter().any(|(n, _)| n == prev) {
                     out.push((prev.clone(), s));
@@ -213,12 +195,29 @@ fn infer_output(l: &LayerConfig, input: &[Option<u64>]) -> Option<Vec<Option<u64
             *out.last_mut()? = Some(units()?);
             Some(out)
         }
-        "Activation" | "Dropout" | "BatchNormalization" | "LayerNormalization" | "GroupNormalization"
-        | "UnitNormalization" | "GaussianNoise" | "GaussianDropout" | "AlphaDropout" | "ReLU" | "LeakyReLU"
-        | "PReLU" | "ELU" | "ThresholdedReLU" | "Softmax" | "Rescaling" | "Normalization" | "Identity"
-        | "ActivityRegularization" | "SpatialDropout1D" | "SpatialDropout2D" | "SpatialDropout3D" | "Masking" => {
-            Some(input.to_vec())
-        }
+        "Activation"
+        | "Dropout"
+        | "BatchNormalization"
+        | "LayerNormalization"
+        | "GroupNormalization"
+        | "UnitNormalization"
+        | "GaussianNoise"
+        | "GaussianDropout"
+        | "AlphaDropout"
+        | "ReLU"
+        | "LeakyReLU"
+        | "PReLU"
+        | "ELU"
+        | "ThresholdedReLU"
+        | "Softmax"
+        | "Rescaling"
+        | "Normalization"
+        | "Identity"
+        | "ActivityRegularization"
+        | "SpatialDropout1D"
+        | "SpatialDropout2D"
+        | "SpatialDropout3D"
+        | "Masking" => Some(input.to_vec()),
         "Flatten" => {
             let rest = input.get(1..)?;
             let n = rest.iter().try_fold(1u64, |a, d| d.and_then(|d| a.checked_mul(d)));
@@ -274,12 +273,7 @@ fn class_kind(l: &LayerConfig) -> ClassKind {
         return ClassKind::Lambda;
     }
     let keras_module = match &l.module {
-        Some(m) => {
-            m == "keras"
-                || m.starts_with("keras.")
-                || m.starts_with("tf_keras")
-                || m.starts_with("keras_")
-        }
+        Some(m) => m == "keras" || m.starts_with("keras.") || m.starts_with("tf_keras") || m.starts_with("keras_"),
         None => l.registered_name.is_none(),
     };
     if class.contains('>') || !builtin::is_keras_layer(class) || !keras_module {
@@ -291,29 +285,15 @@ fn class_kind(l: &LayerConfig) -> ClassKind {
 
 fn lambda_desc(f: &LambdaFunction) -> String {
     match f {
-        LambdaFunction::Keras3Lambda { .. } => {
-            "marshaled Python bytecode (Keras 3 __lambda__)".into()
-        }
-        LambdaFunction::Keras2 {
-            function_type,
-            module,
-            ..
-        } => format!(
+        LambdaFunction::Keras3Lambda { .. } => "marshaled Python bytecode (Keras 3 __lambda__)".into(),
+        LambdaFunction::Keras2 { function_type, module, .. } => format!(
             "marshaled Python bytecode (Keras 2 `{function_type}`{})",
-            module
-                .as_deref()
-                .map(|m| format!(", module `{m}`"))
-                .unwrap_or_default()
+            module.as_deref().map(|m| format!(", module `{m}`")).unwrap_or_default()
         ),
-        LambdaFunction::Keras1Raw { .. } => {
-            "marshaled Python bytecode (Keras <= 2.1.1 raw_unicode_escape text)".into()
-        }
+        LambdaFunction::Keras1Raw { .. } => "marshaled Python bytecode (Keras <= 2.1.1 raw_unicode_escape text)".into(),
         LambdaFunction::NamedFunction { module, name, .. } => format!(
             "a reference to function `{name}`{}",
-            module
-                .as_deref()
-                .map(|m| format!(" in module `{m}`"))
-                .unwrap_or_default()
+            module.as_deref().map(|m| format!(" in module `{m}`")).unwrap_or_default()
         ),
         #[allow(unreachable_patterns)]
         _ => "a Python function".into(),
@@ -344,15 +324,11 @@ fn short(j: &Json) -> String {
 fn optimizer_summary(tc: &TrainingConfig) -> Option<String> {
     let opt = tc.optimizer.as_ref()?;
     let class = tc.optimizer_class_name().unwrap_or("?").to_string();
-    let lr = opt
-        .get("config")
-        .and_then(|c| c.get("learning_rate"))
-        .and_then(Json::as_f64);
+    let lr = opt.get("config").and_then(|c| c.get("learning_rate")).and_then(Json::as_f64);
     Some(match lr {
-        Some(lr) => format!(
-            "{class} (learning_rate={})",
-            crate::json::python_float_repr(lr)
-        ),
+        // Keras stores a float32 learning rate widened to f64: show it as the f32 it was
+        Some(lr) if (lr as f32) as f64 == lr => format!("{class} (learning_rate={})", lr as f32),
+        Some(lr) => format!("{class} (learning_rate={})", crate::json::python_float_repr(lr)),
         None => class,
     })
 }
@@ -390,11 +366,7 @@ impl Report {
         if let Some(store) = &mf.weights {
             r.optimizer_weights = store.optimizer.len();
         }
-        if let Some(tc) = mf
-            .training_config
-            .as_ref()
-            .and_then(|j| TrainingConfig::parse(j).ok())
-        {
+        if let Some(tc) = mf.training_config.as_ref().and_then(|j| TrainingConfig::parse(j).ok()) {
             let some = |j: &Option<Json>| j.as_ref().filter(|v| !v.is_null()).map(short);
             let c = (optimizer_summary(&tc), some(&tc.loss), some(&tc.metrics));
             if c.0.is_some() || c.1.is_some() {
@@ -450,19 +422,10 @@ impl Report {
             }
         }
         let rows: Vec<(String, usize, &LayerConfig)> = match &binding {
-            Some(b) => b
-                .layers
-                .iter()
-                .map(|bl| (bl.path.clone(), bl.depth, bl.layer))
-                .collect(),
+            Some(b) => b.layers.iter().map(|bl| (bl.path.clone(), bl.depth, bl.layer)).collect(),
             None => {
                 let mut v = Vec::new();
-                fn go<'a>(
-                    m: &'a ModelConfig,
-                    p: &str,
-                    d: usize,
-                    v: &mut Vec<(String, usize, &'a LayerConfig)>,
-                ) {
+                fn go<'a>(m: &'a ModelConfig, p: &str, d: usize, v: &mut Vec<(String, usize, &'a LayerConfig)>) {
                     for l in &m.layers {
                         let path = format!("{p}{}", l.name);
                         v.push((path.clone(), d, l));
@@ -478,10 +441,7 @@ impl Report {
         propagate_shapes(config, "", &mut shapes);
         for (path, depth, l) in rows {
             let kind = class_kind(l);
-            let params = binding
-                .as_ref()
-                .map(|b| b.subtree_params(&path))
-                .unwrap_or(0);
+            let params = binding.as_ref().map(|b| b.subtree_params(&path)).unwrap_or(0);
             let connected_to = l
                 .inbound_nodes
                 .iter()
@@ -489,25 +449,15 @@ impl Report {
                 .map(|t| format!("{}[{}][{}]", t.layer, t.node_index, t.tensor_index))
                 .collect();
             if kind == ClassKind::Lambda {
-                let how = l
-                    .lambda_function()
-                    .map(|f| lambda_desc(&f))
-                    .unwrap_or_else(|| "a function".into());
+                let how = l.lambda_function().map(|f| lambda_desc(&f)).unwrap_or_else(|| "a function".into());
                 r.lambdas.push((path.clone(), how));
             }
             if kind == ClassKind::Custom {
-                r.custom_objects.push((
-                    path.clone(),
-                    l.class_name.clone(),
-                    l.registered_name.clone(),
-                ));
+                r.custom_objects.push((path.clone(), l.class_name.clone(), l.registered_name.clone()));
             }
             r.layers.push(LayerRow {
                 name: l.name.clone(),
-                output_shape: shapes
-                    .iter()
-                    .find(|(p, _)| *p == path)
-                    .map(|(_, s)| s.clone()),
+                output_shape: shapes.iter().find(|(p, _)| *p == path).map(|(_, s)| s.clone()),
                 path,
                 depth,
                 class_name: l.class_name.clone(),
@@ -562,10 +512,7 @@ impl Report {
             e.push(("kind", l.kind.as_str().into()));
             e.push(("params", l.params.into()));
             e.push(("output_shape", opt(&l.output_shape)));
-            e.push((
-                "connected_to",
-                Json::array(l.connected_to.iter().map(|c| Json::from(c.as_str()))),
-            ));
+            e.push(("connected_to", Json::array(l.connected_to.iter().map(|c| Json::from(c.as_str())))));
             Json::object(e)
         });
         let weights = self.weights.iter().map(|(p, layer, shape, dtype)| {
@@ -577,9 +524,7 @@ impl Report {
             ])
         });
         let compile = match &self.compile {
-            Some((o, l, m)) => {
-                Json::object([("optimizer", opt(o)), ("loss", opt(l)), ("metrics", opt(m))])
-            }
+            Some((o, l, m)) => Json::object([("optimizer", opt(o)), ("loss", opt(l)), ("metrics", opt(m))]),
             None => Json::Null,
         };
         Json::object([
@@ -591,10 +536,7 @@ impl Report {
             (
                 "model",
                 match &self.model {
-                    Some((n, c)) => Json::object([
-                        ("name", Json::from(n.as_str())),
-                        ("class_name", c.as_str().into()),
-                    ]),
+                    Some((n, c)) => Json::object([("name", Json::from(n.as_str())), ("class_name", c.as_str().into())]),
                     None => Json::Null,
                 },
             ),
@@ -608,12 +550,11 @@ impl Report {
             ("compile", compile),
             (
                 "lambda_layers",
-                Json::array(self.lambdas.iter().map(|(p, h)| {
-                    Json::object([
-                        ("layer", Json::from(p.as_str())),
-                        ("function", h.as_str().into()),
-                    ])
-                })),
+                Json::array(
+                    self.lambdas.iter().map(|(p, h)| {
+                        Json::object([("layer", Json::from(p.as_str())), ("function", h.as_str().into())])
+                    }),
+                ),
             ),
             (
                 "custom_objects",
@@ -625,14 +566,8 @@ impl Report {
                     ])
                 })),
             ),
-            (
-                "problems",
-                Json::array(self.problems.iter().map(|p| Json::from(p.as_str()))),
-            ),
-            (
-                "notes",
-                Json::array(self.notes.iter().map(|p| Json::from(p.as_str()))),
-            ),
+            ("problems", Json::array(self.problems.iter().map(|p| Json::from(p.as_str())))),
+            ("notes", Json::array(self.notes.iter().map(|p| Json::from(p.as_str())))),
         ])
     }
 
@@ -644,25 +579,13 @@ impl Report {
             s.push('\n');
         };
         push(&mut s, format!("File:      {}", self.file));
-        push(
-            &mut s,
-            format!("Format:    {} ({})", self.format, self.format_description),
-        );
-        let mut kv = self
-            .keras_version
-            .clone()
-            .unwrap_or_else(|| "not recorded".into());
+        push(&mut s, format!("Format:    {} ({})", self.format, self.format_description));
+        let mut kv = self.keras_version.clone().unwrap_or_else(|| "not recorded".into());
         if let Some(d) = &self.date_saved {
             kv.push_str(&format!(", saved {d}"));
         }
         push(&mut s, format!("Keras:     {kv}"));
-        push(
-            &mut s,
-            format!(
-                "Backend:   {}",
-                self.backend.as_deref().unwrap_or("not recorded")
-            ),
-        );
+        push(&mut s, format!("Backend:   {}", self.backend.as_deref().unwrap_or("not recorded")));
         if let Some(d) = &self.dialect {
             push(&mut s, format!("Config:    {d} dialect"));
         }
@@ -670,17 +593,10 @@ impl Report {
         match &self.model {
             Some((n, c)) if n.is_empty() => push(&mut s, format!("Model: unnamed ({c})")),
             Some((n, c)) => push(&mut s, format!("Model: \"{n}\" ({c})")),
-            None => push(
-                &mut s,
-                "Weights (no model config in this file):".to_string(),
-            ),
+            None => push(&mut s, "Weights (no model config in this file):".to_string()),
         }
         let functional = self.layers.iter().any(|l| !l.connected_to.is_empty());
-        let mut header = vec![
-            "Layer (type)".to_string(),
-            "Output Shape".to_string(),
-            "Param #".to_string(),
-        ];
+        let mut header = vec!["Layer (type)".to_string(), "Output Shape".to_string(), "Param #".to_string()];
         if functional {
             header.push("Connected to".to_string());
         }
@@ -708,14 +624,7 @@ impl Report {
             rows.push(row);
         }
         s.push_str(&table(&header, &rows));
-        push(
-            &mut s,
-            format!(
-                " Total params: {} ({})",
-                group_digits(self.total_params),
-                human_bytes(self.total_bytes)
-            ),
-        );
+        push(&mut s, format!(" Total params: {} ({})", group_digits(self.total_params), human_bytes(self.total_bytes)));
         push(
             &mut s,
             format!(
@@ -735,18 +644,9 @@ impl Report {
         if let Some((o, l, m)) = &self.compile {
             s.push('\n');
             push(&mut s, "Compile:".into());
-            push(
-                &mut s,
-                format!("  optimizer: {}", o.as_deref().unwrap_or("none")),
-            );
-            push(
-                &mut s,
-                format!("  loss:      {}", l.as_deref().unwrap_or("none")),
-            );
-            push(
-                &mut s,
-                format!("  metrics:   {}", m.as_deref().unwrap_or("none")),
-            );
+            push(&mut s, format!("  optimizer: {}", o.as_deref().unwrap_or("none")));
+            push(&mut s, format!("  loss:      {}", l.as_deref().unwrap_or("none")));
+            push(&mut s, format!("  metrics:   {}", m.as_deref().unwrap_or("none")));
         }
         if !self.weights.is_empty() {
             s.push('\n');
@@ -763,12 +663,7 @@ impl Report {
                     }
                 ),
             );
-            let w = self
-                .weights
-                .iter()
-                .map(|(p, ..)| p.chars().count())
-                .max()
-                .unwrap_or(0);
+            let w = self.weights.iter().map(|(p, ..)| p.chars().count()).max().unwrap_or(0);
             for (p, _, shape, dtype) in &self.weights {
                 let sh = match shape.as_slice() {
                     [d] => format!("({d},)"),
@@ -779,28 +674,20 @@ impl Report {
         }
         if !self.lambdas.is_empty() {
             s.push('\n');
-            push(
-                &mut s,
-                "Lambda layers (Python code stored in the file; strata never runs it):".into(),
-            );
+            push(&mut s, "Lambda layers (Python code stored in the file; strata never runs it):".into());
             for (p, h) in &self.lambdas {
                 push(&mut s, format!("  {p}: {h}"));
             }
         }
         if !self.custom_objects.is_empty() {
             s.push('\n');
-            push(
-                &mut s,
-                "Custom classes (not part of Keras; they must be registered to load):".into(),
-            );
+            push(&mut s, "Custom classes (not part of Keras; they must be registered to load):".into());
             for (p, c, r) in &self.custom_objects {
                 push(
                     &mut s,
                     format!(
                         "  {p}: {c}{}",
-                        r.as_deref()
-                            .map(|r| format!(" (registered name `{r}`)"))
-                            .unwrap_or_default()
+                        r.as_deref().map(|r| format!(" (registered name `{r}`)")).unwrap_or_default()
                     ),
                 );
             }

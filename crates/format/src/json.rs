@@ -42,10 +42,7 @@ pub struct JsonLimits {
 
 impl Default for JsonLimits {
     fn default() -> Self {
-        JsonLimits {
-            max_bytes: 64 * 1024 * 1024,
-            max_depth: 512,
-        }
+        JsonLimits { max_bytes: 64 * 1024 * 1024, max_depth: 512 }
     }
 }
 
@@ -208,9 +205,7 @@ impl Number {
     /// Whether this is an integer (Python `int`) rather than a float.
     pub fn is_integer(&self) -> bool {
         match &self.0 {
-            Repr::Text(t) => !t
-                .bytes()
-                .any(|b| matches!(b, b'.' | b'e' | b'E' | b'N' | b'I')),
+            Repr::Text(t) => !t.bytes().any(|b| matches!(b, b'.' | b'e' | b'E' | b'N' | b'I')),
             Repr::Int(_) | Repr::UInt(_) => true,
             Repr::Float(_) => false,
         }
@@ -270,8 +265,7 @@ impl PartialEq for Number {
             (true, true) => self.text() == other.text(),
             (false, false) => {
                 let (a, b) = (self.as_f64(), other.as_f64());
-                (a.is_nan() && b.is_nan())
-                    || (a == b && a.is_sign_negative() == b.is_sign_negative())
+                (a.is_nan() && b.is_nan()) || (a == b && a.is_sign_negative() == b.is_sign_negative())
             }
             _ => false,
         }
@@ -340,23 +334,11 @@ fn round_tie_to_even(f: f64, mantissa: &str) -> String {
     }
     // The exact binary value with 20 more digits than needed: a tie is `...(d-1)5000...`.
     let exact = format!("{:.*e}", n + 20, f.abs());
-    let exact_digits: Vec<u8> = exact
-        .split('e')
-        .next()
-        .unwrap_or("")
-        .bytes()
-        .filter(u8::is_ascii_digit)
-        .collect();
-    let lowered: Vec<u8> = digits
-        .iter()
-        .enumerate()
-        .map(|(i, d)| if i + 1 == n { d - 1 } else { *d })
-        .collect();
+    let exact_digits: Vec<u8> = exact.split('e').next().unwrap_or("").bytes().filter(u8::is_ascii_digit).collect();
+    let lowered: Vec<u8> = digits.iter().enumerate().map(|(i, d)| if i + 1 == n { d - 1 } else { *d }).collect();
     let is_tie = exact_digits.get(..n) == Some(&lowered[..])
         && exact_digits.get(n) == Some(&b'5')
-        && exact_digits
-            .get(n + 1..)
-            .is_some_and(|rest| rest.iter().all(|d| *d == b'0'));
+        && exact_digits.get(n + 1..).is_some_and(|rest| rest.iter().all(|d| *d == b'0'));
     if !is_tie {
         return mantissa.to_owned();
     }
@@ -395,10 +377,7 @@ impl Object {
     }
     /// The value under `key`, mutably.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Json> {
-        self.entries
-            .iter_mut()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v)
+        self.entries.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v)
     }
     /// Whether `key` is present.
     pub fn contains_key(&self, key: &str) -> bool {
@@ -466,10 +445,7 @@ impl Json {
     pub fn parse(input: impl AsRef<[u8]>, limits: &JsonLimits) -> Result<Json, JsonError> {
         let bytes = input.as_ref();
         if bytes.len() > limits.max_bytes {
-            return Err(JsonError::TooLarge {
-                size: bytes.len(),
-                limit: limits.max_bytes,
-            });
+            return Err(JsonError::TooLarge { size: bytes.len(), limit: limits.max_bytes });
         }
         let text = match std::str::from_utf8(bytes) {
             Ok(t) => t,
@@ -479,20 +455,11 @@ impl Json {
                 // The prefix is valid UTF-8 by construction.
                 let prefix = std::str::from_utf8(prefix).unwrap_or_default();
                 let (line, column) = line_col(prefix, offset);
-                return Err(JsonError::InvalidUtf8 {
-                    offset,
-                    line,
-                    column,
-                });
+                return Err(JsonError::InvalidUtf8 { offset, line, column });
             }
         };
         let start = if text.starts_with('\u{feff}') { 3 } else { 0 };
-        Parser {
-            text,
-            pos: start,
-            max_depth: limits.max_depth.min(MAX_DEPTH_CEILING),
-        }
-        .document()
+        Parser { text, pos: start, max_depth: limits.max_depth.min(MAX_DEPTH_CEILING) }.document()
     }
 
     /// An object from key/value pairs (a later duplicate key replaces the earlier value).
@@ -602,13 +569,9 @@ impl Json {
     /// Equality that ignores the order of object keys (numbers compare as in [`Number`]).
     pub fn eq_unordered(&self, other: &Json) -> bool {
         match (self, other) {
-            (Json::Array(a), Json::Array(b)) => {
-                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.eq_unordered(y))
-            }
+            (Json::Array(a), Json::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.eq_unordered(y)),
             (Json::Object(a), Json::Object(b)) => {
-                a.len() == b.len()
-                    && a.iter()
-                        .all(|(k, v)| b.get(k).is_some_and(|w| v.eq_unordered(w)))
+                a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| v.eq_unordered(w)))
             }
             _ => self == other,
         }
@@ -810,20 +773,12 @@ impl<'a> Parser<'a> {
     }
 
     fn found(&self) -> Found {
-        self.text
-            .get(self.pos..)
-            .and_then(|s| s.chars().next())
-            .map_or(Found::EndOfInput, Found::Char)
+        self.text.get(self.pos..).and_then(|s| s.chars().next()).map_or(Found::EndOfInput, Found::Char)
     }
 
     fn syntax(&self, expected: &'static str) -> JsonError {
         let (line, column) = line_col(self.text, self.pos);
-        JsonError::Syntax {
-            line,
-            column,
-            expected,
-            found: self.found(),
-        }
+        JsonError::Syntax { line, column, expected, found: self.found() }
     }
 
     fn skip_ws(&mut self) {
@@ -833,11 +788,7 @@ impl<'a> Parser<'a> {
     }
 
     fn eat_literal(&mut self, lit: &str, expected: &'static str) -> Result<(), JsonError> {
-        if self
-            .text
-            .get(self.pos..)
-            .is_some_and(|rest| rest.starts_with(lit))
-        {
+        if self.text.get(self.pos..).is_some_and(|rest| rest.starts_with(lit)) {
             self.pos += lit.len();
             Ok(())
         } else {
@@ -859,12 +810,7 @@ impl<'a> Parser<'a> {
                         Json::Object(Object::new())
                     } else {
                         let (key, key_pos) = self.key()?;
-                        stack.push(Frame::Object {
-                            obj: Object::new(),
-                            key,
-                            key_pos,
-                            index: None,
-                        });
+                        stack.push(Frame::Object { obj: Object::new(), key, key_pos, index: None });
                         continue 'value;
                     }
                 }
@@ -888,11 +834,7 @@ impl<'a> Parser<'a> {
                     self.skip_ws();
                     if self.pos < self.text.len() {
                         let (line, column) = line_col(self.text, self.pos);
-                        return Err(JsonError::TrailingData {
-                            line,
-                            column,
-                            found: self.found(),
-                        });
+                        return Err(JsonError::TrailingData { line, column, found: self.found() });
                     }
                     return Ok(value);
                 };
@@ -914,12 +856,7 @@ impl<'a> Parser<'a> {
                             _ => return Err(self.syntax("',' or ']'")),
                         }
                     }
-                    Frame::Object {
-                        obj,
-                        key,
-                        key_pos,
-                        index,
-                    } => {
+                    Frame::Object { obj, key, key_pos, index } => {
                         let key = std::mem::take(key);
                         let duplicate = match index {
                             Some(set) => !set.insert(key.clone()),
@@ -962,11 +899,7 @@ impl<'a> Parser<'a> {
     fn check_depth(&self, open: usize) -> Result<(), JsonError> {
         if open >= self.max_depth {
             let (line, column) = line_col(self.text, self.pos);
-            return Err(JsonError::TooDeep {
-                limit: self.max_depth,
-                line,
-                column,
-            });
+            return Err(JsonError::TooDeep { limit: self.max_depth, line, column });
         }
         Ok(())
     }
@@ -989,21 +922,12 @@ impl<'a> Parser<'a> {
     fn scalar(&mut self) -> Result<Json, JsonError> {
         match self.peek() {
             Some(b'"') => self.string().map(Json::String),
-            Some(b't') => self
-                .eat_literal("true", "a value")
-                .map(|_| Json::Bool(true)),
-            Some(b'f') => self
-                .eat_literal("false", "a value")
-                .map(|_| Json::Bool(false)),
+            Some(b't') => self.eat_literal("true", "a value").map(|_| Json::Bool(true)),
+            Some(b'f') => self.eat_literal("false", "a value").map(|_| Json::Bool(false)),
             Some(b'n') => self.eat_literal("null", "a value").map(|_| Json::Null),
             Some(b'N') => self.special("NaN"),
             Some(b'I') => self.special("Infinity"),
-            Some(b'-')
-                if self
-                    .text
-                    .get(self.pos + 1..)
-                    .is_some_and(|r| r.starts_with('I')) =>
-            {
+            Some(b'-') if self.text.get(self.pos + 1..).is_some_and(|r| r.starts_with('I')) => {
                 self.special("-Infinity")
             }
             Some(b'-' | b'0'..=b'9') => self.number(),
@@ -1108,8 +1032,7 @@ impl<'a> Parser<'a> {
                             continue;
                         }
                         _ => {
-                            return Err(self
-                                .syntax("an escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)"));
+                            return Err(self.syntax("an escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)"));
                         }
                     };
                     self.pos += 1;
@@ -1164,11 +1087,7 @@ impl Json {
 fn write_pretty(v: &Json, indent: usize, out: &mut String) {
     let pad = |n: usize, out: &mut String| out.extend(std::iter::repeat_n(' ', n * 2));
     match v {
-        Json::Array(items)
-            if items
-                .iter()
-                .any(|i| matches!(i, Json::Array(_) | Json::Object(_))) =>
-        {
+        Json::Array(items) if items.iter().any(|i| matches!(i, Json::Array(_) | Json::Object(_))) => {
             out.push_str("[\n");
             for (i, item) in items.iter().enumerate() {
                 pad(indent + 1, out);
@@ -1216,10 +1135,7 @@ mod tests {
         assert_eq!(v[1].as_f64(), Some(f64::INFINITY));
         assert_eq!(v[2].as_f64(), Some(f64::NEG_INFINITY));
         assert_eq!(v[3].as_f64(), Some(1e-7));
-        assert_eq!(
-            v.to_string_python(),
-            "[NaN, Infinity, -Infinity, 1e-07, 1E5, -0.0]"
-        );
+        assert_eq!(v.to_string_python(), "[NaN, Infinity, -Infinity, 1e-07, 1E5, -0.0]");
     }
 
     #[test]
@@ -1248,23 +1164,14 @@ mod tests {
             assert_eq!(python_float_repr(f), want, "repr of {f:e}");
         }
         assert_eq!(Json::from(f64::NAN).to_string_python(), "NaN");
-        assert_eq!(
-            Json::from(f64::NEG_INFINITY).to_string_python(),
-            "-Infinity"
-        );
+        assert_eq!(Json::from(f64::NEG_INFINITY).to_string_python(), "-Infinity");
     }
 
     #[test]
     fn serializer_uses_python_separators_and_ascii_escapes() {
         let v = Json::object(vec![
-            (
-                "a",
-                Json::array(vec![Json::from(1i64), Json::Null, Json::from(true)]),
-            ),
-            (
-                "é\u{1F600}",
-                Json::from("tab\t\"q\"\\\u{7f}\u{1}\u{8}\u{c}/"),
-            ),
+            ("a", Json::array(vec![Json::from(1i64), Json::Null, Json::from(true)])),
+            ("é\u{1F600}", Json::from("tab\t\"q\"\\\u{7f}\u{1}\u{8}\u{c}/")),
             ("e", Json::object(Vec::<(String, Json)>::new())),
         ]);
         assert_eq!(
@@ -1324,26 +1231,14 @@ mod tests {
             err("[1, 2] x"),
             "invalid JSON at line 1, column 8: extra data after the end of the value (found 'x'); the file holds more than one JSON value or is corrupted"
         );
-        assert_eq!(
-            err("[1,\n 2"),
-            "invalid JSON at line 2, column 3: expected ',' or ']', found the end of the input"
-        );
-        assert_eq!(
-            err("{\"a\" 1}"),
-            "invalid JSON at line 1, column 6: expected ':' after an object key, found '1'"
-        );
+        assert_eq!(err("[1,\n 2"), "invalid JSON at line 2, column 3: expected ',' or ']', found the end of the input");
+        assert_eq!(err("{\"a\" 1}"), "invalid JSON at line 1, column 6: expected ':' after an object key, found '1'");
         assert_eq!(
             err("{1: 2}"),
             "invalid JSON at line 1, column 2: expected a string key in double quotes, found '1'"
         );
-        assert_eq!(
-            err("[nan]"),
-            "invalid JSON at line 1, column 2: expected a value, found 'n'"
-        );
-        assert_eq!(
-            err("-x"),
-            "invalid JSON at line 1, column 2: expected a digit or 'Infinity' after '-', found 'x'"
-        );
+        assert_eq!(err("[nan]"), "invalid JSON at line 1, column 2: expected a value, found 'n'");
+        assert_eq!(err("-x"), "invalid JSON at line 1, column 2: expected a digit or 'Infinity' after '-', found 'x'");
         assert_eq!(
             err("1."),
             "invalid JSON at line 1, column 3: expected a digit after the decimal point, found the end of the input"
@@ -1364,10 +1259,7 @@ mod tests {
             err(r#""\x""#),
             "invalid JSON at line 1, column 3: expected an escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX), found 'x'"
         );
-        assert_eq!(
-            err(r#""\u12g4""#),
-            "invalid JSON at line 1, column 6: expected 4 hex digits after \\u, found 'g'"
-        );
+        assert_eq!(err(r#""\u12g4""#), "invalid JSON at line 1, column 6: expected 4 hex digits after \\u, found 'g'");
         assert_eq!(
             err(r#"["é", "\ud800x"]"#),
             "invalid JSON string at line 1, column 8: lone surrogate \\ud800 cannot be represented as Unicode text"
@@ -1380,22 +1272,10 @@ mod tests {
             err("\"abc"),
             "invalid JSON at line 1, column 5: expected '\"' closing the string, found the end of the input"
         );
-        assert_eq!(
-            err(""),
-            "invalid JSON at line 1, column 1: expected a value, found the end of the input"
-        );
-        assert_eq!(
-            err("[1 2]"),
-            "invalid JSON at line 1, column 4: expected ',' or ']', found '2'"
-        );
-        assert_eq!(
-            err("{\"a\": 1 \"b\"}"),
-            "invalid JSON at line 1, column 9: expected ',' or '}', found '\"'"
-        );
-        assert_eq!(
-            err("[1,]"),
-            "invalid JSON at line 1, column 4: expected a value, found ']'"
-        );
+        assert_eq!(err(""), "invalid JSON at line 1, column 1: expected a value, found the end of the input");
+        assert_eq!(err("[1 2]"), "invalid JSON at line 1, column 4: expected ',' or ']', found '2'");
+        assert_eq!(err("{\"a\": 1 \"b\"}"), "invalid JSON at line 1, column 9: expected ',' or '}', found '\"'");
+        assert_eq!(err("[1,]"), "invalid JSON at line 1, column 4: expected a value, found ']'");
     }
 
     #[test]
@@ -1407,27 +1287,15 @@ mod tests {
         );
         let ok = "[".repeat(512) + &"]".repeat(512);
         assert!(p(&ok).is_ok());
-        let limits = JsonLimits {
-            max_bytes: 4,
-            max_depth: 2,
-        };
+        let limits = JsonLimits { max_bytes: 4, max_depth: 2 };
         assert_eq!(
             Json::parse("[1, 2]", &limits).unwrap_err().to_string(),
             "JSON text is 6 bytes, over the limit of 4 bytes; raise JsonLimits::max_bytes if the file is trusted"
         );
         // A huge depth request is capped, so a deep document cannot overflow the stack later.
-        let huge = JsonLimits {
-            max_bytes: usize::MAX,
-            max_depth: usize::MAX,
-        };
+        let huge = JsonLimits { max_bytes: usize::MAX, max_depth: usize::MAX };
         let very_deep = "{\"a\":".repeat(5000);
-        assert!(matches!(
-            Json::parse(very_deep, &huge),
-            Err(JsonError::TooDeep {
-                limit: MAX_DEPTH_CEILING,
-                ..
-            })
-        ));
+        assert!(matches!(Json::parse(very_deep, &huge), Err(JsonError::TooDeep { limit: MAX_DEPTH_CEILING, .. })));
     }
 
     #[test]
@@ -1453,9 +1321,7 @@ mod tests {
 
     #[test]
     fn object_editing_keeps_positions() {
-        let mut o: Object = vec![("a", Json::from(1i64)), ("b", Json::from(2i64))]
-            .into_iter()
-            .collect();
+        let mut o: Object = vec![("a", Json::from(1i64)), ("b", Json::from(2i64))].into_iter().collect();
         assert_eq!(o.insert("a", Json::from(3i64)), Some(Json::from(1i64)));
         o.insert("c", Json::Null);
         assert_eq!(o.remove("b"), Some(Json::from(2i64)));

@@ -81,11 +81,7 @@ pub struct ModelFile {
 }
 
 fn io_err(action: &'static str, path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
+    Error::Io { action, path: path.to_path_buf(), source }
 }
 
 fn h5_err(path: &Path, member: Option<&str>, source: strata_hdf5::Error) -> Error {
@@ -117,11 +113,7 @@ impl ModelFile {
             return Self::open_dir(path, limits);
         }
         let kind = detect::detect_path(path).map_err(|source| Error::Detect { source })?;
-        let ext = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let ext = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_ascii_lowercase();
         let mut notes = Vec::new();
         match kind {
             Detected::Zip | Detected::EmptyZip | Detected::TruncatedZip { .. } => {
@@ -173,35 +165,22 @@ impl ModelFile {
     }
 
     fn open_dir(path: &Path, limits: &Limits) -> Result<ModelFile> {
-        let archive = KerasArchive::open(path, limits).map_err(|source| Error::Archive {
-            location: Location::file(path),
-            source,
-        })?;
+        let archive = KerasArchive::open(path, limits)
+            .map_err(|source| Error::Archive { location: Location::file(path), source })?;
         Self::from_archive(path, &archive, limits)
     }
 
     /// Builds a [`ModelFile`] from an opened `.keras` archive.
     pub fn from_archive(path: &Path, archive: &KerasArchive, limits: &Limits) -> Result<ModelFile> {
-        let arch = |source| Error::Archive {
-            location: Location::file(path),
-            source,
-        };
+        let arch = |source| Error::Archive { location: Location::file(path), source };
         let members: Vec<String> = archive.members().iter().map(|m| m.name.clone()).collect();
         let mut notes = Vec::new();
         let (keras_version, date_saved) = match archive.metadata().map_err(arch)? {
             Some(bytes) => {
-                let m = parse_json(
-                    &bytes,
-                    Location::file(path).with_member("metadata.json"),
-                    limits,
-                )?;
+                let m = parse_json(&bytes, Location::file(path).with_member("metadata.json"), limits)?;
                 (
-                    m.get("keras_version")
-                        .and_then(|v| v.as_str())
-                        .map(str::to_string),
-                    m.get("date_saved")
-                        .and_then(|v| v.as_str())
-                        .map(str::to_string),
+                    m.get("keras_version").and_then(|v| v.as_str()).map(str::to_string),
+                    m.get("date_saved").and_then(|v| v.as_str()).map(str::to_string),
                 )
             }
             None => {
@@ -218,20 +197,20 @@ impl ModelFile {
             WeightsFormat::H5 => {
                 // an uncompressed member of an archive on disk is mapped where it lies, without
                 // a copy (its CRC is not checked on this path; the HDF5 structure still is)
-                let in_place = match (archive.weights_range(), archive.is_directory_form(), archive.as_bytes(), archive.path()) {
-                    (Some(r), false, None, Some(p)) => Some((p.to_path_buf(), r)),
-                    _ => None,
-                };
+                let in_place =
+                    match (archive.weights_range(), archive.is_directory_form(), archive.as_bytes(), archive.path()) {
+                        (Some(r), false, None, Some(p)) => Some((p.to_path_buf(), r)),
+                        _ => None,
+                    };
                 let file = match (archive.weights_path(), in_place) {
                     (Some(p), _) => H5File::open(&p, &limits.hdf5),
                     (None, Some((p, r))) => H5File::open_range(&p, r.start, r.end - r.start, &limits.hdf5),
-                    (None, None) => H5File::from_bytes(archive.weights_bytes().map_err(arch)?.into_owned(), &limits.hdf5),
+                    (None, None) => {
+                        H5File::from_bytes(archive.weights_bytes().map_err(arch)?.into_owned(), &limits.hdf5)
+                    }
                 }
                 .map_err(|e| h5_err(path, Some("model.weights.h5"), e))?;
-                Some(
-                    WeightStore::open(&file)
-                        .map_err(|e| with_member(e, path, "model.weights.h5"))?,
-                )
+                Some(WeightStore::open(&file).map_err(|e| with_member(e, path, "model.weights.h5"))?)
             }
             WeightsFormat::Npz => {
                 notes.push("weights are stored as model.weights.npz (pickled object arrays); strata never unpickles, and Keras 3.15 cannot reload such files either".to_string());
@@ -260,8 +239,7 @@ impl ModelFile {
     /// Builds a [`ModelFile`] from an opened HDF5 file: a legacy full model, a legacy weights
     /// file or a Keras 3 weights file.
     pub fn from_hdf5(path: &Path, file: H5File, limits: &Limits) -> Result<ModelFile> {
-        let root_attr =
-            |name: &str| weights::string_attr(&file, "/", name).map_err(|e| relocate(e, path));
+        let root_attr = |name: &str| weights::string_attr(&file, "/", name).map_err(|e| relocate(e, path));
         let keras_version = root_attr("keras_version")?;
         let backend = root_attr("backend")?;
         let model_config = root_attr("model_config")?;
@@ -270,11 +248,9 @@ impl ModelFile {
             let json = parse_json(text.as_bytes(), loc.clone(), limits)?;
             let config = parse_config(&json, loc)?;
             let training_config = match root_attr("training_config")? {
-                Some(t) => Some(parse_json(
-                    t.as_bytes(),
-                    Location::file(path).with_hdf5_path("/@training_config"),
-                    limits,
-                )?),
+                Some(t) => {
+                    Some(parse_json(t.as_bytes(), Location::file(path).with_hdf5_path("/@training_config"), limits)?)
+                }
                 None => None,
             };
             let members = file.root().members().map_err(|e| h5_err(path, None, e))?;
@@ -293,9 +269,7 @@ impl ModelFile {
             };
             let backend = match backend {
                 Some(b) => Some(b),
-                None if weights.is_some() => {
-                    weights::string_attr(&file, "/model_weights", "backend").unwrap_or(None)
-                }
+                None if weights.is_some() => weights::string_attr(&file, "/model_weights", "backend").unwrap_or(None),
                 None => None,
             };
             return Ok(ModelFile {
@@ -336,24 +310,13 @@ impl ModelFile {
 /// Puts the file name on an error raised without one.
 fn relocate(e: Error, path: &Path) -> Error {
     match e {
-        Error::Hdf5 {
-            mut location,
-            source,
-        } => {
+        Error::Hdf5 { mut location, source } => {
             location.file.get_or_insert_with(|| path.to_path_buf());
             Error::Hdf5 { location, source }
         }
-        Error::Invalid {
-            mut location,
-            what,
-            help,
-        } => {
+        Error::Invalid { mut location, what, help } => {
             location.file.get_or_insert_with(|| path.to_path_buf());
-            Error::Invalid {
-                location,
-                what,
-                help,
-            }
+            Error::Invalid { location, what, help }
         }
         other => other,
     }
@@ -361,33 +324,20 @@ fn relocate(e: Error, path: &Path) -> Error {
 
 fn with_member(e: Error, path: &Path, member: &str) -> Error {
     match relocate(e, path) {
-        Error::Hdf5 {
-            mut location,
-            source,
-        } => {
+        Error::Hdf5 { mut location, source } => {
             location.member.get_or_insert_with(|| member.to_string());
             Error::Hdf5 { location, source }
         }
-        Error::Invalid {
-            mut location,
-            what,
-            help,
-        } => {
+        Error::Invalid { mut location, what, help } => {
             location.member.get_or_insert_with(|| member.to_string());
-            Error::Invalid {
-                location,
-                what,
-                help,
-            }
+            Error::Invalid { location, what, help }
         }
         other => other,
     }
 }
 
 fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
-    let len = std::fs::metadata(path)
-        .map_err(|e| io_err("read", path, e))?
-        .len();
+    let len = std::fs::metadata(path).map_err(|e| io_err("read", path, e))?.len();
     if len > max {
         return Err(Error::Invalid {
             location: Location::file(path),

@@ -12,19 +12,12 @@ use std::collections::HashMap;
 /// then `([a-z])([A-Z])` -> `\1_\2`, then lowercase.
 pub fn to_snake_case(name: &str) -> String {
     // re.sub(r"\W+", "", name): Python's \w is Unicode letters, digits and underscore.
-    let s: Vec<char> = name
-        .chars()
-        .filter(|c| c.is_alphanumeric() || *c == '_')
-        .collect();
+    let s: Vec<char> = name.chars().filter(|c| c.is_alphanumeric() || *c == '_').collect();
     // re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
     let mut out: Vec<char> = Vec::with_capacity(s.len() + 8);
     let mut i = 0;
     while i < s.len() {
-        if i + 2 < s.len()
-            && s[i] != '\n'
-            && s[i + 1].is_ascii_uppercase()
-            && s[i + 2].is_ascii_lowercase()
-        {
+        if i + 2 < s.len() && s[i] != '\n' && s[i + 1].is_ascii_uppercase() && s[i + 2].is_ascii_lowercase() {
             let mut j = i + 2;
             while j < s.len() && s[j].is_ascii_lowercase() {
                 j += 1;
@@ -66,19 +59,13 @@ pub struct ContainerNamer {
 impl ContainerNamer {
     /// A fresh namer for one container.
     pub fn new() -> Self {
-        ContainerNamer {
-            used: HashMap::new(),
-            step: 1,
-        }
+        ContainerNamer { used: HashMap::new(), step: 1 }
     }
 
     /// The namer of tf.keras 2.13-2.15 `.keras` files, whose duplicates count in twos
     /// (`dense`, `dense_2`, `dense_4`), as observed in files written by TF 2.13.1.
     pub fn tf213() -> Self {
-        ContainerNamer {
-            used: HashMap::new(),
-            step: 2,
-        }
+        ContainerNamer { used: HashMap::new(), step: 2 }
     }
 
     /// The name of the next child whose Python class is `class_name`.

@@ -42,9 +42,7 @@ impl TensorInfo {
     }
     /// Size in bytes, when the dtype has a fixed size.
     pub fn num_bytes(&self) -> Option<u64> {
-        self.dtype
-            .size()
-            .map(|s| self.num_elements().saturating_mul(s as u64))
+        self.dtype.size().map(|s| self.num_elements().saturating_mul(s as u64))
     }
 }
 
@@ -92,10 +90,7 @@ impl WeightStore {
         self.file
             .dataset(&info.h5_path)
             .and_then(|d| d.read_raw())
-            .map_err(|source| Error::Hdf5 {
-                location: Location::default().with_hdf5_path(&info.h5_path),
-                source,
-            })
+            .map_err(|source| Error::Hdf5 { location: Location::default().with_hdf5_path(&info.h5_path), source })
     }
 
     /// All model tensors in order.
@@ -105,9 +100,7 @@ impl WeightStore {
 
     /// Total number of model weight elements.
     pub fn total_elements(&self) -> u64 {
-        self.tensors()
-            .map(|t| t.num_elements())
-            .fold(0u64, |a, b| a.saturating_add(b))
+        self.tensors().map(|t| t.num_elements()).fold(0u64, |a, b| a.saturating_add(b))
     }
 
     /// The owner with this name or path.
@@ -119,10 +112,7 @@ impl WeightStore {
     /// `model_weights` child) has a `layer_names` attribute, Keras 3 when there is a `vars`
     /// or `layers` child, else an error naming what was found.
     pub fn open(file: &H5File) -> Result<WeightStore> {
-        let h5 = |source, path: &str| Error::Hdf5 {
-            location: Location::default().with_hdf5_path(path),
-            source,
-        };
+        let h5 = |source, path: &str| Error::Hdf5 { location: Location::default().with_hdf5_path(path), source };
         let root = file.root();
         let members = root.members().map_err(|e| h5(e, "/"))?;
         let has = |n: &str| members.iter().any(|m| m.name == n);
@@ -154,16 +144,9 @@ impl WeightStore {
 /// attribute `name`, else the chunks `name0`, `name1`, ... until one is missing. An empty
 /// float64 array (h5py's encoding of an empty list) reads as an empty list. `Ok(None)` when
 /// neither form exists.
-pub fn string_list_attr(
-    file: &H5File,
-    group_path: &str,
-    name: &str,
-) -> Result<Option<Vec<String>>> {
+pub fn string_list_attr(file: &H5File, group_path: &str, name: &str) -> Result<Option<Vec<String>>> {
     let loc = || Location::default().with_hdf5_path(format!("{}@{}", group_path, name));
-    let group = file.group(group_path).map_err(|source| Error::Hdf5 {
-        location: loc(),
-        source,
-    })?;
+    let group = file.group(group_path).map_err(|source| Error::Hdf5 { location: loc(), source })?;
     let decode = |attr: strata_hdf5::Attr, attr_name: &str| -> Result<Vec<String>> {
         match &attr.value {
             AttrValue::Strings { .. } => attr.as_strings().ok_or_else(|| Error::Invalid {
@@ -176,27 +159,18 @@ pub fn string_list_attr(
             AttrValue::UInt(v) if v.is_empty() => Ok(Vec::new()),
             other => Err(Error::Invalid {
                 location: loc(),
-                what: format!(
-                    "attribute `{attr_name}` should be a list of strings but holds {}",
-                    describe_attr(other)
-                ),
+                what: format!("attribute `{attr_name}` should be a list of strings but holds {}", describe_attr(other)),
                 help: "the file is damaged or was not written by Keras".into(),
             }),
         }
     };
-    if let Some(a) = group.attr(name).map_err(|source| Error::Hdf5 {
-        location: loc(),
-        source,
-    })? {
+    if let Some(a) = group.attr(name).map_err(|source| Error::Hdf5 { location: loc(), source })? {
         return decode(a, name).map(Some);
     }
     let mut out: Option<Vec<String>> = None;
     for i in 0usize.. {
         let chunk = format!("{name}{i}");
-        match group.attr(&chunk).map_err(|source| Error::Hdf5 {
-            location: loc(),
-            source,
-        })? {
+        match group.attr(&chunk).map_err(|source| Error::Hdf5 { location: loc(), source })? {
             Some(a) => out.get_or_insert_with(Vec::new).extend(decode(a, &chunk)?),
             None => break,
         }
@@ -207,17 +181,8 @@ pub fn string_list_attr(
 /// A string attribute (scalar), if present and a string.
 pub fn string_attr(file: &H5File, path: &str, name: &str) -> Result<Option<String>> {
     let loc = || Location::default().with_hdf5_path(format!("{path}@{name}"));
-    let group = file.group(path).map_err(|source| Error::Hdf5 {
-        location: loc(),
-        source,
-    })?;
-    Ok(group
-        .attr(name)
-        .map_err(|source| Error::Hdf5 {
-            location: loc(),
-            source,
-        })?
-        .and_then(|a| a.as_string()))
+    let group = file.group(path).map_err(|source| Error::Hdf5 { location: loc(), source })?;
+    Ok(group.attr(name).map_err(|source| Error::Hdf5 { location: loc(), source })?.and_then(|a| a.as_string()))
 }
 
 fn describe_attr(v: &AttrValue) -> String {
@@ -236,18 +201,12 @@ fn describe_attr(v: &AttrValue) -> String {
 fn join(a: &str, b: &str) -> String {
     let a = a.trim_end_matches('/');
     let b = b.trim_start_matches('/');
-    if a.is_empty() {
-        format!("/{b}")
-    } else {
-        format!("{a}/{b}")
-    }
+    if a.is_empty() { format!("/{b}") } else { format!("{a}/{b}") }
 }
 
 fn tensor_info(file: &H5File, h5_path: &str, owner: &str, name: &str) -> Result<TensorInfo> {
     let ds = file.dataset(h5_path).map_err(|source| Error::Hdf5 {
-        location: Location::default()
-            .with_hdf5_path(h5_path)
-            .with_layer(owner),
+        location: Location::default().with_hdf5_path(h5_path).with_layer(owner),
         source,
     })?;
     Ok(TensorInfo {
@@ -262,12 +221,11 @@ fn tensor_info(file: &H5File, h5_path: &str, owner: &str, name: &str) -> Result<
 /// Reads a legacy weights group (`/model_weights` of a full-model file, or `/` of a
 /// weights-only file).
 pub fn read_legacy(file: &H5File, group_path: &str) -> Result<WeightStore> {
-    let layer_names =
-        string_list_attr(file, group_path, "layer_names")?.ok_or_else(|| Error::Invalid {
-            location: Location::default().with_hdf5_path(group_path),
-            what: "the legacy weights group has no `layer_names` attribute".into(),
-            help: "the file is damaged or is not a Keras weights file".into(),
-        })?;
+    let layer_names = string_list_attr(file, group_path, "layer_names")?.ok_or_else(|| Error::Invalid {
+        location: Location::default().with_hdf5_path(group_path),
+        what: "the legacy weights group has no `layer_names` attribute".into(),
+        help: "the file is damaged or is not a Keras weights file".into(),
+    })?;
     let mut owners = Vec::with_capacity(layer_names.len().min(1 << 16));
     for layer in &layer_names {
         let gpath = join(group_path, layer);
@@ -281,17 +239,11 @@ pub fn read_legacy(file: &H5File, group_path: &str) -> Result<WeightStore> {
             let p = join(&gpath, wn);
             tensors.push(tensor_info(file, &p, layer, wn)?);
         }
-        owners.push(OwnerWeights {
-            owner: layer.clone(),
-            group_path: gpath,
-            tensors,
-        });
+        owners.push(OwnerWeights { owner: layer.clone(), group_path: gpath, tensors });
     }
     let mut optimizer = Vec::new();
     if group_path == "/model_weights" {
-        if let Some(names) =
-            string_list_attr(file, "/optimizer_weights", "weight_names").unwrap_or(None)
-        {
+        if let Some(names) = string_list_attr(file, "/optimizer_weights", "weight_names").unwrap_or(None) {
             for wn in &names {
                 let p = join("/optimizer_weights", wn);
                 optimizer.push(tensor_info(file, &p, "optimizer", wn)?);
@@ -310,10 +262,8 @@ pub fn read_legacy(file: &H5File, group_path: &str) -> Result<WeightStore> {
 
 /// Reads a Keras 3 weights store: every `<path>/vars` group with its numbered datasets.
 pub fn read_keras3(file: &H5File) -> Result<WeightStore> {
-    let nodes = file.walk().map_err(|source| Error::Hdf5 {
-        location: Location::default().with_hdf5_path("/"),
-        source,
-    })?;
+    let nodes =
+        file.walk().map_err(|source| Error::Hdf5 { location: Location::default().with_hdf5_path("/"), source })?;
     // object path -> (index -> tensor)
     let mut by_owner: BTreeMap<String, BTreeMap<u64, TensorInfo>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
@@ -322,11 +272,8 @@ pub fn read_keras3(file: &H5File) -> Result<WeightStore> {
         let path = node.path.trim_start_matches('/');
         match node.kind {
             strata_hdf5::NodeKind::Group => {
-                let owner = if path == "vars" {
-                    Some(String::new())
-                } else {
-                    path.strip_suffix("/vars").map(str::to_string)
-                };
+                let owner =
+                    if path == "vars" { Some(String::new()) } else { path.strip_suffix("/vars").map(str::to_string) };
                 if let Some(owner) = owner {
                     let name = string_attr(file, &node.path, "name").unwrap_or(None);
                     objects.push((owner.clone(), name));
@@ -341,11 +288,7 @@ pub fn read_keras3(file: &H5File) -> Result<WeightStore> {
                     Some(x) => x,
                     None => ("", path),
                 };
-                let owner = if parent == "vars" {
-                    Some("")
-                } else {
-                    parent.strip_suffix("/vars")
-                };
+                let owner = if parent == "vars" { Some("") } else { parent.strip_suffix("/vars") };
                 let (Some(owner), Ok(index)) = (owner, leaf.parse::<u64>()) else {
                     return Err(Error::Invalid {
                         location: Location::default().with_hdf5_path(&node.path),
@@ -357,10 +300,7 @@ pub fn read_keras3(file: &H5File) -> Result<WeightStore> {
                 if !by_owner.contains_key(owner) {
                     order.push(owner.to_string());
                 }
-                by_owner
-                    .entry(owner.to_string())
-                    .or_default()
-                    .insert(index, info);
+                by_owner.entry(owner.to_string()).or_default().insert(index, info);
             }
             _ => {}
         }
@@ -393,23 +333,8 @@ pub fn read_keras3(file: &H5File) -> Result<WeightStore> {
             metrics.extend(tensors);
             continue;
         }
-        let group_path = if owner.is_empty() {
-            "/vars".to_string()
-        } else {
-            format!("/{owner}/vars")
-        };
-        owners.push(OwnerWeights {
-            owner,
-            group_path,
-            tensors,
-        });
+        let group_path = if owner.is_empty() { "/vars".to_string() } else { format!("/{owner}/vars") };
+        owners.push(OwnerWeights { owner, group_path, tensors });
     }
-    Ok(WeightStore {
-        file: file.clone(),
-        layout: Layout::Keras3,
-        owners,
-        optimizer,
-        metrics,
-        objects,
-    })
+    Ok(WeightStore { file: file.clone(), layout: Layout::Keras3, owners, optimizer, metrics, objects })
 }

@@ -68,10 +68,7 @@ fn member_too_large() {
 fn total_too_large() {
     let limit = (METADATA.len() + CONFIG.len()) as u64;
     let total = limit + weights().len() as u64;
-    let msg = open_err(
-        valid(),
-        &Limits::default().with_max_decompressed_bytes(limit),
-    );
+    let msg = open_err(valid(), &Limits::default().with_max_decompressed_bytes(limit));
     assert_eq!(
         msg,
         format!(
@@ -84,8 +81,7 @@ fn total_too_large() {
 
 #[test]
 fn json_too_large() {
-    let a = KerasArchive::from_bytes(valid(), &Limits::default().with_max_json_bytes(10))
-        .expect("opens");
+    let a = KerasArchive::from_bytes(valid(), &Limits::default().with_max_json_bytes(10)).expect("opens");
     let msg = a.config_bytes().map(|_| ()).unwrap_err().to_string();
     assert_eq!(
         msg,
@@ -200,30 +196,18 @@ fn local_header_method_and_size_mismatch() {
 
 #[test]
 fn end_record_problems() {
-    let o = Options {
-        count_mismatch: true,
-        ..Options::default()
-    };
+    let o = Options { count_mismatch: true, ..Options::default() };
     assert_eq!(
         open_err(build_with(&standard(), o), &Limits::default()),
         "the zip end record is corrupt: it declares 4 entries on this disk but 3 in total; the archive was damaged or crafted; save or fetch it again"
     );
-    let o = Options {
-        disk: 2,
-        ..Options::default()
-    };
+    let o = Options { disk: 2, ..Options::default() };
     assert_eq!(
         open_err(build_with(&standard(), o), &Limits::default()),
         "the zip archive spans several disks (disk 2); a .keras archive is a single file; join the parts with `zip -s 0` first"
     );
     // zip64 markers with the locator destroyed
-    let mut z = build_with(
-        &standard(),
-        Options {
-            zip64: true,
-            ..Options::default()
-        },
-    );
+    let mut z = build_with(&standard(), Options { zip64: true, ..Options::default() });
     let loc = z.len() - 22 - 20;
     z[loc] = b'X';
     let end_at = z.len() - 22;
@@ -234,13 +218,7 @@ fn end_record_problems() {
         )
     );
     // zip64 record destroyed
-    let mut z = build_with(
-        &standard(),
-        Options {
-            zip64: true,
-            ..Options::default()
-        },
-    );
+    let mut z = build_with(&standard(), Options { zip64: true, ..Options::default() });
     let rec = z.len() - 22 - 20 - 56;
     z[rec] = b'X';
     assert_eq!(
@@ -253,13 +231,7 @@ fn end_record_problems() {
 
 #[test]
 fn zip64_archives_are_read() {
-    let bytes = build_with(
-        &standard(),
-        Options {
-            zip64: true,
-            ..Options::default()
-        },
-    );
+    let bytes = build_with(&standard(), Options { zip64: true, ..Options::default() });
     let a = open(bytes).expect("zip64 archive");
     assert_eq!(a.config_bytes().expect("config").as_ref(), CONFIG);
     assert_eq!(a.weights_bytes().expect("weights").as_ref(), &weights()[..]);
@@ -270,12 +242,7 @@ fn entries_dont_fit_and_directory_length() {
     // declare more entries than the central directory can hold: patch both counts
     let mut bytes = valid();
     let end = bytes.len() - 22;
-    let cd_size = u32::from_le_bytes([
-        bytes[end + 12],
-        bytes[end + 13],
-        bytes[end + 14],
-        bytes[end + 15],
-    ]);
+    let cd_size = u32::from_le_bytes([bytes[end + 12], bytes[end + 13], bytes[end + 14], bytes[end + 15]]);
     let many = (cd_size / 46 + 1) as u16;
     bytes[end + 8..end + 10].copy_from_slice(&many.to_le_bytes());
     bytes[end + 10..end + 12].copy_from_slice(&many.to_le_bytes());
@@ -289,12 +256,7 @@ fn entries_dont_fit_and_directory_length() {
     let mut bytes = valid();
     bytes[end + 8..end + 10].copy_from_slice(&2u16.to_le_bytes());
     bytes[end + 10..end + 12].copy_from_slice(&2u16.to_le_bytes());
-    let cd_start = u32::from_le_bytes([
-        bytes[end + 16],
-        bytes[end + 17],
-        bytes[end + 18],
-        bytes[end + 19],
-    ]) as u64;
+    let cd_start = u32::from_le_bytes([bytes[end + 16], bytes[end + 17], bytes[end + 18], bytes[end + 19]]) as u64;
     let third = 46 + "metadata.json".len() as u64 + 46 + "config.json".len() as u64;
     assert_eq!(
         open_err(bytes, &Limits::default()),
@@ -329,9 +291,7 @@ fn inflate_failed_short() {
     let a = open(build(&e)).expect("opens");
     let msg = a.config_bytes().map(|_| ()).unwrap_err().to_string();
     assert!(
-        msg.starts_with(
-            "zip member `config.json` is corrupt: its deflate data fails to inflate after 0 of "
-        ),
+        msg.starts_with("zip member `config.json` is corrupt: its deflate data fails to inflate after 0 of "),
         "{msg}"
     );
 }
@@ -342,10 +302,7 @@ fn deflated_members_are_read() {
     e[1] = Entry::deflated("config.json", CONFIG);
     e[2] = Entry::deflated("model.weights.h5", &weights());
     let a = open(build(&e)).expect("opens");
-    assert_eq!(
-        a.member("config.json").map(|m| m.method),
-        Some(Method::Deflated)
-    );
+    assert_eq!(a.member("config.json").map(|m| m.method), Some(Method::Deflated));
     assert_eq!(a.config_bytes().expect("config").as_ref(), CONFIG);
     assert_eq!(a.weights_bytes().expect("weights").as_ref(), &weights()[..]);
     // a deflated weights member has no zero-copy range
@@ -354,10 +311,7 @@ fn deflated_members_are_read() {
 
 #[test]
 fn missing_weights() {
-    let e = vec![
-        Entry::stored("metadata.json", METADATA),
-        Entry::stored("config.json", CONFIG),
-    ];
+    let e = vec![Entry::stored("metadata.json", METADATA), Entry::stored("config.json", CONFIG)];
     let a = open(build(&e)).expect("opens");
     assert_eq!(a.weights_format(), WeightsFormat::Missing);
     assert_eq!(
@@ -410,29 +364,15 @@ fn find(hay: &[u8], needle: &[u8], nth: usize) -> usize {
 fn writer_asset_errors() {
     let w = ArchiveWriter::new(METADATA, CONFIG, b"w");
     assert_eq!(
-        w.clone()
-            .with_asset("../x", b"")
-            .map(|_| ())
-            .unwrap_err()
-            .to_string(),
+        w.clone().with_asset("../x", b"").map(|_| ()).unwrap_err().to_string(),
         "cannot write asset `../x`: the name has a `..` component that climbs out of the archive; give a relative `/`-separated path inside assets/"
     );
     assert_eq!(
-        w.clone()
-            .with_asset("dir/", b"")
-            .map(|_| ())
-            .unwrap_err()
-            .to_string(),
+        w.clone().with_asset("dir/", b"").map(|_| ()).unwrap_err().to_string(),
         "cannot write asset `dir/`: the name has a `.` or empty path component; give a relative `/`-separated path inside assets/"
     );
     let w = w.with_asset("a.txt", b"1").expect("valid asset");
-    assert_eq!(
-        w.with_asset("a.txt", b"2")
-            .map(|_| ())
-            .unwrap_err()
-            .to_string(),
-        "cannot write asset `a.txt` twice"
-    );
+    assert_eq!(w.with_asset("a.txt", b"2").map(|_| ()).unwrap_err().to_string(), "cannot write asset `a.txt` twice");
 }
 
 #[test]

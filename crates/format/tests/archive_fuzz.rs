@@ -13,17 +13,7 @@ fn seeds() -> Vec<Vec<u8>> {
     deflated[1] = Entry::deflated("config.json", CONFIG);
     deflated[2] = Entry::deflated("model.weights.h5", &weights());
     deflated.push(Entry::stored("assets/v.txt", b"a\nb\n"));
-    vec![
-        build(&standard()),
-        build(&deflated),
-        build_with(
-            &standard(),
-            Options {
-                zip64: true,
-                ..Options::default()
-            },
-        ),
-    ]
+    vec![build(&standard()), build(&deflated), build_with(&standard(), Options { zip64: true, ..Options::default() })]
 }
 
 fn exercise(bytes: Vec<u8>) {

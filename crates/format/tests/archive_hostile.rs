@@ -23,10 +23,7 @@ fn outcome(path: &Path, shown: &Path) -> String {
         Ok(d) => d,
         Err(e) => return e.to_string(),
     };
-    let zipish = matches!(
-        d,
-        Detected::Zip | Detected::EmptyZip | Detected::TruncatedZip { .. }
-    );
+    let zipish = matches!(d, Detected::Zip | Detected::EmptyZip | Detected::TruncatedZip { .. });
     if !zipish {
         if let Some(e) = d.refusal(shown) {
             return e.to_string();
@@ -73,11 +70,9 @@ fn parse_rows(readme: &str) -> Vec<Row> {
         .filter_map(|l| {
             let cells: Vec<String> = split_cells(l);
             match cells.as_slice() {
-                [file, why, message] => Some(Row {
-                    file: file.trim_matches('`').to_string(),
-                    why: why.clone(),
-                    message: message.clone(),
-                }),
+                [file, why, message] => {
+                    Some(Row { file: file.trim_matches('`').to_string(), why: why.clone(), message: message.clone() })
+                }
                 _ => None,
             }
         })
@@ -119,8 +114,7 @@ fn hostile_fixtures_give_their_documented_messages() {
     assert!(files.len() >= 20, "hostile fixtures missing: {files:?}");
 
     let bless = std::env::var_os("STRATA_BLESS").is_some();
-    let mut table =
-        String::from("| file | why it is hostile | expected message |\n|---|---|---|\n");
+    let mut table = String::from("| file | why it is hostile | expected message |\n|---|---|---|\n");
     let mut failures = Vec::new();
     for file in &files {
         let shown = Path::new("fixtures/hostile").join(file);
@@ -128,25 +122,18 @@ fn hostile_fixtures_give_their_documented_messages() {
         assert_ne!(got, "ok", "{file} was accepted");
         let row = rows.iter().find(|r| &r.file == file);
         let why = row.map(|r| r.why.clone()).unwrap_or_else(|| "TODO".into());
-        table.push_str(&format!(
-            "| `{file}` | {why} | {} |\n",
-            got.replace('|', "\\|")
-        ));
+        table.push_str(&format!("| `{file}` | {why} | {} |\n", got.replace('|', "\\|")));
         match row {
             None => failures.push(format!("{file}: no row in README.md; message: {got}")),
-            Some(r) if r.message != got => failures.push(format!(
-                "{file}:\n  README:  {}\n  actual:  {got}",
-                r.message
-            )),
+            Some(r) if r.message != got => {
+                failures.push(format!("{file}:\n  README:  {}\n  actual:  {got}", r.message))
+            }
             Some(_) => {}
         }
     }
     for r in &rows {
         if !files.contains(&r.file) {
-            failures.push(format!(
-                "{}: listed in README.md but the file is missing",
-                r.file
-            ));
+            failures.push(format!("{}: listed in README.md but the file is missing", r.file));
         }
     }
     if bless {

@@ -37,19 +37,8 @@ fn members_in_keras_order_all_stored() {
     assert_eq!(a.config_bytes().expect("ok").as_ref(), CONFIG);
     assert_eq!(a.weights_bytes().expect("ok").as_ref(), &weights()[..]);
     let assets: Vec<&str> = a.assets().map(|m| m.name.as_str()).collect();
-    assert_eq!(
-        assets,
-        [
-            "assets/a_first/x.bin",
-            "assets/string_lookup/vocabulary.txt"
-        ]
-    );
-    assert_eq!(
-        a.read_member("assets/string_lookup/vocabulary.txt")
-            .expect("ok")
-            .as_ref(),
-        b"a\nb\n"
-    );
+    assert_eq!(assets, ["assets/a_first/x.bin", "assets/string_lookup/vocabulary.txt"]);
+    assert_eq!(a.read_member("assets/string_lookup/vocabulary.txt").expect("ok").as_ref(), b"a\nb\n");
 }
 
 #[test]
@@ -59,25 +48,10 @@ fn python_zipfile_conventions() {
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("zip crate reads it");
     for i in 0..zip.len() {
         let f = zip.by_index(i).expect("entry");
-        assert_eq!(
-            f.unix_mode().map(|m| m & 0o777),
-            Some(0o600),
-            "{:?}",
-            f.name_raw()
-        );
+        assert_eq!(f.unix_mode().map(|m| m & 0o777), Some(0o600), "{:?}", f.name_raw());
         assert_eq!(f.compression(), zip::CompressionMethod::Stored);
         let t = f.last_modified().expect("timestamp");
-        assert_eq!(
-            (
-                t.year(),
-                t.month(),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second()
-            ),
-            (1980, 1, 1, 0, 0, 0)
-        );
+        assert_eq!((t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second()), (1980, 1, 1, 0, 0, 0));
     }
 }
 
@@ -104,10 +78,7 @@ fn weights_range_points_at_the_weights() {
     assert_eq!(&bytes[r.start as usize..r.end as usize], &weights()[..]);
     assert_eq!(a.as_bytes().map(|b| b.len()), Some(bytes.len()));
     // borrowed, not copied, for in-memory archives
-    assert!(matches!(
-        a.weights_bytes().expect("ok"),
-        std::borrow::Cow::Borrowed(_)
-    ));
+    assert!(matches!(a.weights_bytes().expect("ok"), std::borrow::Cow::Borrowed(_)));
 
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("m.keras");
@@ -130,15 +101,7 @@ fn directory_form() {
     let a = KerasArchive::open(&root, &Limits::default()).expect("directory form");
     assert!(a.is_directory_form());
     let names: Vec<&str> = a.members().iter().map(|m| m.name.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "assets/lookup/vocab.txt",
-            "config.json",
-            "metadata.json",
-            "model.weights.h5"
-        ]
-    );
+    assert_eq!(names, ["assets/lookup/vocab.txt", "config.json", "metadata.json", "model.weights.h5"]);
     assert_eq!(a.config_bytes().expect("ok").as_ref(), CONFIG);
     assert_eq!(a.weights_format(), WeightsFormat::H5);
     assert_eq!(a.weights_bytes().expect("ok").as_ref(), &weights()[..]);
@@ -148,10 +111,7 @@ fn directory_form() {
     #[cfg(unix)]
     {
         std::os::unix::fs::symlink("/etc/passwd", root.join("assets/lookup/evil")).expect("link");
-        let msg = KerasArchive::open(&root, &Limits::default())
-            .map(|_| ())
-            .unwrap_err()
-            .to_string();
+        let msg = KerasArchive::open(&root, &Limits::default()).map(|_| ()).unwrap_err().to_string();
         assert_eq!(
             msg,
             format!(
@@ -166,10 +126,7 @@ fn directory_form() {
 fn directory_without_config() {
     let dir = tempfile::tempdir().expect("tempdir");
     fs::write(dir.path().join("model.weights.h5"), weights()).expect("write");
-    let msg = KerasArchive::open(dir.path(), &Limits::default())
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
+    let msg = KerasArchive::open(dir.path(), &Limits::default()).map(|_| ()).unwrap_err().to_string();
     assert_eq!(
         msg,
         "the archive has no `config.json` member (it has: model.weights.h5); a Keras 3 `.keras` archive holds metadata.json, config.json and model.weights.h5; was this file written by `model.save(\"model.keras\")` in Keras 3?"
@@ -178,15 +135,9 @@ fn directory_without_config() {
 
 #[test]
 fn missing_file_io_error() {
-    let msg = KerasArchive::open(
-        std::path::Path::new("/nonexistent/m.keras"),
-        &Limits::default(),
-    )
-    .map(|_| ())
-    .unwrap_err()
-    .to_string();
-    assert_eq!(
-        msg,
-        "could not read `/nonexistent/m.keras`: No such file or directory (os error 2)"
-    );
+    let msg = KerasArchive::open(std::path::Path::new("/nonexistent/m.keras"), &Limits::default())
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(msg, "could not read `/nonexistent/m.keras`: No such file or directory (os error 2)");
 }

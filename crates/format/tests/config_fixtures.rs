@@ -107,19 +107,14 @@ fn check(generation: &str, source: &str, doc: &Json, meta: &Json) -> Vec<String>
     }
     // meta.json lists model.layers: no operations, no InputLayer for a Sequential model.
     let layers = model.model_layers();
-    let got: Vec<(String, String)> = layers
-        .iter()
-        .map(|l| (l.name.clone(), bare_class(&l.class_name).to_owned()))
-        .collect();
+    let got: Vec<(String, String)> =
+        layers.iter().map(|l| (l.name.clone(), bare_class(&l.class_name).to_owned())).collect();
     let want: Vec<(String, String)> = meta["layers"]
         .as_array()
         .unwrap_or_default()
         .iter()
         .map(|l| {
-            (
-                l["name"].as_str().unwrap_or_default().to_owned(),
-                l["class_name"].as_str().unwrap_or_default().to_owned(),
-            )
+            (l["name"].as_str().unwrap_or_default().to_owned(), l["class_name"].as_str().unwrap_or_default().to_owned())
         })
         .collect();
     if got != want {
@@ -170,10 +165,7 @@ fn case_dirs() -> Vec<(String, PathBuf)> {
 fn every_fixture_config_parses_checks_and_round_trips() {
     let cases = case_dirs();
     if cases.is_empty() {
-        eprintln!(
-            "skipping: no fixtures under {}",
-            strata_testkit::fixtures_dir().display()
-        );
+        eprintln!("skipping: no fixtures under {}", strata_testkit::fixtures_dir().display());
         return;
     }
     let mut checked = 0usize;
@@ -196,10 +188,7 @@ fn every_fixture_config_parses_checks_and_round_trips() {
             if let Some(t) = training {
                 match TrainingConfig::parse(&t) {
                     Ok(tc) if tc.to_json() == t => {}
-                    Ok(_) => failures.push(format!(
-                        "{}: model.h5 training_config does not round-trip",
-                        dir.display()
-                    )),
+                    Ok(_) => failures.push(format!("{}: model.h5 training_config does not round-trip", dir.display())),
                     Err(e) => failures.push(format!("{}: training_config: {e}", dir.display())),
                 }
             }
@@ -211,12 +200,7 @@ fn every_fixture_config_parses_checks_and_round_trips() {
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {checked} configs failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {checked} configs failed:\n{}", failures.len(), failures.join("\n"));
     assert!(checked > 0);
     eprintln!("checked {checked} configs in {} fixture cases", cases.len());
 }

@@ -23,12 +23,7 @@ fn number() -> impl Strategy<Value = Json> {
 }
 
 fn leaf() -> impl Strategy<Value = Json> {
-    prop_oneof![
-        Just(Json::Null),
-        any::<bool>().prop_map(Json::from),
-        number(),
-        any::<String>().prop_map(Json::from),
-    ]
+    prop_oneof![Just(Json::Null), any::<bool>().prop_map(Json::from), number(), any::<String>().prop_map(Json::from),]
 }
 
 fn value() -> impl Strategy<Value = Json> {

@@ -11,24 +11,12 @@ fn fixtures() -> PathBuf {
 #[test]
 fn real_files_are_detected_by_their_bytes() {
     let mut seen = 0;
-    for generation in std::fs::read_dir(fixtures())
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
+    for generation in std::fs::read_dir(fixtures()).into_iter().flatten().flatten() {
         if generation.file_name() == "hostile" {
             continue;
         }
-        for case in std::fs::read_dir(generation.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            for entry in std::fs::read_dir(case.path())
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
+        for case in std::fs::read_dir(generation.path()).into_iter().flatten().flatten() {
+            for entry in std::fs::read_dir(case.path()).into_iter().flatten().flatten() {
                 let p = entry.path();
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let expected = if name.ends_with(".keras") || name.ends_with(".npz") {
@@ -57,10 +45,7 @@ fn directories() {
     let dir = tempfile::tempdir().expect("tempdir");
     assert_eq!(detect_path(dir.path()).expect("ok"), Detected::Directory);
     std::fs::write(dir.path().join("saved_model.pb"), b"\x08\x01").expect("write");
-    assert_eq!(
-        detect_path(dir.path()).expect("ok"),
-        Detected::SavedModelDir
-    );
+    assert_eq!(detect_path(dir.path()).expect("ok"), Detected::SavedModelDir);
     std::fs::write(dir.path().join("config.json"), b"{}").expect("write");
     assert_eq!(detect_path(dir.path()).expect("ok"), Detected::KerasDir);
 }
@@ -73,19 +58,11 @@ fn userblock_beyond_the_head_is_probed() {
     bytes.extend_from_slice(b"\x89HDF\r\n\x1a\n");
     bytes.resize(9000, 0);
     std::fs::write(&p, &bytes).expect("write");
-    assert_eq!(
-        detect_path(&p).expect("ok"),
-        Detected::Hdf5 { userblock: 8192 }
-    );
+    assert_eq!(detect_path(&p).expect("ok"), Detected::Hdf5 { userblock: 8192 });
 }
 
 #[test]
 fn missing_path_message() {
-    let msg = detect_path(Path::new("/nonexistent/x.keras"))
-        .unwrap_err()
-        .to_string();
-    assert_eq!(
-        msg,
-        "could not read `/nonexistent/x.keras`: No such file or directory (os error 2)"
-    );
+    let msg = detect_path(Path::new("/nonexistent/x.keras")).unwrap_err().to_string();
+    assert_eq!(msg, "could not read `/nonexistent/x.keras`: No such file or directory (os error 2)");
 }

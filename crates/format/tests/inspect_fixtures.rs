@@ -51,22 +51,14 @@ fn good_files(case: &Path, meta: &Json) -> Vec<PathBuf> {
 #[test]
 fn every_fixture_opens_and_matches_keras_counts() {
     let cases = cases();
-    assert!(
-        !cases.is_empty(),
-        "no fixtures found under {}",
-        strata_testkit::fixtures_dir().display()
-    );
+    assert!(!cases.is_empty(), "no fixtures found under {}", strata_testkit::fixtures_dir().display());
     let mut checked = 0;
     let mut shapes_checked = 0;
     let mut failures = Vec::new();
     for case in &cases {
         let meta = meta(case);
         for file in good_files(case, &meta) {
-            let label = file
-                .strip_prefix(strata_testkit::fixtures_dir())
-                .unwrap_or(&file)
-                .display()
-                .to_string();
+            let label = file.strip_prefix(strata_testkit::fixtures_dir()).unwrap_or(&file).display().to_string();
             let mf = match ModelFile::open(&file) {
                 Ok(m) => m,
                 Err(e) => {
@@ -98,10 +90,9 @@ fn every_fixture_opens_and_matches_keras_counts() {
                 // per-layer params of top-level layers, as Keras's model.layers lists them
                 if let Some(layers) = meta.get("layers").and_then(Json::as_array) {
                     for l in layers {
-                        let (Some(name), Some(params)) = (
-                            l.get("name").and_then(Json::as_str),
-                            l.get("params").and_then(Json::as_u64),
-                        ) else {
+                        let (Some(name), Some(params)) =
+                            (l.get("name").and_then(Json::as_str), l.get("params").and_then(Json::as_u64))
+                        else {
                             continue;
                         };
                         // an output shape strata reports must be the one Keras computed
@@ -124,43 +115,25 @@ fn every_fixture_opens_and_matches_keras_counts() {
                                 shapes_checked += 1;
                             }
                         }
-                        match r
-                            .layers
-                            .iter()
-                            .find(|row| row.depth == 0 && row.name == name)
-                        {
+                        match r.layers.iter().find(|row| row.depth == 0 && row.name == name) {
                             Some(row) if row.params == params => {}
-                            Some(row) => failures.push(format!(
-                                "{label}: layer {name} params {} , Keras says {params}",
-                                row.params
-                            )),
-                            None => failures
-                                .push(format!("{label}: layer {name} missing from the report")),
+                            Some(row) => failures
+                                .push(format!("{label}: layer {name} params {} , Keras says {params}", row.params)),
+                            None => failures.push(format!("{label}: layer {name} missing from the report")),
                         }
                     }
                 }
             } else if let Some(w) = want("total_params") {
                 if w != r.total_params {
-                    failures.push(format!(
-                        "{label}: total_params (weights only) = {}, Keras says {w}",
-                        r.total_params
-                    ));
+                    failures.push(format!("{label}: total_params (weights only) = {}, Keras says {w}", r.total_params));
                 }
             }
             // every model dataset Keras listed is reported with its shape and dtype
             let key = match mf.format {
                 FileFormat::KerasV3 => "model.keras:model.weights.h5".to_string(),
-                _ => file
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or("")
-                    .to_string(),
+                _ => file.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string(),
             };
-            if let Some(ds) = meta
-                .get("h5_datasets")
-                .and_then(|h| h.get(&key))
-                .and_then(Json::as_array)
-            {
+            if let Some(ds) = meta.get("h5_datasets").and_then(|h| h.get(&key)).and_then(Json::as_array) {
                 for d in ds {
                     let path = format!("/{}", d.get("path").and_then(Json::as_str).unwrap_or(""));
                     if path.starts_with("/optimizer") || path.starts_with("/metrics/") {
@@ -176,25 +149,17 @@ fn every_fixture_opens_and_matches_keras_counts() {
                         Some((_, _, s, t))
                             if *s == shape
                                 && (t == dtype
-                                    || (dtype == "void16"
-                                        && (t == "bfloat16" || t == "opaque (2 bytes)"))) => {}
-                        Some((_, _, s, t)) => failures.push(format!(
-                            "{label}: {path}: {s:?} {t}, h5py says {shape:?} {dtype}"
-                        )),
-                        None => {
-                            failures.push(format!("{label}: dataset {path} not bound to any layer"))
+                                    || (dtype == "void16" && (t == "bfloat16" || t == "opaque (2 bytes)"))) => {}
+                        Some((_, _, s, t)) => {
+                            failures.push(format!("{label}: {path}: {s:?} {t}, h5py says {shape:?} {dtype}"))
                         }
+                        None => failures.push(format!("{label}: dataset {path} not bound to any layer")),
                     }
                 }
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {checked} files disagree with Keras:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {checked} files disagree with Keras:\n{}", failures.len(), failures.join("\n"));
     eprintln!("checked {checked} fixture files, {shapes_checked} output shapes");
     assert!(shapes_checked > 100, "only {shapes_checked} output shapes were compared");
 }

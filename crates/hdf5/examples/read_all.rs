@@ -24,9 +24,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         best = best.min(t.elapsed().as_secs_f64());
     }
-    println!(
-        "strata-hdf5: {total} bytes in {best:.4} s (best of {repeats}) = {:.0} MB/s",
-        total as f64 / best / 1e6
-    );
+    println!("strata-hdf5: {total} bytes in {best:.4} s (best of {repeats}) = {:.0} MB/s", total as f64 / best / 1e6);
     Ok(())
 }

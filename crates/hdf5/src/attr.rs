@@ -68,12 +68,9 @@ impl Attr {
     /// the attribute does not hold strings.
     pub fn as_strings(&self) -> Option<Vec<String>> {
         match &self.value {
-            AttrValue::Strings { values, encoding } => Some(
-                values
-                    .iter()
-                    .map(|v| String::from_utf8_lossy(strip(v, encoding.pad)).into_owned())
-                    .collect(),
-            ),
+            AttrValue::Strings { values, encoding } => {
+                Some(values.iter().map(|v| String::from_utf8_lossy(strip(v, encoding.pad)).into_owned()).collect())
+            }
             _ => None,
         }
     }
@@ -100,11 +97,7 @@ fn strip(v: &[u8], pad: StrPad) -> &[u8] {
 }
 
 /// All attributes of an object, sorted by name.
-pub(crate) fn read_attrs(
-    inner: &Inner,
-    header: &Header<'_>,
-    object: &str,
-) -> Result<Vec<(String, Attr)>> {
+pub(crate) fn read_attrs(inner: &Inner, header: &Header<'_>, object: &str) -> Result<Vec<(String, Attr)>> {
     let mut out = Vec::new();
     let mut total: u64 = 0;
     for m in header.all(msg::ATTRIBUTE) {
@@ -121,9 +114,7 @@ pub(crate) fn read_attrs(
         let heap = c.addr(inner.sb.osize).map_err(err)?;
         let index = c.addr(inner.sb.osize).map_err(err)?;
         if heap != UNDEF {
-            for (body, offset) in
-                crate::fheap::dense_records(inner, heap, index, object, "attributes")?
-            {
+            for (body, offset) in crate::fheap::dense_records(inner, heap, index, object, "attributes")? {
                 out.push(decode(inner, &body, offset, object, &mut total)?);
             }
         }
@@ -141,13 +132,7 @@ pub(crate) fn read_attrs(
     Ok(out)
 }
 
-fn decode(
-    inner: &Inner,
-    body: &[u8],
-    offset: u64,
-    object: &str,
-    total: &mut u64,
-) -> Result<(String, Attr)> {
+fn decode(inner: &Inner, body: &[u8], offset: u64, object: &str, total: &mut u64) -> Result<(String, Attr)> {
     let err = |s: Short| Error::malformed(object, "attribute message", s.at);
     let mut c = Cursor::new(body, offset);
     let version = c.u8().map_err(err)?;
@@ -160,27 +145,15 @@ fn decode(
         1 | 2 => {}
         3 => c.skip(1).map_err(err)?,
         _ => {
-            return Err(Error::malformed(
-                object,
-                "attribute message version",
-                offset,
-            ));
+            return Err(Error::malformed(object, "attribute message version", offset));
         }
     }
     let name_bytes = c.bytes(pad(name_size)).map_err(err)?;
     let name_bytes = name_bytes.get(..name_size).unwrap_or(name_bytes);
-    let name_bytes: Vec<u8> = name_bytes
-        .iter()
-        .take_while(|&&b| b != 0)
-        .copied()
-        .collect();
+    let name_bytes: Vec<u8> = name_bytes.iter().take_while(|&&b| b != 0).copied().collect();
     let name = String::from_utf8_lossy(&name_bytes).into_owned();
     let at = format!("{}@{}", object.trim_end_matches('/'), name);
-    let at = if object == "/" {
-        format!("/@{name}")
-    } else {
-        at
-    };
+    let at = if object == "/" { format!("/@{name}") } else { at };
     let dt_off = c.offset();
     let dt = c.bytes(pad(dt_size)).map_err(err)?;
     let ds_off = c.offset();
@@ -188,63 +161,33 @@ fn decode(
     let data_off = c.offset();
     let data = c.rest();
     let space = if flags & 0x02 != 0 {
-        return Ok((
-            name,
-            Attr {
-                shape: Vec::new(),
-                value: AttrValue::Unsupported("shared dataspace".into()),
-            },
-        ));
+        return Ok((name, Attr { shape: Vec::new(), value: AttrValue::Unsupported("shared dataspace".into()) }));
     } else {
         Space::parse(ds, ds_off, &at, inner.sb.lsize)?
     };
     let shape = space.dims.clone();
     if flags & 0x01 != 0 {
-        return Ok((
-            name,
-            Attr {
-                shape,
-                value: AttrValue::Unsupported("shared (committed) datatype".into()),
-            },
-        ));
+        return Ok((name, Attr { shape, value: AttrValue::Unsupported("shared (committed) datatype".into()) }));
     }
     if space.null {
-        return Ok((
-            name,
-            Attr {
-                shape,
-                value: AttrValue::Unsupported("null dataspace (empty attribute)".into()),
-            },
-        ));
+        return Ok((name, Attr { shape, value: AttrValue::Unsupported("null dataspace (empty attribute)".into()) }));
     }
     let raw = RawType::parse(dt, dt_off, &at)?;
-    let nelem = space.nelem().ok_or_else(|| Error::SizeOverflow {
-        path: at.clone(),
-        shape: shape.clone(),
-    })?;
+    let nelem = space.nelem().ok_or_else(|| Error::SizeOverflow { path: at.clone(), shape: shape.clone() })?;
     let esize = match raw {
         RawType::VlenStr { .. } => 4 + inner.sb.osize + 4,
         _ => raw.size(),
     };
     let need = nelem
         .checked_mul(esize as u64)
-        .ok_or_else(|| Error::SizeOverflow {
-            path: at.clone(),
-            shape: shape.clone(),
-        })?;
+        .ok_or_else(|| Error::SizeOverflow { path: at.clone(), shape: shape.clone() })?;
     let limit = inner.limits.max_attr_bytes;
     if need > limit {
-        return Err(Error::limit(
-            &at,
-            "attribute size in bytes",
-            need,
-            limit,
-            "max_attr_bytes",
-        ));
+        return Err(Error::limit(&at, "attribute size in bytes", need, limit, "max_attr_bytes"));
     }
-    let data = data.get(..need as usize).ok_or_else(|| {
-        Error::malformed(&at, "attribute data (shorter than its shape)", data_off)
-    })?;
+    let data = data
+        .get(..need as usize)
+        .ok_or_else(|| Error::malformed(&at, "attribute data (shorter than its shape)", data_off))?;
     let n = nelem as usize;
     let value = match &raw {
         RawType::Int { size, signed, be } if matches!(size, 1 | 2 | 4 | 8) => {
@@ -268,27 +211,12 @@ fn decode(
             }
             _ => AttrValue::Unsupported("enum over a non-integer type".into()),
         },
-        RawType::Float {
-            size,
-            be,
-            exp,
-            mant,
-        } => match (size, exp, mant) {
-            (2, 5, 10) => AttrValue::Float(
-                data.chunks_exact(2)
-                    .map(|b| f16_to_f64(int_bits(b, *be) as u16))
-                    .collect(),
-            ),
+        RawType::Float { size, be, exp, mant } => match (size, exp, mant) {
+            (2, 5, 10) => AttrValue::Float(data.chunks_exact(2).map(|b| f16_to_f64(int_bits(b, *be) as u16)).collect()),
             (4, 8, 23) => AttrValue::Float(
-                data.chunks_exact(4)
-                    .map(|b| f64::from(f32::from_bits(int_bits(b, *be) as u32)))
-                    .collect(),
+                data.chunks_exact(4).map(|b| f64::from(f32::from_bits(int_bits(b, *be) as u32))).collect(),
             ),
-            (8, 11, 52) => AttrValue::Float(
-                data.chunks_exact(8)
-                    .map(|b| f64::from_bits(int_bits(b, *be)))
-                    .collect(),
-            ),
+            (8, 11, 52) => AttrValue::Float(data.chunks_exact(8).map(|b| f64::from_bits(int_bits(b, *be))).collect()),
             _ => AttrValue::Unsupported(format!("float ({size} bytes)")),
         },
         RawType::Str { size, pad, utf8 } => {
@@ -298,12 +226,7 @@ fn decode(
                 *total = total.saturating_add(need);
                 AttrValue::Strings {
                     values: data.chunks_exact(*size).map(<[u8]>::to_vec).collect(),
-                    encoding: StrEncoding {
-                        vlen: false,
-                        utf8: *utf8,
-                        fixed_len: Some(*size),
-                        pad: *pad,
-                    },
+                    encoding: StrEncoding { vlen: false, utf8: *utf8, fixed_len: Some(*size), pad: *pad },
                 }
             }
         }
@@ -318,37 +241,19 @@ fn decode(
                 let index = ec.u32().map_err(err)?;
                 payload = payload.saturating_add(u64::from(len));
                 if payload > limit {
-                    return Err(Error::limit(
-                        &at,
-                        "attribute size in bytes",
-                        payload,
-                        limit,
-                        "max_attr_bytes",
-                    ));
+                    return Err(Error::limit(&at, "attribute size in bytes", payload, limit, "max_attr_bytes"));
                 }
                 if len == 0 {
                     values.push(Vec::new());
                     continue;
                 }
                 let obj = heaps.object(inner, addr, index, &at)?;
-                let v = obj.get(..len as usize).ok_or_else(|| {
-                    Error::malformed(
-                        &at,
-                        "global heap object (shorter than its string)",
-                        data_off,
-                    )
-                })?;
+                let v = obj
+                    .get(..len as usize)
+                    .ok_or_else(|| Error::malformed(&at, "global heap object (shorter than its string)", data_off))?;
                 values.push(v.to_vec());
             }
-            AttrValue::Strings {
-                values,
-                encoding: StrEncoding {
-                    vlen: true,
-                    utf8: *utf8,
-                    fixed_len: None,
-                    pad: *pad,
-                },
-            }
+            AttrValue::Strings { values, encoding: StrEncoding { vlen: true, utf8: *utf8, fixed_len: None, pad: *pad } }
         }
         RawType::Opaque { .. } => AttrValue::Opaque(data.to_vec()),
         RawType::Int { size, .. } => AttrValue::Unsupported(format!("integer ({size} bytes)")),
@@ -358,11 +263,7 @@ fn decode(
 }
 
 fn int_bits(b: &[u8], be: bool) -> u64 {
-    if be {
-        b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x))
-    } else {
-        crate::cursor::le_uint(b)
-    }
+    if be { b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)) } else { crate::cursor::le_uint(b) }
 }
 
 /// Exact conversion of an IEEE half to f64.
@@ -378,9 +279,7 @@ pub(crate) fn f16_to_f64(h: u16) -> f64 {
             } else {
                 // As numpy widens it: payload shifted into the top mantissa bits.
                 return f64::from_bits(
-                    0x7ff0_0000_0000_0000
-                        | (u64::from(h & 0x3ff) << 42)
-                        | (u64::from(h >> 15) << 63),
+                    0x7ff0_0000_0000_0000 | (u64::from(h & 0x3ff) << 42) | (u64::from(h >> 15) << 63),
                 );
             }
         }
@@ -396,18 +295,10 @@ struct GlobalHeaps<'a> {
 }
 
 impl<'a> GlobalHeaps<'a> {
-    fn object(
-        &mut self,
-        inner: &'a Inner,
-        addr: u64,
-        index: u32,
-        object: &str,
-    ) -> Result<&'a [u8]> {
+    fn object(&mut self, inner: &'a Inner, addr: u64, index: u32, object: &str) -> Result<&'a [u8]> {
         let coll = match self.collections.entry(addr) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(read_collection(inner, addr, object)?)
-            }
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(read_collection(inner, addr, object)?),
         };
         coll.get(&index)
             .copied()
@@ -415,21 +306,13 @@ impl<'a> GlobalHeaps<'a> {
     }
 }
 
-fn read_collection<'a>(
-    inner: &'a Inner,
-    addr: u64,
-    object: &str,
-) -> Result<HashMap<u32, &'a [u8]>> {
+fn read_collection<'a>(inner: &'a Inner, addr: u64, object: &str) -> Result<HashMap<u32, &'a [u8]>> {
     let l = inner.sb.lsize;
     let start = inner.abs(addr, object, "global heap collection")?;
     let err = |s: Short| Error::malformed(object, "global heap collection", s.at);
     let mut head = inner.cursor_at(addr, object, "global heap collection of")?;
     if head.bytes(4).map_err(err)? != b"GCOL" {
-        return Err(Error::malformed(
-            object,
-            "global heap collection signature",
-            start,
-        ));
+        return Err(Error::malformed(object, "global heap collection signature", start));
     }
     head.skip(4).map_err(err)?;
     let size = head.uint(l).map_err(err)?;
@@ -444,8 +327,7 @@ fn read_collection<'a>(
         }
         c.skip(6).map_err(err)?;
         let len = c.uint(l).map_err(err)?;
-        let len = usize::try_from(len)
-            .map_err(|_| Error::malformed(object, "global heap object size", c.offset()))?;
+        let len = usize::try_from(len).map_err(|_| Error::malformed(object, "global heap object size", c.offset()))?;
         let data = c.bytes(len).map_err(err)?;
         if c.align(8).is_err() {
             break;
@@ -471,12 +353,7 @@ mod tests {
 
     #[test]
     fn padding_is_stripped_per_rule() {
-        let enc = |pad| StrEncoding {
-            vlen: false,
-            utf8: false,
-            fixed_len: Some(4),
-            pad,
-        };
+        let enc = |pad| StrEncoding { vlen: false, utf8: false, fixed_len: Some(4), pad };
         let a = Attr {
             shape: vec![2],
             value: AttrValue::Strings {
@@ -484,22 +361,13 @@ mod tests {
                 encoding: enc(StrPad::NullPad),
             },
         };
-        assert_eq!(
-            a.as_strings().unwrap(),
-            vec!["ab".to_string(), "a\0b".to_string()]
-        );
+        assert_eq!(a.as_strings().unwrap(), vec!["ab".to_string(), "a\0b".to_string()]);
         let a = Attr {
             shape: vec![1],
-            value: AttrValue::Strings {
-                values: vec![b"a\0b\0".to_vec()],
-                encoding: enc(StrPad::NullTerm),
-            },
+            value: AttrValue::Strings { values: vec![b"a\0b\0".to_vec()], encoding: enc(StrPad::NullTerm) },
         };
         assert_eq!(a.as_string().unwrap(), "a");
-        let a = Attr {
-            shape: vec![],
-            value: AttrValue::Float(vec![]),
-        };
+        let a = Attr { shape: vec![], value: AttrValue::Float(vec![]) };
         assert_eq!(a.as_strings(), None);
     }
 }

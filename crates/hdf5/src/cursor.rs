@@ -25,11 +25,7 @@ pub(crate) struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     pub fn new(data: &'a [u8], origin: u64) -> Self {
-        Cursor {
-            data,
-            pos: 0,
-            origin,
-        }
+        Cursor { data, pos: 0, origin }
     }
 
     /// Absolute file offset of the next byte.
@@ -63,9 +59,7 @@ impl<'a> Cursor<'a> {
     /// Moves to `pos` (relative to the start of the slice), which must lie within it.
     pub fn seek(&mut self, pos: usize) -> Result<(), Short> {
         if pos > self.data.len() {
-            return Err(Short {
-                at: self.origin.saturating_add(pos as u64),
-            });
+            return Err(Short { at: self.origin.saturating_add(pos as u64) });
         }
         self.pos = pos;
         Ok(())
@@ -133,10 +127,7 @@ impl<'a> Cursor<'a> {
 
 /// Little-endian unsigned value of up to 8 bytes (longer input keeps the low 8).
 pub(crate) fn le_uint(b: &[u8]) -> u64 {
-    b.iter()
-        .take(8)
-        .enumerate()
-        .fold(0u64, |acc, (i, &x)| acc | (u64::from(x) << (8 * i)))
+    b.iter().take(8).enumerate().fold(0u64, |acc, (i, &x)| acc | (u64::from(x) << (8 * i)))
 }
 
 #[cfg(test)]

@@ -103,31 +103,14 @@ impl Dataset {
     pub(crate) fn open(inner: Arc<Inner>, path: String, addr: u64) -> Result<Dataset> {
         let header = Header::read(&inner, addr, &path)?;
         let Some(layout_msg) = header.first(msg::LAYOUT) else {
-            let found = if crate::file::is_group(&header) {
-                "a group"
-            } else {
-                "not a dataset"
-            };
-            return Err(Error::NotADataset {
-                path,
-                found: found.into(),
-            });
+            let found = if crate::file::is_group(&header) { "a group" } else { "not a dataset" };
+            return Err(Error::NotADataset { path, found: found.into() });
         };
-        let (Some(space_msg), Some(type_msg)) =
-            (header.first(msg::DATASPACE), header.first(msg::DATATYPE))
-        else {
-            return Err(Error::malformed(
-                &path,
-                "dataset header (no dataspace or datatype message)",
-                header.offset,
-            ));
+        let (Some(space_msg), Some(type_msg)) = (header.first(msg::DATASPACE), header.first(msg::DATATYPE)) else {
+            return Err(Error::malformed(&path, "dataset header (no dataspace or datatype message)", header.offset));
         };
         if space_msg.is_shared() || type_msg.is_shared() {
-            return Err(Error::unsupported(
-                &path,
-                "shared (committed) datatype or dataspace on a dataset",
-                FIX_RESAVE,
-            ));
+            return Err(Error::unsupported(&path, "shared (committed) datatype or dataspace on a dataset", FIX_RESAVE));
         }
         let space = Space::parse(space_msg.body, space_msg.offset, &path, inner.sb.lsize)?;
         let raw = RawType::parse(type_msg.body, type_msg.offset, &path)?;
@@ -173,11 +156,7 @@ impl Dataset {
 
     /// Number of elements (`None` if the product overflows); 0 for an HDF5 null dataspace.
     pub fn nelem(&self) -> Option<u64> {
-        Space {
-            dims: self.shape.clone(),
-            null: self.null_space,
-        }
-        .nelem()
+        Space { dims: self.shape.clone(), null: self.null_space }.nelem()
     }
 
     /// All attributes of the dataset, sorted by name.
@@ -203,9 +182,7 @@ impl Dataset {
                     }
                 }
             }
-            Layout::Chunked => Storage::Chunked {
-                filters: self.filters.clone(),
-            },
+            Layout::Chunked => Storage::Chunked { filters: self.filters.clone() },
             Layout::Virtual => Storage::Virtual,
         }
     }
@@ -248,10 +225,7 @@ impl Dataset {
         let declared = self
             .nelem()
             .and_then(|n| n.checked_mul(esize as u64))
-            .ok_or_else(|| Error::SizeOverflow {
-                path: path.clone(),
-                shape: self.shape.clone(),
-            })?;
+            .ok_or_else(|| Error::SizeOverflow { path: path.clone(), shape: self.shape.clone() })?;
         if declared > limits.max_dataset_bytes {
             return Err(Error::limit(
                 path,
@@ -272,22 +246,13 @@ impl Dataset {
             Layout::Chunked => self.chunked_stored_bytes()?,
             Layout::Virtual => 0,
         };
-        if declared > limits.shape_bomb_min_bytes
-            && declared > stored.saturating_mul(limits.shape_bomb_ratio)
-        {
-            return Err(Error::ShapeBomb {
-                path: path.clone(),
-                declared,
-                stored,
-                ratio: limits.shape_bomb_ratio,
-            });
+        if declared > limits.shape_bomb_min_bytes && declared > stored.saturating_mul(limits.shape_bomb_ratio) {
+            return Err(Error::ShapeBomb { path: path.clone(), declared, stored, ratio: limits.shape_bomb_ratio });
         }
         let mut out = match &self.layout {
             Layout::Compact { data } => data
                 .get(..declared as usize)
-                .ok_or_else(|| {
-                    Error::malformed(path, "compact storage (shorter than the shape)", 0)
-                })?
+                .ok_or_else(|| Error::malformed(path, "compact storage (shorter than the shape)", 0))?
                 .to_vec(),
             Layout::Contiguous { addr, .. } if *addr == UNDEF => vec![0u8; declared as usize],
             Layout::Contiguous { addr, size } => {
@@ -303,11 +268,7 @@ impl Dataset {
             Layout::Chunked => {
                 let bytes = self.pure_read()?;
                 if bytes.len() as u64 != declared {
-                    return Err(Error::malformed(
-                        path,
-                        "chunked data (decoded size differs from the shape)",
-                        0,
-                    ));
+                    return Err(Error::malformed(path, "chunked data (decoded size differs from the shape)", 0));
                 }
                 bytes
             }
@@ -323,9 +284,7 @@ impl Dataset {
 
     fn pure_dataset(&self) -> Result<hdf5_pure::Dataset> {
         let file = self.inner.pure(&self.path)?;
-        crate::guard::call(&self.path, "opening the dataset", || {
-            file.dataset(&self.path)
-        })
+        crate::guard::call(&self.path, "opening the dataset", || file.dataset(&self.path))
     }
 
     fn chunked_stored_bytes(&self) -> Result<u64> {
@@ -374,18 +333,12 @@ fn parse_layout(inner: &Inner, body: &[u8], offset: u64, path: &str) -> Result<L
             let rank = c.u8().map_err(err)?;
             let class = c.u8().map_err(err)?;
             c.skip(5).map_err(err)?;
-            let addr = if class != 0 {
-                c.addr(o).map_err(err)?
-            } else {
-                UNDEF
-            };
+            let addr = if class != 0 { c.addr(o).map_err(err)? } else { UNDEF };
             c.skip(4 * usize::from(rank)).map_err(err)?;
             match class {
                 0 => {
                     let n = c.u32().map_err(err)?;
-                    Ok(Layout::Compact {
-                        data: c.bytes(n as usize).map_err(err)?.to_vec(),
-                    })
+                    Ok(Layout::Compact { data: c.bytes(n as usize).map_err(err)?.to_vec() })
                 }
                 1 => Ok(Layout::Contiguous { addr, size: None }),
                 2 => Ok(Layout::Chunked),
@@ -397,17 +350,12 @@ fn parse_layout(inner: &Inner, body: &[u8], offset: u64, path: &str) -> Result<L
             match class {
                 0 => {
                     let n = c.u16().map_err(err)?;
-                    Ok(Layout::Compact {
-                        data: c.bytes(usize::from(n)).map_err(err)?.to_vec(),
-                    })
+                    Ok(Layout::Compact { data: c.bytes(usize::from(n)).map_err(err)?.to_vec() })
                 }
                 1 => {
                     let addr = c.addr(o).map_err(err)?;
                     let size = c.uint(inner.sb.lsize).map_err(err)?;
-                    Ok(Layout::Contiguous {
-                        addr,
-                        size: Some(size),
-                    })
+                    Ok(Layout::Contiguous { addr, size: Some(size) })
                 }
                 2 => Ok(Layout::Chunked),
                 3 if version == 4 => Ok(Layout::Virtual),
@@ -416,9 +364,7 @@ fn parse_layout(inner: &Inner, body: &[u8], offset: u64, path: &str) -> Result<L
         }
         v => Err(Error::unsupported(
             path,
-            format!(
-                "HDF5 data layout message version {v} (written by HDF5 >= 2.0 with libver='latest')"
-            ),
+            format!("HDF5 data layout message version {v} (written by HDF5 >= 2.0 with libver='latest')"),
             FIX_RESAVE,
         )),
     }
@@ -439,19 +385,14 @@ fn parse_filters(body: &[u8], offset: u64, path: &str) -> Result<Vec<String>> {
                 c.skip(2).map_err(err)?;
                 let nvalues = usize::from(c.u16().map_err(err)?);
                 c.skip(name_len.div_ceil(8) * 8).map_err(err)?;
-                c.skip(4 * nvalues + if nvalues % 2 == 1 { 4 } else { 0 })
-                    .map_err(err)?;
+                c.skip(4 * nvalues + if nvalues % 2 == 1 { 4 } else { 0 }).map_err(err)?;
                 out.push(filter_name(id));
             }
         }
         2 => {
             for _ in 0..n {
                 let id = c.u16().map_err(err)?;
-                let name_len = if id >= 256 {
-                    usize::from(c.u16().map_err(err)?)
-                } else {
-                    0
-                };
+                let name_len = if id >= 256 { usize::from(c.u16().map_err(err)?) } else { 0 };
                 c.skip(2).map_err(err)?;
                 let nvalues = usize::from(c.u16().map_err(err)?);
                 c.skip(name_len).map_err(err)?;

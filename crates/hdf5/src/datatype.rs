@@ -130,37 +130,13 @@ impl std::fmt::Display for DType {
 /// A decoded datatype message (the subset this crate interprets).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum RawType {
-    Int {
-        size: usize,
-        signed: bool,
-        be: bool,
-    },
-    Float {
-        size: usize,
-        be: bool,
-        exp: u8,
-        mant: u8,
-    },
-    Str {
-        size: usize,
-        pad: StrPad,
-        utf8: bool,
-    },
-    VlenStr {
-        pad: StrPad,
-        utf8: bool,
-    },
-    Opaque {
-        size: usize,
-    },
-    Enum {
-        base: Box<RawType>,
-        members: Vec<(Vec<u8>, Vec<u8>)>,
-    },
-    Other {
-        what: &'static str,
-        size: usize,
-    },
+    Int { size: usize, signed: bool, be: bool },
+    Float { size: usize, be: bool, exp: u8, mant: u8 },
+    Str { size: usize, pad: StrPad, utf8: bool },
+    VlenStr { pad: StrPad, utf8: bool },
+    Opaque { size: usize },
+    Enum { base: Box<RawType>, members: Vec<(Vec<u8>, Vec<u8>)> },
+    Other { what: &'static str, size: usize },
 }
 
 const CLASS_NAMES: [&str; 12] = [
@@ -199,11 +175,7 @@ impl RawType {
         let start = c.offset();
         let err = |s: Short| Error::malformed(object, "datatype message", s.at);
         if nest > MAX_NEST {
-            return Err(Error::malformed(
-                object,
-                "datatype (nested too deep)",
-                start,
-            ));
+            return Err(Error::malformed(object, "datatype (nested too deep)", start));
         }
         let cv = c.u8().map_err(err)?;
         let class = cv & 0x0f;
@@ -215,11 +187,7 @@ impl RawType {
         Ok(match class {
             0 => {
                 c.skip(4).map_err(err)?;
-                RawType::Int {
-                    size,
-                    signed: b0 & 0x08 != 0,
-                    be: b0 & 0x01 != 0,
-                }
+                RawType::Int { size, signed: b0 & 0x08 != 0, be: b0 & 0x01 != 0 }
             }
             1 => {
                 c.skip(4).map_err(err)?; // bit offset, precision
@@ -229,24 +197,12 @@ impl RawType {
                 let mant = c.u8().map_err(err)?;
                 c.skip(4).map_err(err)?; // exponent bias
                 if b0 & 0x40 != 0 {
-                    RawType::Other {
-                        what: "VAX-order float",
-                        size,
-                    }
+                    RawType::Other { what: "VAX-order float", size }
                 } else {
-                    RawType::Float {
-                        size,
-                        be: b0 & 0x01 != 0,
-                        exp,
-                        mant,
-                    }
+                    RawType::Float { size, be: b0 & 0x01 != 0, exp, mant }
                 }
             }
-            3 => RawType::Str {
-                size,
-                pad: pad_of(b0),
-                utf8: (b0 >> 4) & 0x0f == 1,
-            },
+            3 => RawType::Str { size, pad: pad_of(b0), utf8: (b0 >> 4) & 0x0f == 1 },
             5 => {
                 let tag_len = usize::from(b0);
                 c.skip(tag_len.div_ceil(8) * 8).map_err(err)?;
@@ -270,32 +226,20 @@ impl RawType {
                 for name in names {
                     members.push((name, c.bytes(base_size).map_err(err)?.to_vec()));
                 }
-                RawType::Enum {
-                    base: Box::new(base),
-                    members,
-                }
+                RawType::Enum { base: Box::new(base), members }
             }
             9 => {
                 let is_string = b0 & 0x0f == 1;
                 let base = RawType::parse_at(c, object, nest + 1)?;
                 if is_string {
-                    RawType::VlenStr {
-                        pad: pad_of(b0 >> 4),
-                        utf8: b1 & 0x0f == 1,
-                    }
+                    RawType::VlenStr { pad: pad_of(b0 >> 4), utf8: b1 & 0x0f == 1 }
                 } else {
                     let _ = base;
-                    RawType::Other {
-                        what: "variable-length sequence",
-                        size,
-                    }
+                    RawType::Other { what: "variable-length sequence", size }
                 }
             }
             other => RawType::Other {
-                what: CLASS_NAMES
-                    .get(usize::from(other))
-                    .copied()
-                    .unwrap_or("unknown datatype class"),
+                what: CLASS_NAMES.get(usize::from(other)).copied().unwrap_or("unknown datatype class"),
                 size,
             },
         })
@@ -350,15 +294,11 @@ impl RawType {
                 (8, false) => DType::U64,
                 _ => DType::Other(format!("integer ({size} bytes)")),
             },
-            RawType::Float {
-                size, exp, mant, ..
-            } => match (size, exp, mant) {
+            RawType::Float { size, exp, mant, .. } => match (size, exp, mant) {
                 (2, 5, 10) => DType::F16,
                 (4, 8, 23) => DType::F32,
                 (8, 11, 52) => DType::F64,
-                _ => DType::Other(format!(
-                    "float ({size} bytes, {exp}-bit exponent, {mant}-bit mantissa)"
-                )),
+                _ => DType::Other(format!("float ({size} bytes, {exp}-bit exponent, {mant}-bit mantissa)")),
             },
             RawType::Opaque { size: 2 } if bf16_attr => DType::BF16,
             RawType::Opaque { size } => DType::Other(format!("opaque ({size} bytes)")),
@@ -415,9 +355,7 @@ impl Space {
         if self.null {
             return Some(0);
         }
-        self.dims
-            .iter()
-            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        self.dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d))
     }
 }
 
@@ -451,10 +389,7 @@ mod tests {
 
     #[test]
     fn overflowing_shape_has_no_element_count() {
-        let s = Space {
-            dims: vec![u64::MAX, 2],
-            null: false,
-        };
+        let s = Space { dims: vec![u64::MAX, 2], null: false };
         assert_eq!(s.nelem(), None);
     }
 }

@@ -241,9 +241,7 @@ pub enum WriteProblem {
     #[error("dtype `{0}` cannot be written; use a numeric or bool dtype")]
     Dtype(String),
     /// A string attribute holds bytes that are not UTF-8 (hdf5-pure writes strings from `str`).
-    #[error(
-        "attribute `{0}` holds bytes that are not valid UTF-8; the writer stores strings as text"
-    )]
+    #[error("attribute `{0}` holds bytes that are not valid UTF-8; the writer stores strings as text")]
     NotUtf8(String),
     /// The attribute name is empty.
     #[error("attribute name is empty")]
@@ -252,51 +250,28 @@ pub enum WriteProblem {
 
 impl Error {
     pub(crate) fn malformed(object: &str, what: &'static str, offset: u64) -> Error {
-        Error::Malformed {
-            object: object.to_string(),
-            what,
-            offset,
-        }
+        Error::Malformed { object: object.to_string(), what, offset }
     }
 
-    pub(crate) fn limit(
-        object: &str,
-        what: &'static str,
-        value: u64,
-        limit: u64,
-        field: &'static str,
-    ) -> Error {
-        Error::Limit {
-            object: object.to_string(),
-            what,
-            value,
-            limit,
-            field,
-        }
+    pub(crate) fn limit(object: &str, what: &'static str, value: u64, limit: u64, field: &'static str) -> Error {
+        Error::Limit { object: object.to_string(), what, value, limit, field }
     }
 
     pub(crate) fn unsupported(path: &str, feature: impl Into<String>, fix: &'static str) -> Error {
-        Error::Unsupported {
-            path: path.to_string(),
-            feature: feature.into(),
-            fix,
-        }
+        Error::Unsupported { path: path.to_string(), feature: feature.into(), fix }
     }
 
     pub(crate) fn write(path: &str, reason: WriteProblem) -> Error {
-        Error::Write {
-            path: path.to_string(),
-            reason,
-        }
+        Error::Write { path: path.to_string(), reason }
     }
 
     /// The HDF5 object path the error concerns, when it has one.
     pub fn object_path(&self) -> Option<&str> {
         match self {
             Error::Io { .. } | Error::NotHdf5 { .. } => None,
-            Error::Malformed { object, .. }
-            | Error::Truncated { object, .. }
-            | Error::Limit { object, .. } => Some(object),
+            Error::Malformed { object, .. } | Error::Truncated { object, .. } | Error::Limit { object, .. } => {
+                Some(object)
+            }
             Error::NotFound { path }
             | Error::NotAGroup { path, .. }
             | Error::NotADataset { path, .. }
@@ -335,10 +310,7 @@ mod tests {
              written by an hdf5 library"
         );
         assert_eq!(e.object_path(), Some("/a"));
-        let e = Error::SizeOverflow {
-            path: "/d".into(),
-            shape: vec![u64::MAX, 2],
-        };
+        let e = Error::SizeOverflow { path: "/d".into(), shape: vec![u64::MAX, 2] };
         assert_eq!(
             e.to_string(),
             format!(
@@ -352,11 +324,7 @@ mod tests {
             doing: "reading chunked data",
             source: hdf5_pure::Error::Format(hdf5_pure::FormatError::InvalidLayoutVersion(9)),
         };
-        assert!(
-            e.to_string()
-                .starts_with("hdf5 error at `/c` while reading chunked data: "),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("hdf5 error at `/c` while reading chunked data: "), "{e}");
         assert!(std::error::Error::source(&e).is_some());
     }
 }

@@ -33,11 +33,7 @@ struct Heap {
 
 fn enc_size(v: u64) -> usize {
     // Bytes needed to encode v: floor(log2(v)) / 8 + 1 (HDF5's H5VM_limit_enc_size).
-    let log2 = if v == 0 {
-        0
-    } else {
-        63 - v.leading_zeros() as usize
-    };
+    let log2 = if v == 0 { 0 } else { 63 - v.leading_zeros() as usize };
     log2 / 8 + 1
 }
 
@@ -77,8 +73,7 @@ fn read_heap(inner: &Inner, addr: u64, object: &str) -> Result<Heap> {
     let filter_len = c.u16().map_err(err)?;
     c.skip(1).map_err(err)?; // flags
     let max_managed = u64::from(c.u32().map_err(err)?);
-    c.skip(l + o + l + o + l + l + l + l + l + l + l + l)
-        .map_err(err)?;
+    c.skip(l + o + l + o + l + l + l + l + l + l + l + l).map_err(err)?;
     let width = u64::from(c.u16().map_err(err)?);
     let start_size = c.uint(l).map_err(err)?;
     let max_direct = c.uint(l).map_err(err)?;
@@ -87,11 +82,7 @@ fn read_heap(inner: &Inner, addr: u64, object: &str) -> Result<Heap> {
     let root = c.addr(o).map_err(err)?;
     let root_rows = c.u16().map_err(err)?;
     if filter_len != 0 {
-        return Err(Error::unsupported(
-            object,
-            "filtered fractal heap (dense storage with I/O filters)",
-            FIX_RESAVE,
-        ));
+        return Err(Error::unsupported(object, "filtered fractal heap (dense storage with I/O filters)", FIX_RESAVE));
     }
     let pow2 = |v: u64| v != 0 && v.is_power_of_two();
     if width == 0
@@ -102,37 +93,17 @@ fn read_heap(inner: &Inner, addr: u64, object: &str) -> Result<Heap> {
         || max_heap_bits > 64
         || id_len == 0
     {
-        return Err(Error::malformed(
-            object,
-            "fractal heap doubling table",
-            start,
-        ));
+        return Err(Error::malformed(object, "fractal heap doubling table", start));
     }
     let off_size = usize::from(max_heap_bits).div_ceil(8);
     let len_size = enc_size(max_direct).min(enc_size(max_managed));
-    let mut heap = Heap {
-        id_len,
-        off_size,
-        len_size,
-        width,
-        start_size,
-        max_direct,
-        blocks: Vec::new(),
-    };
+    let mut heap = Heap { id_len, off_size, len_size, width, start_size, max_direct, blocks: Vec::new() };
     if root != UNDEF {
         if root_rows == 0 {
             direct_block(inner, &mut heap, root, start_size, object)?;
         } else {
             let mut seen = HashSet::new();
-            indirect_block(
-                inner,
-                &mut heap,
-                root,
-                u64::from(root_rows),
-                0,
-                object,
-                &mut seen,
-            )?;
+            indirect_block(inner, &mut heap, root, u64::from(root_rows), 0, object, &mut seen)?;
         }
     }
     Ok(heap)
@@ -144,11 +115,7 @@ fn direct_block(inner: &Inner, heap: &mut Heap, addr: u64, size: u64, object: &s
     let err = |s: Short| Error::malformed(object, "fractal heap direct block", s.at);
     let mut c = Cursor::new(bytes, start);
     if c.bytes(4).map_err(err)? != b"FHDB" {
-        return Err(Error::malformed(
-            object,
-            "fractal heap direct block signature",
-            start,
-        ));
+        return Err(Error::malformed(object, "fractal heap direct block signature", start));
     }
     c.skip(1 + inner.sb.osize).map_err(err)?;
     let block_off = c.uint(heap.off_size).map_err(err)?;
@@ -176,30 +143,18 @@ fn indirect_block(
 ) -> Result<()> {
     let start = inner.abs(addr, object, "fractal heap indirect block")?;
     if depth > MAX_DEPTH || !seen.insert(start) {
-        return Err(Error::malformed(
-            object,
-            "fractal heap indirect block (loop or too deep)",
-            start,
-        ));
+        return Err(Error::malformed(object, "fractal heap indirect block (loop or too deep)", start));
     }
     let o = inner.sb.osize;
     let err = |s: Short| Error::malformed(object, "fractal heap indirect block", s.at);
     let mut c = inner.cursor_at(addr, object, "fractal heap indirect block of")?;
     if c.bytes(4).map_err(err)? != b"FHIB" {
-        return Err(Error::malformed(
-            object,
-            "fractal heap indirect block signature",
-            start,
-        ));
+        return Err(Error::malformed(object, "fractal heap indirect block signature", start));
     }
     c.skip(1 + o + heap.off_size).map_err(err)?;
     let max_direct_rows = u64::from(log2(heap.max_direct) - log2(heap.start_size) + 2);
     if rows > 64 {
-        return Err(Error::malformed(
-            object,
-            "fractal heap indirect block rows",
-            start,
-        ));
+        return Err(Error::malformed(object, "fractal heap indirect block rows", start));
     }
     for row in 0..rows {
         let size = if row == 0 {
@@ -220,9 +175,7 @@ fn indirect_block(
             } else {
                 let child_rows = (u64::from(log2(size)) + 1)
                     .checked_sub(u64::from(log2(heap.start_size.saturating_mul(heap.width))))
-                    .ok_or_else(|| {
-                        Error::malformed(object, "fractal heap indirect block rows", start)
-                    })?;
+                    .ok_or_else(|| Error::malformed(object, "fractal heap indirect block rows", start))?;
                 indirect_block(inner, heap, child, child_rows, depth + 1, object, seen)?;
             }
         }
@@ -230,13 +183,7 @@ fn indirect_block(
     Ok(())
 }
 
-fn heap_object(
-    inner: &Inner,
-    heap: &Heap,
-    id: &[u8],
-    object: &str,
-    what: &'static str,
-) -> Result<(Vec<u8>, u64)> {
+fn heap_object(inner: &Inner, heap: &Heap, id: &[u8], object: &str, what: &'static str) -> Result<(Vec<u8>, u64)> {
     let err = |s: Short| Error::malformed(object, "fractal heap ID", s.at);
     let mut c = Cursor::new(id, 0);
     let flags = c.u8().map_err(err)?;
@@ -247,13 +194,14 @@ fn heap_object(
             for &(block_off, abs, size) in &heap.blocks {
                 if off >= block_off && off - block_off < size {
                     let rel = off - block_off;
-                    let end = rel.checked_add(len).filter(|e| *e <= size).ok_or_else(|| {
-                        Error::malformed(object, "fractal heap object length", abs)
-                    })?;
-                    let from = usize::try_from(abs + rel)
-                        .map_err(|_| Error::malformed(object, "fractal heap object", abs))?;
-                    let to = usize::try_from(abs + end)
-                        .map_err(|_| Error::malformed(object, "fractal heap object", abs))?;
+                    let end = rel
+                        .checked_add(len)
+                        .filter(|e| *e <= size)
+                        .ok_or_else(|| Error::malformed(object, "fractal heap object length", abs))?;
+                    let from =
+                        usize::try_from(abs + rel).map_err(|_| Error::malformed(object, "fractal heap object", abs))?;
+                    let to =
+                        usize::try_from(abs + end).map_err(|_| Error::malformed(object, "fractal heap object", abs))?;
                     let bytes = inner
                         .data()
                         .get(from..to)
@@ -261,22 +209,14 @@ fn heap_object(
                     return Ok((bytes.to_vec(), abs + rel));
                 }
             }
-            Err(Error::malformed(
-                object,
-                "fractal heap ID (offset outside every block)",
-                0,
-            ))
+            Err(Error::malformed(object, "fractal heap ID (offset outside every block)", 0))
         }
         2 => {
             let len = usize::from(flags & 0x0f) + 1;
             let bytes = c.bytes(len).map_err(err)?;
             Ok((bytes.to_vec(), 0))
         }
-        _ => Err(Error::unsupported(
-            object,
-            format!("huge fractal heap objects in dense {what} storage"),
-            FIX_RESAVE,
-        )),
+        _ => Err(Error::unsupported(object, format!("huge fractal heap objects in dense {what} storage"), FIX_RESAVE)),
     }
 }
 
@@ -316,10 +256,7 @@ fn btree_records(inner: &Inner, addr: u64, id_len: usize, object: &str) -> Resul
     for d in 1..=usize::from(depth) {
         let ptr = o as u64 + nrec_size as u64 + if d > 1 { cum_size[d - 1] as u64 } else { 0 };
         let m = node_size.saturating_sub(10 + ptr) / (rec_size + ptr);
-        let cm = m
-            .saturating_add(1)
-            .saturating_mul(cum_max[d - 1])
-            .saturating_add(m);
+        let cm = m.saturating_add(1).saturating_mul(cum_max[d - 1]).saturating_add(m);
         max_nrec.push(m);
         cum_max.push(cm);
         cum_size.push(enc_size(cm));
@@ -333,11 +270,7 @@ fn btree_records(inner: &Inner, addr: u64, id_len: usize, object: &str) -> Resul
     while let Some((node, nrec, d)) = stack.pop() {
         let nstart = inner.abs(node, object, "v2 B-tree node")?;
         if !seen.insert(nstart) || seen.len() > inner.limits.max_objects {
-            return Err(Error::malformed(
-                object,
-                "v2 B-tree node (loop or too many)",
-                nstart,
-            ));
+            return Err(Error::malformed(object, "v2 B-tree node (loop or too many)", nstart));
         }
         let err = |s: Short| Error::malformed(object, "v2 B-tree node", s.at);
         let bytes = inner.slice(node, node_size, object, "v2 B-tree node of")?;
@@ -349,11 +282,7 @@ fn btree_records(inner: &Inner, addr: u64, id_len: usize, object: &str) -> Resul
         c.skip(2).map_err(err)?;
         let di = usize::from(d);
         if nrec > max_nrec.get(di).copied().unwrap_or(0) {
-            return Err(Error::malformed(
-                object,
-                "v2 B-tree node record count",
-                nstart,
-            ));
+            return Err(Error::malformed(object, "v2 B-tree node record count", nstart));
         }
         for _ in 0..nrec {
             let rec = c.bytes(rec_size as usize).map_err(err)?;

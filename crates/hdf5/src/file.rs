@@ -35,16 +35,10 @@ impl hdf5_pure::Source for SharedSource {
         self.0.bytes().len() as u64
     }
 
-    fn read_at(
-        &self,
-        offset: u64,
-        buf: &mut [u8],
-    ) -> std::result::Result<(), hdf5_pure::FormatError> {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::result::Result<(), hdf5_pure::FormatError> {
         let data = self.0.bytes();
         let eof = || hdf5_pure::FormatError::UnexpectedEof {
-            expected: usize::try_from(offset)
-                .unwrap_or(usize::MAX)
-                .saturating_add(buf.len()),
+            expected: usize::try_from(offset).unwrap_or(usize::MAX).saturating_add(buf.len()),
             available: data.len(),
         };
         let start = usize::try_from(offset).map_err(|_| eof())?;
@@ -72,30 +66,17 @@ impl Inner {
         if addr == UNDEF {
             return Err(Error::malformed(object, what, addr));
         }
-        self.sb
-            .base
-            .checked_add(addr)
-            .ok_or_else(|| Error::malformed(object, what, addr))
+        self.sb.base.checked_add(addr).ok_or_else(|| Error::malformed(object, what, addr))
     }
 
     /// `len` bytes at relative address `addr`, or [`Error::Truncated`].
     pub fn slice(&self, addr: u64, len: u64, object: &str, what: &'static str) -> Result<&[u8]> {
         let start = self.abs(addr, object, what)?;
         let data = self.data();
-        let end = start
-            .checked_add(len)
-            .ok_or_else(|| Error::malformed(object, what, start))?;
-        let truncated = || Error::Truncated {
-            object: object.to_string(),
-            what,
-            start,
-            end,
-            file_len: data.len() as u64,
-        };
-        let (s, e) = (
-            usize::try_from(start).map_err(|_| truncated())?,
-            usize::try_from(end).map_err(|_| truncated())?,
-        );
+        let end = start.checked_add(len).ok_or_else(|| Error::malformed(object, what, start))?;
+        let truncated =
+            || Error::Truncated { object: object.to_string(), what, start, end, file_len: data.len() as u64 };
+        let (s, e) = (usize::try_from(start).map_err(|_| truncated())?, usize::try_from(end).map_err(|_| truncated())?);
         data.get(s..e).ok_or_else(truncated)
     }
 
@@ -103,16 +84,15 @@ impl Inner {
     pub fn cursor_at(&self, addr: u64, object: &str, what: &'static str) -> Result<Cursor<'_>> {
         let start = self.abs(addr, object, what)?;
         let data = self.data();
-        let rest = usize::try_from(start)
-            .ok()
-            .and_then(|s| data.get(s..))
-            .filter(|r| !r.is_empty())
-            .ok_or_else(|| Error::Truncated {
-                object: object.to_string(),
-                what,
-                start,
-                end: start.saturating_add(1),
-                file_len: data.len() as u64,
+        let rest =
+            usize::try_from(start).ok().and_then(|s| data.get(s..)).filter(|r| !r.is_empty()).ok_or_else(|| {
+                Error::Truncated {
+                    object: object.to_string(),
+                    what,
+                    start,
+                    end: start.saturating_add(1),
+                    file_len: data.len() as u64,
+                }
             })?;
         Ok(Cursor::new(rest, start))
     }
@@ -126,9 +106,7 @@ impl Inner {
             hdf5_pure::File::from_source(SharedSource(Arc::clone(&self.bytes)))
         })?;
         let _ = self.pure.set(f);
-        self.pure
-            .get()
-            .ok_or_else(|| Error::malformed(path, "file (hdf5-pure handle)", 0))
+        self.pure.get().ok_or_else(|| Error::malformed(path, "file (hdf5-pure handle)", 0))
     }
 }
 
@@ -229,11 +207,7 @@ fn describe(kind: &NodeKind) -> String {
 }
 
 pub(crate) fn join(parent: &str, name: &str) -> String {
-    if parent == "/" {
-        format!("/{name}")
-    } else {
-        format!("{parent}/{name}")
-    }
+    if parent == "/" { format!("/{name}") } else { format!("{parent}/{name}") }
 }
 
 impl H5File {
@@ -243,10 +217,7 @@ impl H5File {
     /// (on Unix that would end this process with SIGBUS); read it with
     /// `std::fs::read` and [`H5File::from_bytes`] when that cannot be ruled out.
     pub fn open(path: &Path, limits: &Limits) -> Result<H5File> {
-        let io = |source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        };
+        let io = |source| Error::Io { path: path.to_path_buf(), source };
         let file = std::fs::File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         check_file_len(len, limits)?;
@@ -296,20 +267,12 @@ impl H5File {
 
     fn with_backing(backing: Backing, limits: &Limits) -> Result<H5File> {
         let sb = Superblock::find(backing.bytes())?;
-        let inner = Arc::new(Inner {
-            bytes: Arc::new(backing),
-            limits: limits.clone(),
-            sb,
-            pure: OnceLock::new(),
-        });
+        let inner = Arc::new(Inner { bytes: Arc::new(backing), limits: limits.clone(), sb, pure: OnceLock::new() });
         let file = H5File { inner };
         // The root must be a readable group.
         let h = Header::read(&file.inner, file.inner.sb.root, "/")?;
         if !is_group(&h) {
-            return Err(Error::NotAGroup {
-                path: "/".into(),
-                found: describe(&classify(&h)),
-            });
+            return Err(Error::NotAGroup { path: "/".into(), found: describe(&classify(&h)) });
         }
         Ok(file)
     }
@@ -326,11 +289,7 @@ impl H5File {
 
     /// The root group.
     pub fn root(&self) -> Group {
-        Group {
-            inner: Arc::clone(&self.inner),
-            path: "/".into(),
-            addr: self.inner.sb.root,
-        }
+        Group { inner: Arc::clone(&self.inner), path: "/".into(), addr: self.inner.sb.root }
     }
 
     /// The group at `path` (`"/a/b"` or `"a/b"`; `"/"` is the root). Links on the way are refused.
@@ -350,10 +309,7 @@ impl H5File {
     /// descended into. Bounded by [`Limits::max_objects`] and [`Limits::max_depth`].
     pub fn walk(&self) -> Result<Vec<Node>> {
         let inner = &*self.inner;
-        let mut out = vec![Node {
-            path: "/".into(),
-            kind: NodeKind::Group,
-        }];
+        let mut out = vec![Node { path: "/".into(), kind: NodeKind::Group }];
         let mut seen = HashSet::new();
         seen.insert(inner.sb.root);
         walk_group(inner, "/", inner.sb.root, 0, &mut seen, &mut out)?;
@@ -393,28 +349,16 @@ fn walk_group(
             Target::Hard(a) => {
                 let kind = classify(&Header::read(inner, a, &child)?);
                 let descend = kind == NodeKind::Group && seen.insert(a);
-                out.push(Node {
-                    path: child.clone(),
-                    kind,
-                });
+                out.push(Node { path: child.clone(), kind });
                 if descend {
                     let max = limits.max_depth.min(HARD_MAX_DEPTH);
                     if depth + 1 > max {
-                        return Err(Error::limit(
-                            &child,
-                            "group depth",
-                            depth as u64 + 1,
-                            max as u64,
-                            "max_depth",
-                        ));
+                        return Err(Error::limit(&child, "group depth", depth as u64 + 1, max as u64, "max_depth"));
                     }
                     walk_group(inner, &child, a, depth + 1, seen, out)?;
                 }
             }
-            other => out.push(Node {
-                path: child,
-                kind: link_kind(other),
-            }),
+            other => out.push(Node { path: child, kind: link_kind(other) }),
         }
     }
     Ok(())
@@ -431,13 +375,7 @@ fn link_kind(t: Target) -> NodeKind {
 
 fn check_file_len(len: u64, limits: &Limits) -> Result<()> {
     if len > limits.max_file_bytes {
-        return Err(Error::limit(
-            "/",
-            "file size in bytes",
-            len,
-            limits.max_file_bytes,
-            "max_file_bytes",
-        ));
+        return Err(Error::limit("/", "file size in bytes", len, limits.max_file_bytes, "max_file_bytes"));
     }
     Ok(())
 }
@@ -456,15 +394,10 @@ impl Group {
         let mut out = Vec::with_capacity(links.len());
         for link in links {
             let kind = match link.target {
-                Target::Hard(a) => {
-                    classify(&Header::read(inner, a, &join(&self.path, &link.name))?)
-                }
+                Target::Hard(a) => classify(&Header::read(inner, a, &join(&self.path, &link.name))?),
                 other => link_kind(other),
             };
-            out.push(Member {
-                name: link.name,
-                kind,
-            });
+            out.push(Member { name: link.name, kind });
         }
         Ok(out)
     }
@@ -474,16 +407,9 @@ impl Group {
         let (path, addr) = self.resolve(name)?;
         let h = Header::read(&self.inner, addr, &path)?;
         if !is_group(&h) {
-            return Err(Error::NotAGroup {
-                found: describe(&classify(&h)),
-                path,
-            });
+            return Err(Error::NotAGroup { found: describe(&classify(&h)), path });
         }
-        Ok(Group {
-            inner: Arc::clone(&self.inner),
-            path,
-            addr,
-        })
+        Ok(Group { inner: Arc::clone(&self.inner), path, addr })
     }
 
     /// The dataset at relative path `name`.
@@ -500,73 +426,38 @@ impl Group {
 
     /// The attribute `name`, if present.
     pub fn attr(&self, name: &str) -> Result<Option<Attr>> {
-        Ok(self
-            .attrs()?
-            .into_iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, a)| a))
+        Ok(self.attrs()?.into_iter().find(|(n, _)| n == name).map(|(_, a)| a))
     }
 
     /// Resolves a path relative to this group to (absolute path, header address).
     fn resolve(&self, rel: &str) -> Result<(String, u64)> {
         let inner = &*self.inner;
-        let (mut path, mut addr) = if rel.starts_with('/') {
-            ("/".to_string(), inner.sb.root)
-        } else {
-            (self.path.clone(), self.addr)
-        };
-        let parts: Vec<&str> = rel
-            .split('/')
-            .filter(|s| !s.is_empty() && *s != ".")
-            .collect();
+        let (mut path, mut addr) =
+            if rel.starts_with('/') { ("/".to_string(), inner.sb.root) } else { (self.path.clone(), self.addr) };
+        let parts: Vec<&str> = rel.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
         let depth = path.split('/').filter(|s| !s.is_empty()).count() + parts.len();
         if depth > inner.limits.max_depth {
-            return Err(Error::limit(
-                rel,
-                "path depth",
-                depth as u64,
-                inner.limits.max_depth as u64,
-                "max_depth",
-            ));
+            return Err(Error::limit(rel, "path depth", depth as u64, inner.limits.max_depth as u64, "max_depth"));
         }
         for part in parts {
             let header = Header::read(inner, addr, &path)?;
             if !is_group(&header) {
-                return Err(Error::NotAGroup {
-                    found: describe(&classify(&header)),
-                    path,
-                });
+                return Err(Error::NotAGroup { found: describe(&classify(&header)), path });
             }
             let links = read_links(inner, &header, &path)?;
             let child = join(&path, part);
             let link =
-                links
-                    .into_iter()
-                    .find(|l| l.name == part)
-                    .ok_or_else(|| Error::NotFound {
-                        path: child.clone(),
-                    })?;
+                links.into_iter().find(|l| l.name == part).ok_or_else(|| Error::NotFound { path: child.clone() })?;
             addr = match link.target {
                 Target::Hard(a) => a,
                 Target::Soft(target) => {
-                    return Err(Error::SoftLink {
-                        path: child,
-                        target,
-                    });
+                    return Err(Error::SoftLink { path: child, target });
                 }
                 Target::External { file, path: target } => {
-                    return Err(Error::ExternalLink {
-                        path: child,
-                        file,
-                        target,
-                    });
+                    return Err(Error::ExternalLink { path: child, file, target });
                 }
                 Target::UserDefined(c) => {
-                    return Err(Error::unsupported(
-                        &child,
-                        format!("user-defined link class {c}"),
-                        FIX_RESAVE,
-                    ));
+                    return Err(Error::unsupported(&child, format!("user-defined link class {c}"), FIX_RESAVE));
                 }
             };
             path = child;

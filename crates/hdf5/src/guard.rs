@@ -18,19 +18,11 @@ pub(crate) fn call<T>(
 
 pub(crate) fn map(path: &str, doing: &'static str, source: hdf5_pure::Error) -> Error {
     match source {
-        hdf5_pure::Error::Format(hdf5_pure::FormatError::InvalidLayoutVersion(v)) => {
-            Error::unsupported(
-                path,
-                format!(
-                    "HDF5 data layout message version {v} (written by HDF5 >= 2.0 with libver='latest')"
-                ),
-                FIX_RESAVE,
-            )
-        }
-        source => Error::Backend {
-            path: path.to_string(),
-            doing,
-            source,
-        },
+        hdf5_pure::Error::Format(hdf5_pure::FormatError::InvalidLayoutVersion(v)) => Error::unsupported(
+            path,
+            format!("HDF5 data layout message version {v} (written by HDF5 >= 2.0 with libver='latest')"),
+            FIX_RESAVE,
+        ),
+        source => Error::Backend { path: path.to_string(), doing, source },
     }
 }

@@ -58,9 +58,7 @@ impl Superblock {
     pub fn find(data: &[u8]) -> Result<Superblock> {
         let mut at: u64 = 0;
         loop {
-            let start = usize::try_from(at).map_err(|_| Error::NotHdf5 {
-                searched: data.len() as u64,
-            })?;
+            let start = usize::try_from(at).map_err(|_| Error::NotHdf5 { searched: data.len() as u64 })?;
             let Some(window) = data.get(start..) else {
                 break;
             };
@@ -72,9 +70,7 @@ impl Superblock {
             }
             at = if at == 0 { 512 } else { at.saturating_mul(2) };
         }
-        Err(Error::NotHdf5 {
-            searched: data.len() as u64,
-        })
+        Err(Error::NotHdf5 { searched: data.len() as u64 })
     }
 
     fn parse(window: &[u8], at: u64) -> Result<Superblock> {
@@ -96,13 +92,7 @@ impl Superblock {
                 // Root group symbol table entry.
                 c.skip(osize).map_err(&err)?; // link name offset
                 let root = c.addr(osize).map_err(&err)?;
-                Ok(Superblock {
-                    version,
-                    osize,
-                    lsize,
-                    base: at,
-                    root,
-                })
+                Ok(Superblock { version, osize, lsize, base: at, root })
             }
             2 | 3 => {
                 let osize = usize::from(c.u8().map_err(&err)?);
@@ -111,30 +101,16 @@ impl Superblock {
                 c.skip(1).map_err(&err)?; // flags
                 c.skip(3 * osize).map_err(&err)?; // base, extension, EOF
                 let root = c.addr(osize).map_err(&err)?;
-                Ok(Superblock {
-                    version,
-                    osize,
-                    lsize,
-                    base: at,
-                    root,
-                })
+                Ok(Superblock { version, osize, lsize, base: at, root })
             }
-            _ => Err(Error::unsupported(
-                "/",
-                format!("superblock version {version}"),
-                crate::error::FIX_RESAVE,
-            )),
+            _ => Err(Error::unsupported("/", format!("superblock version {version}"), crate::error::FIX_RESAVE)),
         }
     }
 }
 
 fn check_sizes(osize: usize, lsize: usize, at: u64) -> Result<()> {
     let ok = |n: usize| matches!(n, 2 | 4 | 8);
-    if ok(osize) && ok(lsize) {
-        Ok(())
-    } else {
-        Err(Error::malformed("/", "superblock offset/length size", at))
-    }
+    if ok(osize) && ok(lsize) { Ok(()) } else { Err(Error::malformed("/", "superblock offset/length size", at)) }
 }
 
 /// One header message; `body` borrows the file bytes.
@@ -196,22 +172,14 @@ impl<'a> Header<'a> {
     pub fn read(inner: &'a Inner, addr: u64, object: &str) -> Result<Header<'a>> {
         let start = inner.abs(addr, object, "object header")?;
         let file_len = inner.data().len() as u64;
-        let truncated = |end: u64| Error::Truncated {
-            object: object.to_string(),
-            what: "object header of",
-            start,
-            end,
-            file_len,
-        };
+        let truncated =
+            |end: u64| Error::Truncated { object: object.to_string(), what: "object header of", start, end, file_len };
         let first = usize::try_from(start)
             .ok()
             .and_then(|s| inner.data().get(s..))
             .filter(|s| !s.is_empty())
             .ok_or_else(|| truncated(start.saturating_add(1)))?;
-        let mut header = Header {
-            messages: Vec::new(),
-            offset: start,
-        };
+        let mut header = Header { messages: Vec::new(), offset: start };
         let v2 = first.starts_with(b"OHDR");
         let mut c = Cursor::new(first, start);
         let chunk;
@@ -246,13 +214,8 @@ impl<'a> Header<'a> {
             chunk = c.sub(size as usize).map_err(|_| truncated(end))?;
             order = false;
         }
-        let mut w = Walker {
-            header: &mut header,
-            osize: inner.sb.osize,
-            lsize: inner.sb.lsize,
-            order,
-            pending: Vec::new(),
-        };
+        let mut w =
+            Walker { header: &mut header, osize: inner.sb.osize, lsize: inner.sb.lsize, order, pending: Vec::new() };
         if v2 {
             w.v2_messages(chunk, object)?;
         } else {
@@ -262,35 +225,24 @@ impl<'a> Header<'a> {
         seen.insert(start);
         while let Some((addr, len)) = w.pending.pop() {
             if seen.len() >= MAX_CHUNKS {
-                return Err(Error::malformed(
-                    object,
-                    "object header (too many continuation blocks)",
-                    start,
-                ));
+                return Err(Error::malformed(object, "object header (too many continuation blocks)", start));
             }
             let abs = inner.abs(addr, object, "object header continuation")?;
             if !seen.insert(abs) {
-                return Err(Error::malformed(
-                    object,
-                    "object header continuation (loop)",
-                    abs,
-                ));
+                return Err(Error::malformed(object, "object header continuation (loop)", abs));
             }
             let bytes = inner.slice(addr, len, object, "object header continuation of")?;
             let mut cc = Cursor::new(bytes, abs);
             if v2 {
                 let err = short(object, "object header continuation block");
                 if cc.bytes(4).map_err(&err)? != b"OCHK" {
-                    return Err(Error::malformed(
-                        object,
-                        "object header continuation signature",
-                        abs,
-                    ));
+                    return Err(Error::malformed(object, "object header continuation signature", abs));
                 }
                 // The block ends with a 4-byte checksum.
-                let body_len = cc.remaining().checked_sub(4).ok_or_else(|| {
-                    Error::malformed(object, "object header continuation block", abs)
-                })?;
+                let body_len = cc
+                    .remaining()
+                    .checked_sub(4)
+                    .ok_or_else(|| Error::malformed(object, "object header continuation block", abs))?;
                 let body = cc.sub(body_len).map_err(&err)?;
                 w.v2_messages(body, object)?;
             } else {
@@ -338,20 +290,9 @@ impl<'a> Walker<'_, 'a> {
         Ok(())
     }
 
-    fn push(
-        &mut self,
-        kind: u16,
-        flags: u8,
-        body: &'a [u8],
-        offset: u64,
-        object: &str,
-    ) -> Result<()> {
+    fn push(&mut self, kind: u16, flags: u8, body: &'a [u8], offset: u64, object: &str) -> Result<()> {
         if self.header.messages.len() >= MAX_MESSAGES {
-            return Err(Error::malformed(
-                object,
-                "object header (too many messages)",
-                offset,
-            ));
+            return Err(Error::malformed(object, "object header (too many messages)", offset));
         }
         match kind {
             0 => {}
@@ -361,20 +302,11 @@ impl<'a> Walker<'_, 'a> {
                 let addr = c.addr(self.osize).map_err(&err)?;
                 let len = c.uint(self.lsize).map_err(&err)?;
                 if addr == UNDEF {
-                    return Err(Error::malformed(
-                        object,
-                        "continuation message address",
-                        offset,
-                    ));
+                    return Err(Error::malformed(object, "continuation message address", offset));
                 }
                 self.pending.push((addr, len));
             }
-            _ => self.header.messages.push(Message {
-                kind,
-                flags,
-                body,
-                offset,
-            }),
+            _ => self.header.messages.push(Message { kind, flags, body, offset }),
         }
         Ok(())
     }

@@ -69,8 +69,7 @@ pub(crate) fn read_links(inner: &Inner, header: &Header<'_>, object: &str) -> Re
         let heap = c.addr(inner.sb.osize).map_err(err)?;
         let index = c.addr(inner.sb.osize).map_err(err)?;
         if heap != UNDEF {
-            for (body, offset) in crate::fheap::dense_records(inner, heap, index, object, "links")?
-            {
+            for (body, offset) in crate::fheap::dense_records(inner, heap, index, object, "links")? {
                 links.push(link_message(inner, &body, offset, object)?);
                 check_count(inner, links.len(), object)?;
             }
@@ -79,11 +78,7 @@ pub(crate) fn read_links(inner: &Inner, header: &Header<'_>, object: &str) -> Re
     links.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
     for pair in links.windows(2) {
         if pair[0].name == pair[1].name {
-            return Err(Error::malformed(
-                object,
-                "group (duplicate member name)",
-                header.offset,
-            ));
+            return Err(Error::malformed(object, "group (duplicate member name)", header.offset));
         }
     }
     Ok(links)
@@ -91,35 +86,20 @@ pub(crate) fn read_links(inner: &Inner, header: &Header<'_>, object: &str) -> Re
 
 fn check_count(inner: &Inner, n: usize, object: &str) -> Result<()> {
     if n > inner.limits.max_objects {
-        return Err(Error::limit(
-            object,
-            "member count",
-            n as u64,
-            inner.limits.max_objects as u64,
-            "max_objects",
-        ));
+        return Err(Error::limit(object, "member count", n as u64, inner.limits.max_objects as u64, "max_objects"));
     }
     Ok(())
 }
 
 /// Decodes one Link message body.
-pub(crate) fn link_message(
-    inner: &Inner,
-    body: &[u8],
-    offset: u64,
-    object: &str,
-) -> Result<RawLink> {
+pub(crate) fn link_message(inner: &Inner, body: &[u8], offset: u64, object: &str) -> Result<RawLink> {
     let err = |s: crate::cursor::Short| Error::malformed(object, "link message", s.at);
     let mut c = Cursor::new(body, offset);
     if c.u8().map_err(err)? != 1 {
         return Err(Error::malformed(object, "link message version", offset));
     }
     let flags = c.u8().map_err(err)?;
-    let kind = if flags & 0x08 != 0 {
-        c.u8().map_err(err)?
-    } else {
-        0
-    };
+    let kind = if flags & 0x08 != 0 { c.u8().map_err(err)? } else { 0 };
     if flags & 0x04 != 0 {
         c.skip(8).map_err(err)?;
     }
@@ -127,8 +107,7 @@ pub(crate) fn link_message(
         c.skip(1).map_err(err)?;
     }
     let len = c.uint(1 << (flags & 3)).map_err(err)?;
-    let len =
-        usize::try_from(len).map_err(|_| Error::malformed(object, "link name length", offset))?;
+    let len = usize::try_from(len).map_err(|_| Error::malformed(object, "link name length", offset))?;
     let name = name_of(c.bytes(len).map_err(err)?);
     let target = match kind {
         0 => Target::Hard(c.addr(inner.sb.osize).map_err(err)?),
@@ -150,13 +129,7 @@ pub(crate) fn link_message(
 }
 
 /// Appends the entries of an old-style group.
-fn symbol_table(
-    inner: &Inner,
-    btree: u64,
-    heap: u64,
-    object: &str,
-    out: &mut Vec<RawLink>,
-) -> Result<()> {
+fn symbol_table(inner: &Inner, btree: u64, heap: u64, object: &str, out: &mut Vec<RawLink>) -> Result<()> {
     let heap_data = local_heap(inner, heap, object)?;
     let mut seen = HashSet::new();
     let mut stack = vec![(btree, None::<u8>)];
@@ -164,22 +137,14 @@ fn symbol_table(
     let l = inner.sb.lsize;
     while let Some((addr, expect_level)) = stack.pop() {
         if !seen.insert(addr) {
-            return Err(Error::malformed(
-                object,
-                "group B-tree (node visited twice)",
-                addr,
-            ));
+            return Err(Error::malformed(object, "group B-tree (node visited twice)", addr));
         }
         check_count(inner, seen.len(), object)?;
         let start = inner.abs(addr, object, "group B-tree node")?;
         let err = |s: crate::cursor::Short| Error::malformed(object, "group B-tree node", s.at);
         let mut c = inner.cursor_at(addr, object, "group B-tree node of")?;
         if c.bytes(4).map_err(err)? != b"TREE" {
-            return Err(Error::malformed(
-                object,
-                "group B-tree node signature",
-                start,
-            ));
+            return Err(Error::malformed(object, "group B-tree node signature", start));
         }
         if c.u8().map_err(err)? != 0 {
             return Err(Error::malformed(object, "group B-tree node type", start));
@@ -190,8 +155,7 @@ fn symbol_table(
         }
         let entries = c.u16().map_err(err)?;
         c.skip(2 * o).map_err(err)?; // siblings
-        let mut children =
-            Vec::with_capacity(usize::from(entries).min(c.remaining() / (o + l).max(1)));
+        let mut children = Vec::with_capacity(usize::from(entries).min(c.remaining() / (o + l).max(1)));
         for _ in 0..entries {
             c.skip(l).map_err(err)?; // key
             children.push(c.addr(o).map_err(err)?);
@@ -211,23 +175,13 @@ fn symbol_table(
     Ok(())
 }
 
-fn symbol_node(
-    inner: &Inner,
-    addr: u64,
-    heap: &[u8],
-    object: &str,
-    out: &mut Vec<RawLink>,
-) -> Result<()> {
+fn symbol_node(inner: &Inner, addr: u64, heap: &[u8], object: &str, out: &mut Vec<RawLink>) -> Result<()> {
     let o = inner.sb.osize;
     let start = inner.abs(addr, object, "symbol table node")?;
     let err = |s: crate::cursor::Short| Error::malformed(object, "symbol table node", s.at);
     let mut c = inner.cursor_at(addr, object, "symbol table node of")?;
     if c.bytes(4).map_err(err)? != b"SNOD" {
-        return Err(Error::malformed(
-            object,
-            "symbol table node signature",
-            start,
-        ));
+        return Err(Error::malformed(object, "symbol table node signature", start));
     }
     c.skip(2).map_err(err)?; // version, reserved
     let count = c.u16().map_err(err)?;
@@ -250,15 +204,10 @@ fn symbol_node(
 }
 
 fn heap_string(heap: &[u8], off: u64, object: &str, at: u64) -> Result<String> {
-    let off =
-        usize::try_from(off).map_err(|_| Error::malformed(object, "local heap name offset", at))?;
-    let rest = heap
-        .get(off..)
-        .ok_or_else(|| Error::malformed(object, "local heap name offset", at))?;
+    let off = usize::try_from(off).map_err(|_| Error::malformed(object, "local heap name offset", at))?;
+    let rest = heap.get(off..).ok_or_else(|| Error::malformed(object, "local heap name offset", at))?;
     let mut c = Cursor::new(rest, at);
-    let s = c
-        .cstr()
-        .map_err(|_| Error::malformed(object, "local heap name (no terminator)", at))?;
+    let s = c.cstr().map_err(|_| Error::malformed(object, "local heap name (no terminator)", at))?;
     Ok(name_of(s))
 }
 

@@ -9,8 +9,7 @@
 //! so that the oldest HDF5 libraries that can read such files can read ours.
 
 use hdf5_pure::{
-    AttrValue as PureAttr, Datatype, DatatypeByteOrder, EnumTypeBuilder, FileBuilder,
-    FloatingPointLayout, LibVer,
+    AttrValue as PureAttr, Datatype, DatatypeByteOrder, EnumTypeBuilder, FileBuilder, FloatingPointLayout, LibVer,
 };
 
 use crate::datatype::DType;
@@ -42,24 +41,13 @@ pub enum WriteAttr {
 
 #[derive(Debug, Clone)]
 enum WNode {
-    Group {
-        children: Vec<(String, WNode)>,
-        attrs: Vec<(String, WriteAttr)>,
-    },
-    Dataset {
-        dtype: DType,
-        shape: Vec<u64>,
-        raw: Vec<u8>,
-        attrs: Vec<(String, WriteAttr)>,
-    },
+    Group { children: Vec<(String, WNode)>, attrs: Vec<(String, WriteAttr)> },
+    Dataset { dtype: DType, shape: Vec<u64>, raw: Vec<u8>, attrs: Vec<(String, WriteAttr)> },
 }
 
 impl WNode {
     fn group() -> WNode {
-        WNode::Group {
-            children: Vec::new(),
-            attrs: Vec::new(),
-        }
+        WNode::Group { children: Vec::new(), attrs: Vec::new() }
     }
 }
 
@@ -86,9 +74,7 @@ fn components(path: &str) -> Result<Vec<&str>> {
 impl Writer {
     /// An empty file (just the root group).
     pub fn new() -> Writer {
-        Writer {
-            root: WNode::group(),
-        }
+        Writer { root: WNode::group() }
     }
 
     /// Walks to the group at `parts`, creating missing groups.
@@ -99,10 +85,7 @@ impl Writer {
             walked.push('/');
             walked.push_str(part);
             let WNode::Group { children, .. } = node else {
-                return Err(Error::write(
-                    path,
-                    WriteProblem::ParentIsDataset(parent_of(&walked)),
-                ));
+                return Err(Error::write(path, WriteProblem::ParentIsDataset(parent_of(&walked))));
             };
             let i = match children.iter().position(|(n, _)| n == part) {
                 Some(i) => i,
@@ -148,9 +131,7 @@ impl Writer {
             return Err(Error::write(object_path, WriteProblem::EmptyAttrName));
         }
         let parts = components(object_path)?;
-        let node = self
-            .find_mut(&parts)
-            .ok_or_else(|| Error::write(object_path, WriteProblem::NoSuchObject))?;
+        let node = self.find_mut(&parts).ok_or_else(|| Error::write(object_path, WriteProblem::NoSuchObject))?;
         let (WNode::Group { attrs, .. } | WNode::Dataset { attrs, .. }) = node;
         match attrs.iter_mut().find(|(n, _)| n == name) {
             Some(slot) => slot.1 = value,
@@ -162,13 +143,7 @@ impl Writer {
     /// Creates a contiguous dataset from little-endian element bytes; `shape`
     /// empty means a scalar. Parent groups are created. bfloat16 datasets get
     /// the attribute `dtype="bfloat16"` as Keras writes it.
-    pub fn create_dataset(
-        &mut self,
-        path: &str,
-        dtype: DType,
-        shape: &[u64],
-        raw_le: &[u8],
-    ) -> Result<()> {
+    pub fn create_dataset(&mut self, path: &str, dtype: DType, shape: &[u64], raw_le: &[u8]) -> Result<()> {
         let parts = components(path)?;
         let Some((leaf, parents)) = parts.split_last() else {
             return Err(Error::write(path, WriteProblem::InvalidPath));
@@ -179,25 +154,13 @@ impl Writer {
         let expected = shape
             .iter()
             .try_fold(esize as u64, |acc, &d| acc.checked_mul(d))
-            .ok_or_else(|| Error::SizeOverflow {
-                path: path.to_string(),
-                shape: shape.to_vec(),
-            })?;
+            .ok_or_else(|| Error::SizeOverflow { path: path.to_string(), shape: shape.to_vec() })?;
         if expected != raw_le.len() as u64 {
-            return Err(Error::write(
-                path,
-                WriteProblem::DataLength {
-                    expected,
-                    found: raw_le.len() as u64,
-                },
-            ));
+            return Err(Error::write(path, WriteProblem::DataLength { expected, found: raw_le.len() as u64 }));
         }
         let parent = self.group_mut(path, parents)?;
         let WNode::Group { children, .. } = parent else {
-            return Err(Error::write(
-                path,
-                WriteProblem::ParentIsDataset(parent_of(path)),
-            ));
+            return Err(Error::write(path, WriteProblem::ParentIsDataset(parent_of(path))));
         };
         if children.iter().any(|(n, _)| n == leaf) {
             return Err(Error::write(path, WriteProblem::Exists));
@@ -206,15 +169,8 @@ impl Writer {
         if dtype == DType::BF16 {
             attrs.push(("dtype".to_string(), WriteAttr::VlenUtf8("bfloat16".into())));
         }
-        children.push((
-            (*leaf).to_string(),
-            WNode::Dataset {
-                dtype,
-                shape: shape.to_vec(),
-                raw: raw_le.to_vec(),
-                attrs,
-            },
-        ));
+        children
+            .push(((*leaf).to_string(), WNode::Dataset { dtype, shape: shape.to_vec(), raw: raw_le.to_vec(), attrs }));
         Ok(())
     }
 
@@ -231,12 +187,7 @@ impl Writer {
         for (name, child) in children {
             let path = format!("/{name}");
             match child {
-                WNode::Dataset {
-                    dtype,
-                    shape,
-                    raw,
-                    attrs,
-                } => {
+                WNode::Dataset { dtype, shape, raw, attrs } => {
                     let ds = b.create_dataset(&name);
                     fill_dataset(ds, &path, dtype, &shape, raw, attrs)?;
                 }
@@ -270,12 +221,7 @@ fn fill_group(
     for (name, child) in children {
         let cpath = format!("{path}/{name}");
         match child {
-            WNode::Dataset {
-                dtype,
-                shape,
-                raw,
-                attrs,
-            } => {
+            WNode::Dataset { dtype, shape, raw, attrs } => {
                 let ds = g.create_dataset(&name);
                 fill_dataset(ds, &cpath, dtype, &shape, raw, attrs)?;
             }
@@ -298,8 +244,7 @@ fn fill_dataset(
     attrs: Vec<(String, WriteAttr)>,
 ) -> Result<()> {
     let nelem = shape.iter().product::<u64>();
-    ds.with_raw_data(datatype(path, &dtype)?, raw, nelem)
-        .with_shape(shape);
+    ds.with_raw_data(datatype(path, &dtype)?, raw, nelem).with_shape(shape);
     for (name, value) in attrs {
         ds.set_attr(&name, pure_attr(path, &name, value)?);
     }
@@ -310,11 +255,7 @@ fn le_int(size: u32, signed: bool) -> Datatype {
     Datatype::FixedPoint {
         size,
         byte_order: DatatypeByteOrder::LittleEndian,
-        layout: hdf5_pure::FixedPointLayout {
-            signed,
-            bit_offset: 0,
-            bit_precision: (size * 8) as u16,
-        },
+        layout: hdf5_pure::FixedPointLayout { signed, bit_offset: 0, bit_precision: (size * 8) as u16 },
     }
 }
 
@@ -339,10 +280,7 @@ fn datatype(path: &str, dtype: &DType) -> Result<Datatype> {
         ),
         DType::F32 => float(4, FloatingPointLayout::IEEE754_BINARY32),
         DType::F64 => float(8, FloatingPointLayout::IEEE754_BINARY64),
-        DType::BF16 => Datatype::Opaque {
-            size: 2,
-            tag: Vec::new(),
-        },
+        DType::BF16 => Datatype::Opaque { size: 2, tag: Vec::new() },
         DType::I8 => le_int(1, true),
         DType::I16 => le_int(2, true),
         DType::I32 => le_int(4, true),
@@ -351,15 +289,15 @@ fn datatype(path: &str, dtype: &DType) -> Result<Datatype> {
         DType::U16 => le_int(2, false),
         DType::U32 => le_int(4, false),
         DType::U64 => le_int(8, false),
-        DType::Bool => EnumTypeBuilder::with_base(le_int(1, true))
-            .value("FALSE", 0)
-            .value("TRUE", 1)
-            .build()
-            .map_err(|e| Error::Backend {
-                path: path.to_string(),
-                doing: "building the bool datatype",
-                source: hdf5_pure::Error::Format(e),
-            })?,
+        DType::Bool => {
+            EnumTypeBuilder::with_base(le_int(1, true)).value("FALSE", 0).value("TRUE", 1).build().map_err(|e| {
+                Error::Backend {
+                    path: path.to_string(),
+                    doing: "building the bool datatype",
+                    source: hdf5_pure::Error::Format(e),
+                }
+            })?
+        }
         DType::Str | DType::Other(_) => {
             return Err(Error::write(path, WriteProblem::Dtype(dtype.to_string())));
         }
@@ -374,17 +312,13 @@ fn pure_attr(path: &str, name: &str, value: WriteAttr) -> Result<PureAttr> {
     Ok(match value {
         WriteAttr::VlenUtf8(s) => PureAttr::VarLenString(s),
         WriteAttr::VlenAscii(b) => PureAttr::VarLenAsciiString(utf8(path, name, b)?),
-        WriteAttr::VlenAsciiArray(v) => PureAttr::VarLenAsciiStringArray(
-            v.into_iter()
-                .map(|b| utf8(path, name, b))
-                .collect::<Result<_>>()?,
-        ),
+        WriteAttr::VlenAsciiArray(v) => {
+            PureAttr::VarLenAsciiStringArray(v.into_iter().map(|b| utf8(path, name, b)).collect::<Result<_>>()?)
+        }
         WriteAttr::VlenUtf8Array(v) => PureAttr::VarLenStringArray(v),
-        WriteAttr::FixedAsciiArray(v) => PureAttr::AsciiStringArray(
-            v.into_iter()
-                .map(|b| utf8(path, name, b))
-                .collect::<Result<_>>()?,
-        ),
+        WriteAttr::FixedAsciiArray(v) => {
+            PureAttr::AsciiStringArray(v.into_iter().map(|b| utf8(path, name, b)).collect::<Result<_>>()?)
+        }
         WriteAttr::EmptyF64Array => PureAttr::F64Array(Vec::new()),
         WriteAttr::F64(x) => PureAttr::F64(x),
         WriteAttr::I64(x) => PureAttr::I64(x),

@@ -11,18 +11,10 @@ use strata_hdf5::{Error, H5File, Limits, Member, NodeKind};
 fn soft_and_external_links_are_listed_not_followed() {
     let f = open("links.h5");
     let members = f.root().members().unwrap();
-    assert!(members.contains(&Member {
-        name: "soft".into(),
-        kind: NodeKind::SoftLink {
-            target: "/target".into()
-        }
-    }));
+    assert!(members.contains(&Member { name: "soft".into(), kind: NodeKind::SoftLink { target: "/target".into() } }));
     assert!(members.contains(&Member {
         name: "external".into(),
-        kind: NodeKind::ExternalLink {
-            file: "other.h5".into(),
-            path: "/weights".into()
-        }
+        kind: NodeKind::ExternalLink { file: "other.h5".into(), path: "/weights".into() }
     }));
     let e = f.dataset("/soft").unwrap_err();
     assert_eq!(
@@ -36,20 +28,13 @@ fn soft_and_external_links_are_listed_not_followed() {
         "refusing to follow external link `/external` -> `other.h5:/weights`: links to other files are never \
          followed (as in Keras >= 3.14); copy the object into this file"
     );
-    assert!(matches!(
-        f.group("/g/soft_in_group").unwrap_err(),
-        Error::SoftLink { .. }
-    ));
+    assert!(matches!(f.group("/g/soft_in_group").unwrap_err(), Error::SoftLink { .. }));
 }
 
 #[test]
 fn external_storage_and_virtual_datasets_are_refused() {
     let f = open("links.h5");
-    let e = f
-        .dataset("external_storage")
-        .unwrap()
-        .read_raw()
-        .unwrap_err();
+    let e = f.dataset("external_storage").unwrap().read_raw().unwrap_err();
     assert_eq!(
         e.to_string(),
         "refusing to read dataset `/external_storage`: its elements are stored in external files, which are \
@@ -82,10 +67,7 @@ fn shape_bombs_are_refused_before_allocating() {
 
 #[test]
 fn dataset_size_limit_is_enforced() {
-    let limits = Limits {
-        max_dataset_bytes: 8,
-        ..Limits::default()
-    };
+    let limits = Limits { max_dataset_bytes: 8, ..Limits::default() };
     let f = H5File::open(&fixture("hostile_shape_bomb.h5"), &limits).unwrap();
     let e = f.dataset("ok").unwrap().read_raw().unwrap_err();
     assert_eq!(
@@ -106,9 +88,7 @@ fn truncated_dataset_names_the_byte_range() {
         .into_iter()
         .filter(|n| n.kind == NodeKind::Dataset)
         .filter_map(|n| match f.dataset(&n.path).unwrap().storage() {
-            strata_hdf5::Storage::Contiguous { offset, len } if len > 0 => {
-                Some((n.path, offset, len))
-            }
+            strata_hdf5::Storage::Contiguous { offset, len } if len > 0 => Some((n.path, offset, len)),
             _ => None,
         })
         .collect();
@@ -144,12 +124,7 @@ fn chunked_layout_v5_is_unsupported_with_the_fix() {
          (h5py.File(path, 'w', libver='v110')), or rewrite it with `h5repack -l CONTI` / h5repack from HDF5 1.14"
     );
     // The walk still lists it, so a scanner can report it.
-    assert!(
-        f.walk()
-            .unwrap()
-            .iter()
-            .any(|n| n.path == "/chunked" && n.kind == NodeKind::Dataset)
-    );
+    assert!(f.walk().unwrap().iter().any(|n| n.path == "/chunked" && n.kind == NodeKind::Dataset));
 }
 
 #[test]
@@ -157,15 +132,9 @@ fn hdf5_pure_layout_v5_error_maps_to_unsupported() {
     // hdf5-pure itself refuses the same file with InvalidLayoutVersion(5).
     let bytes = std::fs::read(fixture("unsupported_layout_v5.h5")).unwrap();
     let pure = hdf5_pure::File::from_bytes(bytes).unwrap();
-    let e = pure
-        .dataset("chunked")
-        .and_then(|d| d.read_raw())
-        .unwrap_err();
+    let e = pure.dataset("chunked").and_then(|d| d.read_raw()).unwrap_err();
     assert!(
-        matches!(
-            e,
-            hdf5_pure::Error::Format(hdf5_pure::FormatError::InvalidLayoutVersion(5))
-        ),
+        matches!(e, hdf5_pure::Error::Format(hdf5_pure::FormatError::InvalidLayoutVersion(5))),
         "hdf5-pure now says {e:?}; revisit the version-5 mapping"
     );
 }
@@ -173,34 +142,10 @@ fn hdf5_pure_layout_v5_error_maps_to_unsupported() {
 #[test]
 fn object_count_and_depth_limits() {
     let path = fixture("keras_like_earliest.h5");
-    let f = H5File::open(
-        &path,
-        &Limits {
-            max_objects: 100,
-            ..Limits::default()
-        },
-    )
-    .unwrap();
+    let f = H5File::open(&path, &Limits { max_objects: 100, ..Limits::default() }).unwrap();
     let e = f.walk().unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::Limit {
-                field: "max_objects",
-                limit: 100,
-                ..
-            }
-        ),
-        "{e}"
-    );
-    let f = H5File::open(
-        &path,
-        &Limits {
-            max_depth: 3,
-            ..Limits::default()
-        },
-    )
-    .unwrap();
+    assert!(matches!(e, Error::Limit { field: "max_objects", limit: 100, .. }), "{e}");
+    let f = H5File::open(&path, &Limits { max_depth: 3, ..Limits::default() }).unwrap();
     let e = f.walk().unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -210,18 +155,8 @@ fn object_count_and_depth_limits() {
 
 #[test]
 fn file_size_limit_and_non_hdf5_input() {
-    let e = H5File::open(
-        &fixture("links.h5"),
-        &Limits {
-            max_file_bytes: 100,
-            ..Limits::default()
-        },
-    )
-    .unwrap_err();
-    assert!(
-        e.to_string().starts_with("file size in bytes at `/` is "),
-        "{e}"
-    );
+    let e = H5File::open(&fixture("links.h5"), &Limits { max_file_bytes: 100, ..Limits::default() }).unwrap_err();
+    assert!(e.to_string().starts_with("file size in bytes at `/` is "), "{e}");
     let input = b"PK\x03\x04 not hdf5 at all".to_vec();
     let n = input.len();
     let e = H5File::from_bytes(input, &Limits::default()).unwrap_err();
@@ -237,10 +172,7 @@ fn file_size_limit_and_non_hdf5_input() {
 #[test]
 fn lookups_name_what_they_found() {
     let f = open("keras_like_earliest.h5");
-    assert_eq!(
-        f.group("/model_weights/nope").unwrap_err().to_string(),
-        "no hdf5 object at `/model_weights/nope`"
-    );
+    assert_eq!(f.group("/model_weights/nope").unwrap_err().to_string(), "no hdf5 object at `/model_weights/nope`");
     assert_eq!(
         f.dataset("model_weights/dense").unwrap_err().to_string(),
         "`/model_weights/dense` is not a dataset (it is a group)"
@@ -251,15 +183,7 @@ fn lookups_name_what_they_found() {
     );
     let g = f.group("model_weights").unwrap();
     assert_eq!(g.path(), "/model_weights");
-    assert_eq!(
-        g.dataset("dense/dense/kernel").unwrap().path(),
-        "/model_weights/dense/dense/kernel"
-    );
-    let names = g
-        .attr("layer_names")
-        .unwrap()
-        .unwrap()
-        .as_strings()
-        .unwrap();
+    assert_eq!(g.dataset("dense/dense/kernel").unwrap().path(), "/model_weights/dense/dense/kernel");
+    let names = g.attr("layer_names").unwrap().unwrap().as_strings().unwrap();
     assert_eq!(names, ["dense", "dropout"]);
 }

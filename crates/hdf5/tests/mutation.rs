@@ -8,12 +8,7 @@ use proptest::prelude::*;
 use strata_hdf5::{H5File, Limits, NodeKind};
 
 fn limits() -> Limits {
-    Limits {
-        max_dataset_bytes: 64 << 20,
-        max_attr_bytes: 16 << 20,
-        max_objects: 100_000,
-        ..Limits::default()
-    }
+    Limits { max_dataset_bytes: 64 << 20, max_attr_bytes: 16 << 20, max_objects: 100_000, ..Limits::default() }
 }
 
 /// Everything a reader would do with a file; returns how many datasets were read.
@@ -67,11 +62,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
         any::<usize>().prop_map(Mutation::Truncate),
         prop::collection::vec((any::<usize>(), 0u8..8), 1..8).prop_map(Mutation::Flip),
-        (
-            any::<usize>(),
-            prop_oneof![Just(0u8), Just(0xff), any::<u8>()],
-            1usize..9
-        )
+        (any::<usize>(), prop_oneof![Just(0u8), Just(0xff), any::<u8>()], 1usize..9)
             .prop_map(|(at, byte, len)| Mutation::Smash { at, byte, len }),
     ]
 }
@@ -97,16 +88,8 @@ fn apply(mut b: Vec<u8>, m: &Mutation) -> Vec<u8> {
 
 #[test]
 fn unmutated_files_read_fully() {
-    for name in [
-        "links.h5",
-        "chunked.h5",
-        "keras_like_latest.h5",
-        "keras_like_earliest.h5",
-    ] {
-        assert!(
-            exercise(base(name)) >= 2,
-            "{name}: expected to read its datasets"
-        );
+    for name in ["links.h5", "chunked.h5", "keras_like_latest.h5", "keras_like_earliest.h5"] {
+        assert!(exercise(base(name)) >= 2, "{name}: expected to read its datasets");
     }
 }
 

@@ -3,9 +3,7 @@
 
 mod common;
 
-use strata_hdf5::{
-    Attr, AttrValue, DType, Error, H5File, Limits, StrPad, WriteAttr, WriteProblem, Writer,
-};
+use strata_hdf5::{Attr, AttrValue, DType, Error, H5File, Limits, StrPad, WriteAttr, WriteProblem, Writer};
 
 const DTYPES: [DType; 13] = [
     DType::F16,
@@ -27,45 +25,29 @@ const DTYPES: [DType; 13] = [
 fn bytes_for(dtype: &DType, n: usize, seed: u8) -> Vec<u8> {
     let size = dtype.size().unwrap();
     (0..n * size)
-        .map(|i| {
-            if *dtype == DType::Bool {
-                ((i as u8) ^ seed) & 1
-            } else {
-                (i as u8).wrapping_mul(37).wrapping_add(seed)
-            }
-        })
+        .map(
+            |i| {
+                if *dtype == DType::Bool {
+                    ((i as u8) ^ seed) & 1
+                } else {
+                    (i as u8).wrapping_mul(37).wrapping_add(seed)
+                }
+            },
+        )
         .collect()
 }
 
 fn attrs() -> Vec<(&'static str, WriteAttr)> {
     vec![
-        (
-            "vlen_utf8",
-            WriteAttr::VlenUtf8("caf\u{e9} \u{2603}".into()),
-        ),
-        (
-            "vlen_ascii",
-            WriteAttr::VlenAscii(b"{\"class_name\": \"Sequential\"}".to_vec()),
-        ),
-        (
-            "vlen_ascii_array",
-            WriteAttr::VlenAsciiArray(vec![b"dense".to_vec(), b"".to_vec(), b"dropout_1".to_vec()]),
-        ),
-        (
-            "vlen_utf8_array",
-            WriteAttr::VlenUtf8Array(vec!["\u{fc}".into(), "b".into()]),
-        ),
-        (
-            "fixed_ascii_array",
-            WriteAttr::FixedAsciiArray(vec![b"ab".to_vec(), b"abcd".to_vec(), b"".to_vec()]),
-        ),
+        ("vlen_utf8", WriteAttr::VlenUtf8("caf\u{e9} \u{2603}".into())),
+        ("vlen_ascii", WriteAttr::VlenAscii(b"{\"class_name\": \"Sequential\"}".to_vec())),
+        ("vlen_ascii_array", WriteAttr::VlenAsciiArray(vec![b"dense".to_vec(), b"".to_vec(), b"dropout_1".to_vec()])),
+        ("vlen_utf8_array", WriteAttr::VlenUtf8Array(vec!["\u{fc}".into(), "b".into()])),
+        ("fixed_ascii_array", WriteAttr::FixedAsciiArray(vec![b"ab".to_vec(), b"abcd".to_vec(), b"".to_vec()])),
         ("empty_f64", WriteAttr::EmptyF64Array),
         ("f64", WriteAttr::F64(0.1)),
         ("i64", WriteAttr::I64(-(1 << 62))),
-        (
-            "i64_array",
-            WriteAttr::I64Array(vec![i64::MIN, 0, i64::MAX]),
-        ),
+        ("i64_array", WriteAttr::I64Array(vec![i64::MIN, 0, i64::MAX])),
     ]
 }
 
@@ -78,48 +60,18 @@ fn build() -> Vec<u8> {
     }
     for (i, dt) in DTYPES.iter().enumerate() {
         let name = dt.numpy_name();
-        w.create_dataset(
-            &format!("/dtypes/{name}"),
-            dt.clone(),
-            &[3, 2],
-            &bytes_for(dt, 6, i as u8),
-        )
-        .unwrap();
-        w.create_dataset(
-            &format!("/dtypes/{name}_scalar"),
-            dt.clone(),
-            &[],
-            &bytes_for(dt, 1, i as u8),
-        )
-        .unwrap();
+        w.create_dataset(&format!("/dtypes/{name}"), dt.clone(), &[3, 2], &bytes_for(dt, 6, i as u8)).unwrap();
+        w.create_dataset(&format!("/dtypes/{name}_scalar"), dt.clone(), &[], &bytes_for(dt, 1, i as u8)).unwrap();
     }
-    w.create_dataset(
-        "/model_weights/dense/dense/kernel",
-        DType::F32,
-        &[2, 2],
-        &bytes_for(&DType::F32, 4, 9),
-    )
-    .unwrap();
-    w.set_attr(
-        "/model_weights/dense/dense/kernel",
-        "note",
-        WriteAttr::VlenUtf8("on a dataset".into()),
-    )
-    .unwrap();
-    w.create_dataset("/empty", DType::F32, &[0, 4], &[])
-        .unwrap();
+    w.create_dataset("/model_weights/dense/dense/kernel", DType::F32, &[2, 2], &bytes_for(&DType::F32, 4, 9)).unwrap();
+    w.set_attr("/model_weights/dense/dense/kernel", "note", WriteAttr::VlenUtf8("on a dataset".into())).unwrap();
+    w.create_dataset("/empty", DType::F32, &[0, 4], &[]).unwrap();
     for depth in 0..6 {
         let path: String = (0..=depth).map(|d| format!("/l{d}")).collect();
         w.create_group(&path).unwrap();
     }
     for i in 0..40 {
-        w.create_dataset(
-            &format!("/wide/m{i:02}"),
-            DType::I32,
-            &[],
-            &bytes_for(&DType::I32, 1, i),
-        )
-        .unwrap();
+        w.create_dataset(&format!("/wide/m{i:02}"), DType::I32, &[], &bytes_for(&DType::I32, 1, i)).unwrap();
     }
     w.finish().unwrap()
 }
@@ -148,12 +100,7 @@ fn expect_attr(name: &str, got: &Attr) {
         }
         ("fixed_ascii_array", AttrValue::Strings { values, encoding }) => {
             assert_eq!(
-                (
-                    encoding.vlen,
-                    encoding.utf8,
-                    encoding.fixed_len,
-                    encoding.pad
-                ),
+                (encoding.vlen, encoding.utf8, encoding.fixed_len, encoding.pad),
                 (false, false, Some(4), StrPad::NullPad)
             );
             assert_eq!(values, &strings(&[b"ab\0\0", b"abcd", b"\0\0\0\0"]));
@@ -167,10 +114,9 @@ fn expect_attr(name: &str, got: &Attr) {
             assert_eq!((v.as_slice(), got.shape.len()), (&[0.1][..], 0))
         }
         ("i64", AttrValue::Int(v)) => assert_eq!(v, &[-(1i64 << 62)]),
-        ("i64_array", AttrValue::Int(v)) => assert_eq!(
-            (v.as_slice(), got.shape.as_slice()),
-            (&[i64::MIN, 0, i64::MAX][..], &[3u64][..])
-        ),
+        ("i64_array", AttrValue::Int(v)) => {
+            assert_eq!((v.as_slice(), got.shape.as_slice()), (&[i64::MIN, 0, i64::MAX][..], &[3u64][..]))
+        }
         _ => panic!("attribute {name} read back as {got:?}"),
     }
 }
@@ -195,24 +141,12 @@ fn written_file_reads_back_exactly() {
         assert_eq!(s.read_raw().unwrap(), bytes_for(dt, 1, i as u8));
     }
     let bf = f.dataset("dtypes/bfloat16").unwrap();
-    assert_eq!(
-        bf.attrs().unwrap()[0].1.as_string().as_deref(),
-        Some("bfloat16")
-    );
-    assert_eq!(
-        f.dataset("empty").unwrap().read_raw().unwrap(),
-        Vec::<u8>::new()
-    );
+    assert_eq!(bf.attrs().unwrap()[0].1.as_string().as_deref(), Some("bfloat16"));
+    assert_eq!(f.dataset("empty").unwrap().read_raw().unwrap(), Vec::<u8>::new());
     assert!(f.group("/l0/l1/l2/l3/l4/l5").is_ok());
     assert_eq!(f.group("wide").unwrap().members().unwrap().len(), 40);
     assert_eq!(
-        f.dataset("/model_weights/dense/dense/kernel")
-            .unwrap()
-            .attrs()
-            .unwrap()[0]
-            .1
-            .as_string()
-            .as_deref(),
+        f.dataset("/model_weights/dense/dense/kernel").unwrap().attrs().unwrap()[0].1.as_string().as_deref(),
         Some("on a dataset")
     );
 }
@@ -238,42 +172,18 @@ fn h5py_reads_what_we_write() {
 #[test]
 fn writer_refuses_bad_input() {
     let mut w = Writer::new();
-    let e = w
-        .create_dataset("/x", DType::F32, &[2], &[0; 7])
-        .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "cannot write `/x`: data has 7 bytes but the shape and dtype need 8"
-    );
+    let e = w.create_dataset("/x", DType::F32, &[2], &[0; 7]).unwrap_err();
+    assert_eq!(e.to_string(), "cannot write `/x`: data has 7 bytes but the shape and dtype need 8");
     w.create_dataset("/x", DType::F32, &[2], &[0; 8]).unwrap();
-    let e = w
-        .create_dataset("/x/y", DType::F32, &[], &[0; 4])
-        .unwrap_err();
-    assert!(
-        matches!(&e, Error::Write { reason: WriteProblem::ParentIsDataset(p), .. } if p == "/x"),
-        "{e}"
-    );
-    assert_eq!(
-        e.to_string(),
-        "cannot write `/x/y`: parent `/x` is a dataset, not a group"
-    );
-    let e = w
-        .create_dataset("/x", DType::F32, &[2], &[0; 8])
-        .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "cannot write `/x`: an object already exists there"
-    );
+    let e = w.create_dataset("/x/y", DType::F32, &[], &[0; 4]).unwrap_err();
+    assert!(matches!(&e, Error::Write { reason: WriteProblem::ParentIsDataset(p), .. } if p == "/x"), "{e}");
+    assert_eq!(e.to_string(), "cannot write `/x/y`: parent `/x` is a dataset, not a group");
+    let e = w.create_dataset("/x", DType::F32, &[2], &[0; 8]).unwrap_err();
+    assert_eq!(e.to_string(), "cannot write `/x`: an object already exists there");
     let e = w.set_attr("/nope", "a", WriteAttr::I64(1)).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "cannot write `/nope`: no group or dataset there; create it before setting attributes"
-    );
+    assert_eq!(e.to_string(), "cannot write `/nope`: no group or dataset there; create it before setting attributes");
     let e = w.create_dataset("/s", DType::Str, &[], &[]).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "cannot write `/s`: dtype `str` cannot be written; use a numeric or bool dtype"
-    );
+    assert_eq!(e.to_string(), "cannot write `/s`: dtype `str` cannot be written; use a numeric or bool dtype");
     let e = w.create_group("/a/../b").unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -284,8 +194,7 @@ fn writer_refuses_bad_input() {
 #[test]
 fn non_utf8_ascii_attribute_is_refused_at_finish() {
     let mut w = Writer::new();
-    w.set_attr("/", "cfg", WriteAttr::VlenAscii(vec![0xff, 0xfe]))
-        .unwrap();
+    w.set_attr("/", "cfg", WriteAttr::VlenAscii(vec![0xff, 0xfe])).unwrap();
     let e = w.finish().unwrap_err();
     assert_eq!(
         e.to_string(),

@@ -33,17 +33,13 @@ pub fn oracle_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("STRATA_ORACLE_DIR") {
         return PathBuf::from(d);
     }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
     home.join(".cache/strata/oracle")
 }
 
 /// True when the run demands the oracle (`STRATA_REQUIRE_ORACLE=1`).
 pub fn oracle_required() -> bool {
-    std::env::var("STRATA_REQUIRE_ORACLE")
-        .map(|v| v == "1")
-        .unwrap_or(false)
+    std::env::var("STRATA_REQUIRE_ORACLE").map(|v| v == "1").unwrap_or(false)
 }
 
 /// The oracle's Python interpreter, if the venv exists. When it is missing and the run

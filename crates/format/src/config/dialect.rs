@@ -91,8 +91,7 @@ fn scan(root: &Json) -> Markers {
                                         m.list_nodes = true;
                                         m.three_element_entries |= entries.iter().any(|e| {
                                             e.as_array().is_some_and(|a| {
-                                                a.len() == 3
-                                                    && a.first().and_then(Json::as_str).is_some()
+                                                a.len() == 3 && a.first().and_then(Json::as_str).is_some()
                                             })
                                         });
                                     }
@@ -130,17 +129,11 @@ fn major_minor(version: &str) -> Option<(u32, u32)> {
 /// The dialect of the config document `root`.
 pub fn detect(root: &Json, keras_version: Option<&str>) -> ConfigDialect {
     let top_module = root.get("module").is_some();
-    let version = keras_version
-        .or_else(|| root.get("keras_version").and_then(Json::as_str))
-        .and_then(major_minor);
+    let version = keras_version.or_else(|| root.get("keras_version").and_then(Json::as_str)).and_then(major_minor);
     match version {
         Some((1, _)) => return ConfigDialect::Keras1,
         Some((3, _)) => {
-            return if top_module {
-                ConfigDialect::Keras3
-            } else {
-                ConfigDialect::Keras3LegacyH5
-            };
+            return if top_module { ConfigDialect::Keras3 } else { ConfigDialect::Keras3LegacyH5 };
         }
         Some((2, minor)) if minor >= 5 => return ConfigDialect::TfKeras,
         _ => {}

@@ -58,10 +58,7 @@ pub(super) fn write_branches(config: &Json, branches: &[ModelConfig]) -> Json {
     if !branches.is_empty()
         && let Some(o) = out.as_object_mut()
     {
-        o.insert(
-            "layers",
-            Json::Array(branches.iter().map(ModelConfig::to_json).collect()),
-        );
+        o.insert("layers", Json::Array(branches.iter().map(ModelConfig::to_json).collect()));
     }
     out
 }

@@ -103,11 +103,9 @@ fn kwarg_refs(v: &Json, out: &mut Vec<TensorRef>) {
 
 fn as_kwarg_ref(v: &Json) -> Option<TensorRef> {
     match v.as_array()? {
-        [Json::String(layer), node, tensor] => Some(TensorRef {
-            layer: layer.clone(),
-            node_index: node.as_usize()?,
-            tensor_index: tensor.as_usize()?,
-        }),
+        [Json::String(layer), node, tensor] => {
+            Some(TensorRef { layer: layer.clone(), node_index: node.as_usize()?, tensor_index: tensor.as_usize()? })
+        }
         _ => None,
     }
 }
@@ -134,17 +132,11 @@ fn fill_kwarg_refs<'a>(v: &mut Json, refs: &mut impl Iterator<Item = &'a TensorR
 
 /// Reads one legacy node (a list, possibly nested, of entries).
 pub(crate) fn parse_node(node: &Json, path: &mut ConfigPath) -> Result<Node> {
-    let mut s = Scan {
-        refs: Vec::new(),
-        first_kwargs: None,
-    };
+    let mut s = Scan { refs: Vec::new(), first_kwargs: None };
     scan(node, path, &mut s)?;
     let kwargs = s.first_kwargs.unwrap_or(Json::Object(Object::new()));
     if !matches!(kwargs, Json::Object(_) | Json::Null) {
-        return Err(ConfigError::BadTensorRef {
-            path: path.clone(),
-            found: short_json(node),
-        });
+        return Err(ConfigError::BadTensorRef { path: path.clone(), found: short_json(node) });
     }
     let mut kwarg_inputs = Vec::new();
     kwarg_refs(&kwargs, &mut kwarg_inputs);
@@ -211,9 +203,7 @@ pub(crate) fn write_node(node: &Node) -> Json {
     }
     // Entries get the kwargs only when they changed, so an untouched node is written as read
     // (Keras 1 entries have no kwargs element at all).
-    let original_kwargs = parse_node(&node.args_structure, &mut ConfigPath::root())
-        .map(|n| n.kwargs)
-        .ok();
+    let original_kwargs = parse_node(&node.args_structure, &mut ConfigPath::root()).map(|n| n.kwargs).ok();
     let new_kwargs = (original_kwargs.as_ref() != Some(&kwargs)).then_some(&kwargs);
     if count_refs(&node.args_structure) == node.inputs.len() {
         let mut out = node.args_structure.clone();

@@ -23,10 +23,7 @@ fn sorted_keys(o: &Object) -> Vec<&str> {
 
 /// Reads `[name, node, tensor]` (extra trailing items are the caller's business).
 pub(crate) fn triple(v: &Json, path: &ConfigPath) -> Result<TensorRef> {
-    let bad = || ConfigError::BadTensorRef {
-        path: path.clone(),
-        found: short_json(v),
-    };
+    let bad = || ConfigError::BadTensorRef { path: path.clone(), found: short_json(v) };
     let items = v.as_array().ok_or_else(bad)?;
     match items {
         [Json::String(layer), node, tensor, ..] => Ok(TensorRef {
@@ -76,11 +73,7 @@ fn io_walk(v: &Json, path: &mut ConfigPath, out: &mut Vec<TensorRef>) -> Result<
             }
             Ok(())
         }
-        other => Err(wrong(
-            path,
-            "a [layer, node, tensor] triple or a list/dict of them",
-            other,
-        )),
+        other => Err(wrong(path, "a [layer, node, tensor] triple or a list/dict of them", other)),
     }
 }
 
@@ -134,11 +127,7 @@ fn fill_io_walk<'a>(v: &mut Json, refs: &mut impl Iterator<Item = &'a TensorRef>
 
 /// Overwrites the first three items of a reference entry, keeping any fourth (kwargs).
 pub(crate) fn set_triple(items: &mut Vec<Json>, r: &TensorRef) {
-    let new = [
-        Json::from(r.layer.as_str()),
-        Json::from(r.node_index),
-        Json::from(r.tensor_index),
-    ];
+    let new = [Json::from(r.layer.as_str()), Json::from(r.node_index), Json::from(r.tensor_index)];
     for (i, value) in new.into_iter().enumerate() {
         match items.get_mut(i) {
             // Keep the original number text when the value is unchanged.
@@ -168,16 +157,12 @@ fn tensor_walk(v: &Json, path: &mut ConfigPath, out: &mut Vec<TensorRef>) -> Res
                 if h.as_array().is_some_and(|a| a.len() == 3) {
                     Ok(t)
                 } else {
-                    Err(ConfigError::BadTensorRef {
-                        path: path.clone(),
-                        found: short_json(h),
-                    })
+                    Err(ConfigError::BadTensorRef { path: path.clone(), found: short_json(h) })
                 }
             }),
-            None => Err(ConfigError::BadTensorRef {
-                path: path.clone(),
-                found: "nothing (no keras_history)".to_owned(),
-            }),
+            None => {
+                Err(ConfigError::BadTensorRef { path: path.clone(), found: "nothing (no keras_history)".to_owned() })
+            }
         };
         path.pop();
         path.pop();
@@ -223,10 +208,7 @@ fn count_tensors(v: &Json) -> usize {
 fn fill_tensors<'a>(v: &mut Json, refs: &mut impl Iterator<Item = &'a TensorRef>) {
     if is_keras_tensor(v) {
         if let Some(r) = refs.next() {
-            let history = v
-                .get_mut("config")
-                .and_then(|c| c.get_mut("keras_history"))
-                .and_then(Json::as_array_mut);
+            let history = v.get_mut("config").and_then(|c| c.get_mut("keras_history")).and_then(Json::as_array_mut);
             if let Some(items) = history {
                 set_triple(items, r);
             }
@@ -251,14 +233,7 @@ fn fill_tensors<'a>(v: &mut Json, refs: &mut impl Iterator<Item = &'a TensorRef>
 pub fn keras_tensor_json(r: &TensorRef) -> Json {
     Json::object([
         ("class_name", Json::from(KERAS_TENSOR)),
-        (
-            "config",
-            Json::object([
-                ("shape", Json::Null),
-                ("dtype", Json::Null),
-                ("keras_history", triple_json(r)),
-            ]),
-        ),
+        ("config", Json::object([("shape", Json::Null), ("dtype", Json::Null), ("keras_history", triple_json(r))])),
     ])
 }
 
@@ -266,15 +241,9 @@ pub fn keras_tensor_json(r: &TensorRef) -> Json {
 pub(crate) fn parse_node(node: &Json, path: &mut ConfigPath) -> Result<Node> {
     let obj = super::expect_object(node, path)?;
     let args = obj.get("args").cloned().unwrap_or(Json::Array(Vec::new()));
-    let kwargs = obj
-        .get("kwargs")
-        .cloned()
-        .unwrap_or(Json::Object(Object::new()));
+    let kwargs = obj.get("kwargs").cloned().unwrap_or(Json::Object(Object::new()));
     if !obj.contains_key("args") && !obj.contains_key("kwargs") {
-        return Err(ConfigError::MissingKey {
-            path: path.clone(),
-            key: "args",
-        });
+        return Err(ConfigError::MissingKey { path: path.clone(), key: "args" });
     }
     let mut inputs = Vec::new();
     path.push_key("args");
@@ -286,14 +255,7 @@ pub(crate) fn parse_node(node: &Json, path: &mut ConfigPath) -> Result<Node> {
     let r = tensor_walk(&kwargs, path, &mut kwarg_inputs);
     path.pop();
     r?;
-    Ok(Node {
-        inputs,
-        kwarg_inputs,
-        args_structure: args,
-        kwargs,
-        format: NodeFormat::ArgsKwargs,
-        raw: node.clone(),
-    })
+    Ok(Node { inputs, kwarg_inputs, args_structure: args, kwargs, format: NodeFormat::ArgsKwargs, raw: node.clone() })
 }
 
 /// Writes a Keras 3 node back.

@@ -61,9 +61,7 @@ pub enum LambdaFunction {
 }
 
 fn looks_base64(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\n' | b'\r'))
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\n' | b'\r'))
 }
 
 fn string(v: Option<&Json>) -> Option<String> {
@@ -75,22 +73,14 @@ pub(super) fn from_layer(layer: &LayerConfig, key: &str) -> Option<LambdaFunctio
     let cfg = &layer.config;
     let value = cfg.get(key)?;
     let type_key = format!("{key}_type");
-    let module_key = if key == "function" {
-        "module".to_owned()
-    } else {
-        format!("{key}_module")
-    };
+    let module_key = if key == "function" { "module".to_owned() } else { format!("{key}_module") };
     let function_type = cfg.get(&type_key).and_then(Json::as_str);
     let module = string(cfg.get(&module_key));
     from_value(value, function_type, module)
 }
 
 /// Reads a stored function value; `function_type`/`module` are the tf-keras companion keys.
-pub fn from_value(
-    value: &Json,
-    function_type: Option<&str>,
-    module: Option<String>,
-) -> Option<LambdaFunction> {
+pub fn from_value(value: &Json, function_type: Option<&str>, module: Option<String>) -> Option<LambdaFunction> {
     match value {
         Json::Object(o) => {
             let class_name = o.get("class_name")?.as_str()?;
@@ -99,11 +89,7 @@ pub fn from_value(
                 "__lambda__" => {
                     let (code, defaults, closure) = match config.get("value") {
                         Some(Json::Array(v)) => (v.first(), v.get(1), v.get(2)),
-                        _ => (
-                            config.get("code"),
-                            config.get("defaults"),
-                            config.get("closure"),
-                        ),
+                        _ => (config.get("code"), config.get("defaults"), config.get("closure")),
                     };
                     Some(LambdaFunction::Keras3Lambda {
                         code_b64: string(code)?,
@@ -132,24 +118,14 @@ pub fn from_value(
                     module,
                 })
             } else {
-                Some(LambdaFunction::Keras1Raw {
-                    text: code.to_owned(),
-                    defaults,
-                    closure,
-                })
+                Some(LambdaFunction::Keras1Raw { text: code.to_owned(), defaults, closure })
             }
         }
         Json::String(s) => match function_type {
-            Some("function") => Some(LambdaFunction::NamedFunction {
-                module,
-                name: s.clone(),
-                registered_name: None,
-            }),
-            Some("lambda") => Some(LambdaFunction::Keras1Raw {
-                text: s.clone(),
-                defaults: Json::Null,
-                closure: Json::Null,
-            }),
+            Some("function") => Some(LambdaFunction::NamedFunction { module, name: s.clone(), registered_name: None }),
+            Some("lambda") => {
+                Some(LambdaFunction::Keras1Raw { text: s.clone(), defaults: Json::Null, closure: Json::Null })
+            }
             _ => None,
         },
         _ => None,

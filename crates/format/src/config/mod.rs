@@ -113,11 +113,7 @@ pub struct TensorRef {
 
 impl fmt::Display for TensorRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "[\"{}\", {}, {}]",
-            self.layer, self.node_index, self.tensor_index
-        )
+        write!(f, "[\"{}\", {}, {}]", self.layer, self.node_index, self.tensor_index)
     }
 }
 
@@ -222,11 +218,7 @@ pub struct ConfigOptions {
 
 impl Default for ConfigOptions {
     fn default() -> Self {
-        ConfigOptions {
-            keras_version: None,
-            max_layers: 100_000,
-            max_model_depth: 64,
-        }
+        ConfigOptions { keras_version: None, max_layers: 100_000, max_model_depth: 64 }
     }
 }
 
@@ -288,9 +280,7 @@ pub enum ConfigError {
         found: JsonKind,
     },
     /// A required key is missing.
-    #[error(
-        "missing key `{key}` at `{path}`; every Keras version writes it, so the config is truncated or edited"
-    )]
+    #[error("missing key `{key}` at `{path}`; every Keras version writes it, so the config is truncated or edited")]
     MissingKey {
         /// The object missing the key.
         path: ConfigPath,
@@ -354,17 +344,8 @@ pub enum ConfigError {
     },
 }
 
-fn unresolved_message(
-    model: &str,
-    used_in: &RefUse,
-    reference: &TensorRef,
-    problem: &RefProblem,
-) -> String {
-    let model = if model.is_empty() {
-        "the top-level model".to_owned()
-    } else {
-        format!("model `{model}`")
-    };
+fn unresolved_message(model: &str, used_in: &RefUse, reference: &TensorRef, problem: &RefProblem) -> String {
+    let model = if model.is_empty() { "the top-level model".to_owned() } else { format!("model `{model}`") };
     match problem {
         RefProblem::UnknownLayer => format!(
             "{used_in} in {model} reads tensor {reference}, but the model has no layer `{}`; the graph is broken (edited config?): fix the name or add the layer",
@@ -385,11 +366,7 @@ pub type Result<T> = std::result::Result<T, ConfigError>;
 // Small readers shared by the version modules.
 
 pub(crate) fn wrong(path: &ConfigPath, expected: &'static str, found: &Json) -> ConfigError {
-    ConfigError::WrongType {
-        path: path.clone(),
-        expected,
-        found: found.kind(),
-    }
+    ConfigError::WrongType { path: path.clone(), expected, found: found.kind() }
 }
 
 pub(crate) fn short_json(v: &Json) -> String {
@@ -429,10 +406,7 @@ fn required_string(obj: &Object, key: &'static str, path: &mut ConfigPath) -> Re
             path.pop();
             Err(e)
         }
-        None => Err(ConfigError::MissingKey {
-            path: path.clone(),
-            key,
-        }),
+        None => Err(ConfigError::MissingKey { path: path.clone(), key }),
     }
 }
 
@@ -513,17 +487,11 @@ fn entry_is_model(class_name: &str, config: &Json) -> bool {
 impl Ctx<'_> {
     fn model(&mut self, json: &Json, path: &mut ConfigPath, depth: usize) -> Result<ModelConfig> {
         if depth > self.opts.max_model_depth {
-            return Err(ConfigError::TooDeep {
-                path: path.clone(),
-                limit: self.opts.max_model_depth,
-            });
+            return Err(ConfigError::TooDeep { path: path.clone(), limit: self.opts.max_model_depth });
         }
         let obj = expect_object(json, path)?;
         let envelope = Envelope::parse(obj, path)?;
-        let config = obj.get("config").ok_or_else(|| ConfigError::MissingKey {
-            path: path.clone(),
-            key: "config",
-        })?;
+        let config = obj.get("config").ok_or_else(|| ConfigError::MissingKey { path: path.clone(), key: "config" })?;
         path.push_key("config");
         let result = self.model_body(json, config, envelope, path, depth);
         path.pop();
@@ -563,11 +531,7 @@ impl Ctx<'_> {
                 return Err(wrong(path, "an object or a list of layers", other));
             }
         };
-        model.name = cfg
-            .get("name")
-            .and_then(Json::as_str)
-            .unwrap_or_default()
-            .to_owned();
+        model.name = cfg.get("name").and_then(Json::as_str).unwrap_or_default().to_owned();
         model.trainable = cfg.get("trainable").and_then(Json::as_bool);
         model.build_input_shape = cfg.get("build_input_shape").cloned();
         let class_name = model.envelope.class_name.as_str();
@@ -584,14 +548,11 @@ impl Ctx<'_> {
             ModelKind::Functional | ModelKind::Sequential => true,
             // A subclass of Sequential keeps its layer list; other subclassed models may use
             // `layers` for anything, so only a list of layer entries is read.
-            ModelKind::Subclassed(_) => {
-                layers_value.and_then(Json::as_array).is_some_and(|items| {
-                    items.iter().all(|i| {
-                        i.get("class_name").is_some_and(|c| c.as_str().is_some())
-                            && i.get("config").is_some()
-                    })
-                })
-            }
+            ModelKind::Subclassed(_) => layers_value.and_then(Json::as_array).is_some_and(|items| {
+                items
+                    .iter()
+                    .all(|i| i.get("class_name").is_some_and(|c| c.as_str().is_some()) && i.get("config").is_some())
+            }),
         };
         if parse_layers {
             path.push_key("layers");
@@ -604,10 +565,7 @@ impl Ctx<'_> {
                 }
                 None => {
                     path.pop();
-                    return Err(ConfigError::MissingKey {
-                        path: path.clone(),
-                        key: "layers",
-                    });
+                    return Err(ConfigError::MissingKey { path: path.clone(), key: "layers" });
                 }
             };
             let functional = model.kind == ModelKind::Functional;
@@ -617,21 +575,10 @@ impl Ctx<'_> {
         }
         if model.kind == ModelKind::Functional {
             for (key, structure, refs) in [
-                (
-                    "input_layers",
-                    &mut model.inputs_structure,
-                    &mut model.inputs,
-                ),
-                (
-                    "output_layers",
-                    &mut model.outputs_structure,
-                    &mut model.outputs,
-                ),
+                ("input_layers", &mut model.inputs_structure, &mut model.inputs),
+                ("output_layers", &mut model.outputs_structure, &mut model.outputs),
             ] {
-                let value = cfg.get(key).ok_or_else(|| ConfigError::MissingKey {
-                    path: path.clone(),
-                    key,
-                })?;
+                let value = cfg.get(key).ok_or_else(|| ConfigError::MissingKey { path: path.clone(), key })?;
                 path.push_key(key);
                 let parsed = keras3::io_refs(value, path);
                 path.pop();
@@ -663,11 +610,8 @@ impl Ctx<'_> {
             };
             if functional {
                 if let Some(first) = names.get(&layer.name) {
-                    let e = ConfigError::DuplicateLayerName {
-                        path: path.clone(),
-                        name: layer.name.clone(),
-                        first: *first,
-                    };
+                    let e =
+                        ConfigError::DuplicateLayerName { path: path.clone(), name: layer.name.clone(), first: *first };
                     path.pop();
                     return Err(e);
                 }
@@ -682,19 +626,13 @@ impl Ctx<'_> {
     fn layer(&mut self, json: &Json, path: &mut ConfigPath, depth: usize) -> Result<LayerConfig> {
         self.layers_seen += 1;
         if self.layers_seen > self.opts.max_layers {
-            return Err(ConfigError::TooManyLayers {
-                path: path.clone(),
-                limit: self.opts.max_layers,
-            });
+            return Err(ConfigError::TooManyLayers { path: path.clone(), limit: self.opts.max_layers });
         }
         let obj = expect_object(json, path)?;
         let class_name = required_string(obj, "class_name", path)?;
         let module = opt_string(obj, "module", path)?;
         let registered_name = opt_string(obj, "registered_name", path)?;
-        let config = obj.get("config").ok_or_else(|| ConfigError::MissingKey {
-            path: path.clone(),
-            key: "config",
-        })?;
+        let config = obj.get("config").ok_or_else(|| ConfigError::MissingKey { path: path.clone(), key: "config" })?;
         let name = match obj.get("name") {
             Some(Json::String(s)) => s.clone(),
             Some(other) => {
@@ -703,11 +641,7 @@ impl Ctx<'_> {
                 path.pop();
                 return Err(e);
             }
-            None => config
-                .get("name")
-                .and_then(Json::as_str)
-                .unwrap_or_default()
-                .to_owned(),
+            None => config.get("name").and_then(Json::as_str).unwrap_or_default().to_owned(),
         };
         let mut inbound_nodes = Vec::new();
         if let Some(nodes) = obj.get("inbound_nodes") {
@@ -716,11 +650,8 @@ impl Ctx<'_> {
             path.pop();
             inbound_nodes = parsed?;
         }
-        let nested = if entry_is_model(&class_name, config) {
-            Some(Box::new(self.model(json, path, depth + 1)?))
-        } else {
-            None
-        };
+        let nested =
+            if entry_is_model(&class_name, config) { Some(Box::new(self.model(json, path, depth + 1)?)) } else { None };
         let branches = if nested.is_none() {
             path.push_key("config");
             let b = keras1::merge_branches(self, &class_name, config, path, depth);
@@ -745,9 +676,7 @@ impl Ctx<'_> {
     }
 
     fn nodes(&mut self, nodes: &Json, path: &mut ConfigPath) -> Result<Vec<Node>> {
-        let items = nodes
-            .as_array()
-            .ok_or_else(|| wrong(path, "a list of nodes", nodes))?;
+        let items = nodes.as_array().ok_or_else(|| wrong(path, "a list of nodes", nodes))?;
         let mut out = Vec::with_capacity(items.len().min(4096));
         for (i, node) in items.iter().enumerate() {
             path.push_index(i);
@@ -780,11 +709,7 @@ impl ModelConfig {
     /// [`ModelConfig::parse`] with options (a known `keras_version`, limits).
     pub fn parse_with(json: &Json, opts: &ConfigOptions) -> Result<ModelConfig> {
         let dialect = dialect::detect(json, opts.keras_version.as_deref());
-        let mut ctx = Ctx {
-            dialect,
-            opts,
-            layers_seen: 0,
-        };
+        let mut ctx = Ctx { dialect, opts, layers_seen: 0 };
         ctx.model(json, &mut ConfigPath::root(), 0)
     }
 
@@ -800,34 +725,21 @@ impl ModelConfig {
     /// config has neither `trainable` nor `dtype` (which every Keras 3 `Layer.get_config` writes)
     /// counts as an operation.
     pub fn is_operation(&self, layer: &LayerConfig) -> bool {
-        if layer
-            .module
-            .as_deref()
-            .is_some_and(|m| m.starts_with("keras.src.ops.") || m == "keras.ops")
-        {
+        if layer.module.as_deref().is_some_and(|m| m.starts_with("keras.src.ops.") || m == "keras.ops") {
             return true;
         }
         self.source == ConfigDialect::Keras3LegacyH5
             && layer.module.is_none()
             && layer.class_name != "InputLayer"
             && layer.nested.is_none()
-            && layer
-                .config
-                .as_object()
-                .is_some_and(|c| !c.contains_key("trainable") && !c.contains_key("dtype"))
+            && layer.config.as_object().is_some_and(|c| !c.contains_key("trainable") && !c.contains_key("dtype"))
     }
 
     /// The layers as Keras's `model.layers` lists them: operations left out, and for a Sequential
     /// model the leading `InputLayer` too.
     pub fn model_layers(&self) -> Vec<&LayerConfig> {
-        let mut layers: Vec<&LayerConfig> = self
-            .layers
-            .iter()
-            .filter(|l| !self.is_operation(l))
-            .collect();
-        if self.kind == ModelKind::Sequential
-            && layers.first().is_some_and(|l| l.class_name == "InputLayer")
-        {
+        let mut layers: Vec<&LayerConfig> = self.layers.iter().filter(|l| !self.is_operation(l)).collect();
+        if self.kind == ModelKind::Sequential && layers.first().is_some_and(|l| l.class_name == "InputLayer") {
             layers.remove(0);
         }
         layers
@@ -857,12 +769,9 @@ impl ModelConfig {
             }
             ConfigDialect::Keras1 | ConfigDialect::Keras2 => 1,
             ConfigDialect::TfKeras => match nested.kind {
-                ModelKind::Sequential => usize::from(
-                    nested
-                        .layers
-                        .first()
-                        .is_some_and(|l| l.class_name == "InputLayer"),
-                ),
+                ModelKind::Sequential => {
+                    usize::from(nested.layers.first().is_some_and(|l| l.class_name == "InputLayer"))
+                }
                 _ => 1,
             },
         }
@@ -886,9 +795,7 @@ impl ModelConfig {
         };
         self.envelope.write(&mut out);
         let raw_config = self.raw.get("config");
-        let config = if matches!(raw_config, Some(Json::Array(_)))
-            && self.kind == ModelKind::Sequential
-        {
+        let config = if matches!(raw_config, Some(Json::Array(_))) && self.kind == ModelKind::Sequential {
             Json::Array(self.layers.iter().map(LayerConfig::to_json).collect())
         } else {
             let mut cfg = match raw_config {
@@ -903,20 +810,11 @@ impl ModelConfig {
             }
             let owns_layers = matches!(self.kind, ModelKind::Sequential | ModelKind::Functional);
             if owns_layers || !self.layers.is_empty() {
-                cfg.insert(
-                    "layers",
-                    Json::Array(self.layers.iter().map(LayerConfig::to_json).collect()),
-                );
+                cfg.insert("layers", Json::Array(self.layers.iter().map(LayerConfig::to_json).collect()));
             }
             if self.kind == ModelKind::Functional {
-                cfg.insert(
-                    "input_layers",
-                    keras3::fill_io(&self.inputs_structure, &self.inputs),
-                );
-                cfg.insert(
-                    "output_layers",
-                    keras3::fill_io(&self.outputs_structure, &self.outputs),
-                );
+                cfg.insert("input_layers", keras3::fill_io(&self.inputs_structure, &self.inputs));
+                cfg.insert("output_layers", keras3::fill_io(&self.outputs_structure, &self.outputs));
             }
             put_opt_json(&mut cfg, "build_input_shape", &self.build_input_shape);
             Json::Object(cfg)
@@ -926,11 +824,7 @@ impl ModelConfig {
     }
 }
 
-fn collect_model<'a>(
-    prefix: &str,
-    model: &'a ModelConfig,
-    out: &mut Vec<(String, &'a LayerConfig)>,
-) {
+fn collect_model<'a>(prefix: &str, model: &'a ModelConfig, out: &mut Vec<(String, &'a LayerConfig)>) {
     for (i, layer) in model.layers.iter().enumerate() {
         let p = join_path(prefix, &layer.name, i);
         out.push((p.clone(), layer));
@@ -944,35 +838,21 @@ fn collect_model<'a>(
 }
 
 fn join_path(prefix: &str, name: &str, index: usize) -> String {
-    let seg = if name.is_empty() {
-        format!("#{index}")
-    } else {
-        name.to_owned()
-    };
-    if prefix.is_empty() {
-        seg
-    } else {
-        format!("{prefix}/{seg}")
-    }
+    let seg = if name.is_empty() { format!("#{index}") } else { name.to_owned() };
+    if prefix.is_empty() { seg } else { format!("{prefix}/{seg}") }
 }
 
 fn check_model(model: &ModelConfig, model_path: &str, problems: &mut Vec<ConfigError>) {
     if model.kind == ModelKind::Functional {
-        let by_name: HashMap<&str, &LayerConfig> =
-            model.layers.iter().map(|l| (l.name.as_str(), l)).collect();
+        let by_name: HashMap<&str, &LayerConfig> = model.layers.iter().map(|l| (l.name.as_str(), l)).collect();
         let mut check = |r: &TensorRef, used_in: RefUse, in_io: bool| {
             let problem = match by_name.get(r.layer.as_str()) {
                 None => Some(RefProblem::UnknownLayer),
                 Some(producer) => {
-                    let (first, count) = if producer.class_name == "InputLayer"
-                        && producer.inbound_nodes.is_empty()
-                    {
+                    let (first, count) = if producer.class_name == "InputLayer" && producer.inbound_nodes.is_empty() {
                         (0, 1)
                     } else {
-                        (
-                            model.node_index_base(producer, in_io),
-                            producer.inbound_nodes.len(),
-                        )
+                        (model.node_index_base(producer, in_io), producer.inbound_nodes.len())
                     };
                     (r.node_index < first || r.node_index >= first + count)
                         .then_some(RefProblem::NodeOutOfRange { first, count })
@@ -990,14 +870,7 @@ fn check_model(model: &ModelConfig, model_path: &str, problems: &mut Vec<ConfigE
         for layer in &model.layers {
             for (n, node) in layer.inbound_nodes.iter().enumerate() {
                 for r in node.inputs.iter().chain(&node.kwarg_inputs) {
-                    check(
-                        r,
-                        RefUse::Node {
-                            layer: layer.name.clone(),
-                            node: n,
-                        },
-                        false,
-                    );
+                    check(r, RefUse::Node { layer: layer.name.clone(), node: n }, false);
                 }
             }
         }
@@ -1022,19 +895,12 @@ fn check_model(model: &ModelConfig, model_path: &str, problems: &mut Vec<ConfigE
 impl LayerConfig {
     /// Whether this layer is itself a model (a parsed nested model, or a model class name).
     pub fn is_model(&self) -> bool {
-        self.nested.is_some()
-            || matches!(
-                self.class_name.as_str(),
-                "Sequential" | "Functional" | "Model"
-            )
+        self.nested.is_some() || matches!(self.class_name.as_str(), "Sequential" | "Functional" | "Model")
     }
 
     /// `config.trainable`; Keras's default `true` when absent.
     pub fn trainable(&self) -> bool {
-        self.config
-            .get("trainable")
-            .and_then(Json::as_bool)
-            .unwrap_or(true)
+        self.config.get("trainable").and_then(Json::as_bool).unwrap_or(true)
     }
 
     /// The layer's dtype policy name: `config.dtype` as a string (`"float32"`), or the `name` of a
@@ -1050,10 +916,7 @@ impl LayerConfig {
     /// The declared batch input shape: `config.batch_shape` (Keras 3) or `config.batch_input_shape`
     /// (Keras 1/2, tf-keras; also on the first layer of old Sequential models).
     pub fn batch_input_shape(&self) -> Option<&Json> {
-        self.config
-            .get("batch_shape")
-            .or_else(|| self.config.get("batch_input_shape"))
-            .filter(|v| !v.is_null())
+        self.config.get("batch_shape").or_else(|| self.config.get("batch_input_shape")).filter(|v| !v.is_null())
     }
 
     /// What a `Lambda` layer stores as its function (see [`LambdaFunction`]); `None` for other layers.
@@ -1083,11 +946,8 @@ impl LayerConfig {
         };
         // The name is written only where it changed, so a renamed nested model (whose own
         // `name` lives in `nested`) is not overwritten by an untouched layer name.
-        let original_name = raw_obj.and_then(|o| {
-            o.get("name")
-                .or_else(|| o.get("config").and_then(|c| c.get("name")))
-                .and_then(Json::as_str)
-        });
+        let original_name = raw_obj
+            .and_then(|o| o.get("name").or_else(|| o.get("config").and_then(|c| c.get("name"))).and_then(Json::as_str));
         let renamed = original_name != Some(self.name.as_str()) && !self.name.is_empty();
         if renamed && let Some(c) = config.as_object_mut().filter(|c| c.contains_key("name")) {
             c.insert("name", Json::from(self.name.as_str()));
@@ -1096,13 +956,8 @@ impl LayerConfig {
         if renamed && raw_obj.is_none_or(|o| o.contains_key("name")) {
             out.insert("name", Json::from(self.name.as_str()));
         }
-        if raw_obj.is_some_and(|o| o.contains_key("inbound_nodes"))
-            || !self.inbound_nodes.is_empty()
-        {
-            out.insert(
-                "inbound_nodes",
-                Json::Array(self.inbound_nodes.iter().map(Node::to_json).collect()),
-            );
+        if raw_obj.is_some_and(|o| o.contains_key("inbound_nodes")) || !self.inbound_nodes.is_empty() {
+            out.insert("inbound_nodes", Json::Array(self.inbound_nodes.iter().map(Node::to_json).collect()));
         }
         put_opt_json(&mut out, "build_config", &self.build_config);
         put_opt_json(&mut out, "shared_object_id", &self.shared_object_id);

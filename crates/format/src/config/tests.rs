@@ -24,11 +24,7 @@ fn assert_round_trip(text: &str) {
 }
 
 fn r(layer: &str, node: usize, tensor: usize) -> TensorRef {
-    TensorRef {
-        layer: layer.into(),
-        node_index: node,
-        tensor_index: tensor,
-    }
+    TensorRef { layer: layer.into(), node_index: node, tensor_index: tensor }
 }
 
 const KERAS1_SEQ_MERGE: &str = r#"{"class_name": "Sequential", "keras_version": "1.2.2", "config": [
@@ -54,15 +50,7 @@ fn keras1_bare_list_sequential_with_merge_branches() {
     assert_eq!(b1.layers[0].batch_input_shape(), Some(&j("[null, 5]")));
     assert!(!b1.layers[0].trainable());
     let paths: Vec<_> = m.iter_layers_recursive().map(|(p, _)| p).collect();
-    assert_eq!(
-        paths,
-        [
-            "merge_1",
-            "merge_1/0/dense_1",
-            "merge_1/1/dense_2",
-            "dense_3"
-        ]
-    );
+    assert_eq!(paths, ["merge_1", "merge_1/0/dense_1", "merge_1/1/dense_2", "dense_3"]);
     assert_round_trip(KERAS1_SEQ_MERGE);
     assert!(m.check_graph().is_empty());
 }
@@ -177,10 +165,7 @@ fn keras3_dict_io_nested_functional_and_multi_input_nodes() {
     let m = parse(KERAS3_DICT_OUTPUTS);
     assert_eq!(m.source, ConfigDialect::Keras3);
     assert_eq!(m.kind, ModelKind::Functional);
-    assert_eq!(
-        m.envelope.module.as_deref(),
-        Some("keras.src.models.functional")
-    );
+    assert_eq!(m.envelope.module.as_deref(), Some("keras.src.models.functional"));
     assert_eq!(m.envelope.registered_name.as_deref(), Some("Functional"));
     // Flatten order sorts dict keys, as Keras's tree.flatten does.
     assert_eq!(m.inputs, [r("x", 0, 0), r("y", 0, 0)]);
@@ -220,19 +205,12 @@ fn editing_keras3_refs_and_nested_models_round_trips() {
         nested.name = "renamed".into();
     }
     let out = m.to_json();
+    assert_eq!(out["config"]["output_layers"].to_string_python(), r#"{"b": ["scale", 0, 0], "a": ["scale", 0, 0]}"#);
     assert_eq!(
-        out["config"]["output_layers"].to_string_python(),
-        r#"{"b": ["scale", 0, 0], "a": ["scale", 0, 0]}"#
-    );
-    assert_eq!(
-        out["config"]["layers"][3]["inbound_nodes"][0]["args"][0][1]["config"]["keras_history"]
-            .to_string_python(),
+        out["config"]["layers"][3]["inbound_nodes"][0]["args"][0][1]["config"]["keras_history"].to_string_python(),
         r#"["x", 0, 0]"#
     );
-    assert_eq!(
-        out["config"]["layers"][2]["config"]["name"].as_str(),
-        Some("renamed")
-    );
+    assert_eq!(out["config"]["layers"][2]["config"]["name"].as_str(), Some("renamed"));
     let again = ModelConfig::parse(&out).unwrap();
     assert_eq!(again.outputs, [r("scale", 0, 0), r("scale", 0, 0)]);
     assert_eq!(again.layers[2].nested.as_ref().unwrap().name, "renamed");
@@ -250,14 +228,8 @@ fn keras3_legacy_h5_hybrid_is_detected() {
     assert_eq!(m.layers[0].batch_input_shape(), Some(&j("[null, 8]")));
     assert_round_trip(text);
     // The version string decides when it is known.
-    let opts = ConfigOptions {
-        keras_version: Some("2.13.1".into()),
-        ..ConfigOptions::default()
-    };
-    assert_eq!(
-        ModelConfig::parse_with(&j(text), &opts).unwrap().source,
-        ConfigDialect::TfKeras
-    );
+    let opts = ConfigOptions { keras_version: Some("2.13.1".into()), ..ConfigOptions::default() };
+    assert_eq!(ModelConfig::parse_with(&j(text), &opts).unwrap().source, ConfigDialect::TfKeras);
 }
 
 #[test]
@@ -283,10 +255,7 @@ fn subclassed_models_keep_their_config() {
     assert_eq!(m.kind, ModelKind::Subclassed("MyModel".into()));
     assert!(m.layers.is_empty());
     assert_eq!(m.name, "my_model");
-    assert_eq!(
-        m.envelope.build_config,
-        Some(j(r#"{"input_shape": [null, 4]}"#))
-    );
+    assert_eq!(m.envelope.build_config, Some(j(r#"{"input_shape": [null, 4]}"#)));
     assert_round_trip(text);
 }
 
@@ -349,9 +318,7 @@ fn error_messages_name_the_config_path() {
         "invalid tensor reference at `config.input_layers[0]`: expected [layer_name, node_index, tensor_index] with non-negative integer indices, found [\"a\", -1, 0]"
     );
     assert_eq!(
-        err(
-            r#"{"class_name": "Functional", "config": {"layers": [], "input_layers": 7, "output_layers": []}}"#
-        ),
+        err(r#"{"class_name": "Functional", "config": {"layers": [], "input_layers": 7, "output_layers": []}}"#),
         "expected a [layer, node, tensor] triple or a list/dict of them at `config.input_layers`, found a number; no Keras version writes this, so the config was edited or is not a Keras model config"
     );
     assert_eq!(
@@ -394,19 +361,13 @@ fn error_messages_name_the_config_path() {
 
 #[test]
 fn limits_are_enforced() {
-    let opts = ConfigOptions {
-        max_layers: 2,
-        ..ConfigOptions::default()
-    };
+    let opts = ConfigOptions { max_layers: 2, ..ConfigOptions::default() };
     let e = ModelConfig::parse_with(&j(KERAS1_SEQ_MERGE), &opts).unwrap_err();
     assert_eq!(
         e.to_string(),
         "the config has more than 2 layers (nested models included) at `config[0].config.layers[1].config[0]`; raise ConfigOptions::max_layers if the file is trusted"
     );
-    let opts = ConfigOptions {
-        max_model_depth: 0,
-        ..ConfigOptions::default()
-    };
+    let opts = ConfigOptions { max_model_depth: 0, ..ConfigOptions::default() };
     let e = ModelConfig::parse_with(&j(KERAS1_SEQ_MERGE), &opts).unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -437,19 +398,11 @@ fn lambda_functions_are_reported_not_decoded() {
     );
     assert_eq!(
         k3.lambda_function(),
-        Some(LambdaFunction::Keras3Lambda {
-            code_b64: "4wEAAAAA\n".into(),
-            defaults: Json::Null,
-            closure: Json::Null
-        })
+        Some(LambdaFunction::Keras3Lambda { code_b64: "4wEAAAAA\n".into(), defaults: Json::Null, closure: Json::Null })
     );
     assert_eq!(
         k3.lambda_output_shape(),
-        Some(LambdaFunction::Keras3Lambda {
-            code_b64: "4wEAAAAB\n".into(),
-            defaults: j("[1]"),
-            closure: Json::Null
-        })
+        Some(LambdaFunction::Keras3Lambda { code_b64: "4wEAAAAB\n".into(), defaults: j("[1]"), closure: Json::Null })
     );
     let named = lambda_layer(
         r#"{"function": {"module": "builtins", "class_name": "function", "config": "my_pkg>fn", "registered_name": "function"}}"#,
@@ -476,19 +429,12 @@ fn lambda_functions_are_reported_not_decoded() {
         })
     );
     assert_eq!(k2.lambda_output_shape(), None);
-    let k1 = lambda_layer(
-        r#"{"function": ["c\u0001\u0000\u0000", null, null], "function_type": "lambda"}"#,
-    );
+    let k1 = lambda_layer(r#"{"function": ["c\u0001\u0000\u0000", null, null], "function_type": "lambda"}"#);
     assert_eq!(
         k1.lambda_function(),
-        Some(LambdaFunction::Keras1Raw {
-            text: "c\u{1}\u{0}\u{0}".into(),
-            defaults: Json::Null,
-            closure: Json::Null
-        })
+        Some(LambdaFunction::Keras1Raw { text: "c\u{1}\u{0}\u{0}".into(), defaults: Json::Null, closure: Json::Null })
     );
-    let by_name =
-        lambda_layer(r#"{"function": "double", "function_type": "function", "module": "helpers"}"#);
+    let by_name = lambda_layer(r#"{"function": "double", "function_type": "function", "module": "helpers"}"#);
     assert_eq!(
         by_name.lambda_function(),
         Some(LambdaFunction::NamedFunction {

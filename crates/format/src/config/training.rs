@@ -55,11 +55,7 @@ impl TrainingConfig {
     /// Writes the config back with the typed fields patched in.
     pub fn to_json(&self) -> Json {
         let mut out = self.raw.as_object().cloned().unwrap_or_else(Object::new);
-        let key = OPTIMIZER_KEYS
-            .iter()
-            .find(|k| out.contains_key(k))
-            .copied()
-            .unwrap_or("optimizer_config");
+        let key = OPTIMIZER_KEYS.iter().find(|k| out.contains_key(k)).copied().unwrap_or("optimizer_config");
         put_opt_json(&mut out, key, &self.optimizer);
         put_opt_json(&mut out, "loss", &self.loss);
         put_opt_json(&mut out, "metrics", &self.metrics);

@@ -8,8 +8,7 @@ pub const MODE_FILE: u32 = 0o100600 << 16;
 pub const MODE_LINK: u32 = 0o120777 << 16;
 
 pub const METADATA: &[u8] = br#"{"keras_version": "3.15.1", "date_saved": "2026-01-01@00:00:00"}"#;
-pub const CONFIG: &[u8] =
-    br#"{"module": "keras", "class_name": "Sequential", "config": {"name": "s", "layers": []}}"#;
+pub const CONFIG: &[u8] = br#"{"module": "keras", "class_name": "Sequential", "config": {"name": "s", "layers": []}}"#;
 
 /// Stand-in weights: an HDF5 signature and some bytes.
 pub fn weights() -> Vec<u8> {
@@ -51,15 +50,10 @@ impl Entry {
     }
 
     pub fn deflated(name: &str, data: &[u8]) -> Entry {
-        let mut enc =
-            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         enc.write_all(data).expect("in-memory write");
         let packed = enc.finish().expect("in-memory write");
-        Entry {
-            method: 8,
-            data: packed,
-            ..Entry::stored(name, data)
-        }
+        Entry { method: 8, data: packed, ..Entry::stored(name, data) }
     }
 }
 

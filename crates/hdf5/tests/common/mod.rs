@@ -29,17 +29,11 @@ pub fn attr_json(a: &Attr) -> Value {
             m.insert("utf8".into(), json!(encoding.utf8));
             m.insert("fixed_len".into(), json!(encoding.fixed_len));
             m.insert("pad".into(), json!(encoding.pad.name()));
-            m.insert(
-                "values".into(),
-                json!(values.iter().map(|v| hex(v)).collect::<Vec<_>>()),
-            );
+            m.insert("values".into(), json!(values.iter().map(|v| hex(v)).collect::<Vec<_>>()));
         }
         AttrValue::Float(v) => {
             m.insert("type".into(), json!("float"));
-            m.insert(
-                "values".into(),
-                json!(v.iter().map(|x| f64_hex(*x)).collect::<Vec<_>>()),
-            );
+            m.insert("values".into(), json!(v.iter().map(|x| f64_hex(*x)).collect::<Vec<_>>()));
         }
         AttrValue::Int(v) => {
             m.insert("type".into(), json!("int"));
@@ -110,22 +104,12 @@ pub fn dataset_json(ds: &Dataset) -> Result<Value, Error> {
         Storage::Virtual => "virtual",
     };
     m.insert("storage".into(), json!(name));
-    let nbytes = ds
-        .nelem()
-        .unwrap_or(u64::MAX)
-        .saturating_mul(ds.dtype().size().unwrap_or(0) as u64);
+    let nbytes = ds.nelem().unwrap_or(u64::MAX).saturating_mul(ds.dtype().size().unwrap_or(0) as u64);
     let skip = matches!(storage, Storage::External | Storage::Virtual)
         || ds.dtype().size().is_none()
         || dtype.starts_with("opaque")
         || nbytes > MAX_DATA;
-    m.insert(
-        "data".into(),
-        if skip {
-            Value::Null
-        } else {
-            json!(hex(&ds.read_raw()?))
-        },
-    );
+    m.insert("data".into(), if skip { Value::Null } else { json!(hex(&ds.read_raw()?)) });
     Ok(Value::Object(m))
 }
 
@@ -167,11 +151,7 @@ pub fn python() -> Option<PathBuf> {
 /// Runs h5dump_json.py on `path`.
 pub fn h5py_dump(python: &Path, path: &Path) -> Value {
     let script = strata_testkit::repo_root().join("tools/oracle/hdf5/h5dump_json.py");
-    let out = Command::new(python)
-        .arg(&script)
-        .arg(path)
-        .output()
-        .expect("running h5dump_json.py");
+    let out = Command::new(python).arg(&script).arg(path).output().expect("running h5dump_json.py");
     assert!(
         out.status.success(),
         "h5dump_json.py failed on {}: {}",
@@ -190,9 +170,6 @@ pub fn assert_same(ours: &Value, theirs: &Value, what: &str) {
     let kb: Vec<_> = b.keys().collect();
     assert_eq!(ka, kb, "{what}: object paths differ");
     for (k, v) in a {
-        assert_eq!(
-            v, &b[k],
-            "{what}: object `{k}` differs (left: strata-hdf5, right: h5py)"
-        );
+        assert_eq!(v, &b[k], "{what}: object `{k}` differs (left: strata-hdf5, right: h5py)");
     }
 }
