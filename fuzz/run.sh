@@ -4,7 +4,7 @@
 # Needs cargo-fuzz (`cargo install cargo-fuzz`). On a stable toolchain RUSTC_BOOTSTRAP=1 lets
 # rustc accept the nightly flags cargo-fuzz passes. Seeds from fuzz/seeds/<target>/ are copied
 # into fuzz/corpus/<target>/ (git-ignored) first; crashes land in fuzz/artifacts/<target>/.
-# Logs: fuzz/artifacts/<target>/run.log. One fuzzing process per target (libFuzzer default; -jobs=1
+# Logs: fuzz/artifacts/<target>.log. One fuzzing process per target (libFuzzer default; -jobs=1
 # would fork a child whose log goes to fuzz-0.log instead).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -26,5 +26,5 @@ for t in "${targets[@]}"; do
     cargo fuzz run "$t" "corpus/$t" -- \
         -max_total_time="$secs" -max_len="$max_len" -rss_limit_mb=2048 -timeout=10 \
         -print_final_stats=1 \
-        -artifact_prefix="artifacts/$t/" 2>&1 | tee "artifacts/$t/run.log"
+        -artifact_prefix="artifacts/$t/" 2>&1 | tee "artifacts/$t.log"
 done

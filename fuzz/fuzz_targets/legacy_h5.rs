@@ -1,5 +1,5 @@
 //! Bytes -> `H5File::from_bytes` -> `ModelFile::from_hdf5` -> `inspect::Report` (which binds the
-//! weights to the config): the legacy `.h5` and `.weights.h5` pipeline end to end.
+//! weights to the config), every tensor read: the legacy `.h5` and `.weights.h5` pipeline end to end.
 #![no_main]
 
 use std::path::Path;
@@ -12,7 +12,9 @@ use strata_format::model::ModelFile;
 use strata_hdf5::H5File;
 
 fuzz_target!(|data: &[u8]| {
-    let limits = Limits::default();
+    let mut limits = Limits::default();
+    // 64 MiB instead of 4 GiB, as in hdf5_open (see fuzz/README.md)
+    limits.hdf5.shape_bomb_min_bytes = 64 << 20;
     let Ok(file) = H5File::from_bytes(data.to_vec(), &limits.hdf5) else {
         return;
     };
@@ -22,6 +24,11 @@ fuzz_target!(|data: &[u8]| {
     if let (Some(config), Some(store)) = (&mf.config, &mf.weights) {
         let binding = bind::bind(config, store);
         std::hint::black_box(binding.total_params());
+    }
+    if let Some(store) = &mf.weights {
+        for t in store.tensors() {
+            let _ = store.read(t);
+        }
     }
     let report = Report::new(&mf);
     std::hint::black_box((report.to_text(), report.to_json()));

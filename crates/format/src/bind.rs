@@ -285,7 +285,9 @@ fn bind_keras3<'a>(config: &'a ModelConfig, store: &WeightStore) -> Binding<'a> 
         let mut tensors = Vec::new();
         for sub in keras3_sub_objects(layer) {
             let want = if sub.is_empty() { obj.clone() } else { format!("{obj}/{sub}") };
-            if let Some(i) = by_path.iter().position(|p| *p == want) {
+            // tf-keras archives name sub-objects by their private attribute (`_query_dense`)
+            let private = format!("{obj}/_{sub}");
+            if let Some(i) = by_path.iter().position(|p| *p == want || (!sub.is_empty() && *p == private)) {
                 claimed[i] = true;
                 tensors.extend(store.owners[i].tensors.iter().cloned());
             }

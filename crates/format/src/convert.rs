@@ -522,6 +522,7 @@ fn write_legacy_h5(
     w.set_attr("/model_weights", "backend", WriteAttr::VlenUtf8(backend)).map_err(h5w)?;
     w.set_attr("/model_weights", "keras_version", WriteAttr::VlenUtf8(keras_version)).map_err(h5w)?;
     let (mut layers, mut tensors, mut nbytes) = (0usize, 0usize, 0u64);
+    let mut widened = 0usize;
     for l in &top {
         let group = format!("/model_weights/{}", l.layer.name);
         w.create_group(&group).map_err(h5w)?;
@@ -549,6 +550,16 @@ fn write_legacy_h5(
                 named.push((format!("{}/{}", l.layer.name, nm), t));
             }
         }
+        // Keras's legacy loader reads a dataset with numpy, which has no bfloat16: an opaque
+        // bfloat16 dataset fails to load ("No cast function available", Keras's own legacy files
+        // included). Widened to float32 — exact — it loads into the bfloat16 variable unchanged.
+        for (_, t) in named.iter_mut() {
+            if t.info.dtype == DType::BF16 {
+                t.data = t.data.chunks_exact(2).flat_map(|b| [0, 0, b[0], b[1]]).collect();
+                t.info.dtype = DType::F32;
+                widened += 1;
+            }
+        }
         let weight_names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
         write_string_list(&mut w, &group, "weight_names", &weight_names)?;
         for (n, t) in &named {
@@ -559,6 +570,11 @@ fn write_legacy_h5(
         if !named.is_empty() {
             layers += 1;
         }
+    }
+    if widened > 0 {
+        notes.push(format!(
+            "{widened} bfloat16 tensors were stored as float32 (exactly), because Keras's legacy .h5 loader cannot read HDF5 bfloat16"
+        ));
     }
     Ok((w.finish().map_err(h5w)?, layers, tensors, nbytes))
 }

@@ -1,0 +1,1 @@
+//! CPython marshal decoding (in progress).
