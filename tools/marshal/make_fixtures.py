@@ -31,6 +31,7 @@ CASES = [
     ("int92", "f = lambda x: x * 92\n", ("name", "f")),
     ("backslash", "f = lambda s: s.replace('\\\\n', ' ')\n", ("name", "f")),
     ("bigint", "f = lambda x: x + 123456789012345678901234567890 - (-98765432109876543210)\n", ("name", "f")),
+    ("len92", "f = lambda x: x + '" + "a" * 92 + "'\n", ("name", "f")),
     ("consts", "f = lambda x: (x in {1, 2, 3}, x[1:3], x[-1], 1e300, -0.5, 2j, None, True, ...)\n", ("name", "f")),
 ]
 PY3_CASES = [
@@ -60,7 +61,7 @@ def instructions_py2(code):
     finally:
         sys.stdout = old
     out = []
-    pat = re.compile(r"^\s*(\d+)?\s*(-->)?\s*(>>)?\s*(\d+) ([A-Z_0-9+]+)\s*(\d+)?\s*(\((.*)\))?\s*$")
+    pat = re.compile(r"^\s*(?:(\d+)\s+)?(-->)?\s*(>>)?\s*(\d+) ([A-Z_0-9+]+)\s*(\d+)?\s*(\((.*)\))?\s*$")
     for line in buf.getvalue().splitlines():
         if not line.strip():
             continue
@@ -135,11 +136,17 @@ def main():
         blob = marshal.dumps(code)
         with open(os.path.join(outdir, name + ".bin"), "wb") as f:
             f.write(blob)
+        # What Keras's func_dump writes on Windows: every 0x5C byte replaced by 0x2F (keras-facts 3.1).
+        win = blob.replace(b"\\", b"/")
+        if win != blob:
+            with open(os.path.join(outdir, name + ".win.bin"), "wb") as f:
+                f.write(win)
         doc = {
             "python": sys.version.split()[0],
             "marshal_version": marshal.version,
             "source": src,
             "blob_len": len(blob),
+            "windows_replaced": blob.count(b"\\"),
             "code": describe(code),
         }
         with open(os.path.join(outdir, name + ".json"), "w") as f:

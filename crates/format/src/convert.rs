@@ -245,56 +245,128 @@ fn write_keras3_weights(
     Ok((w.finish().map_err(h5w)?, layers, tensors, nbytes))
 }
 
-/// The Keras 3 `config.json` for a model file: its own when it is one, else the legacy config
-/// in the Keras 3 envelope.
+/// The Keras 3 `config.json` for a model file: its own when Keras 3 wrote it; otherwise the
+/// model's config upgraded for Keras 3's loader (see [`upgrade_for_keras3`]) in the Keras 3
+/// envelope.
 fn keras3_config_json(src: &ModelFile, notes: &mut Vec<String>) -> Json {
-    let Some(config) = &src.config else {
-        return Json::Null;
-    };
-    if src.format == FileFormat::KerasV3 {
-        if let Some(j) = &src.config_json {
-            if config.source != ConfigDialect::TfKeras {
-                return j.clone();
-            }
-            // tf.keras 2.13+ archive: Keras 3 cannot import `keras.src.engine.*` and rejects
-            // some of its layer arguments through the new path; its legacy path reads them, so
-            // the layer entries lose their `module` (as in a legacy `.h5`)
-            let mut j = j.clone();
-            strip_layer_modules(&mut j);
-            if let Some(c) = j.get_mut("config") {
-                fix_sequential_refs(c, config);
-            }
-            if let Some(o) = j.as_object_mut() {
-                let (module, registered) = match config.kind {
-                    ModelKind::Sequential => (Json::from("keras"), Json::Null),
-                    _ => (Json::from("keras.src.models.functional"), Json::from("Functional")),
-                };
-                o.insert("module", module);
-                o.insert("registered_name", registered);
-                o.remove("compile_config");
-            }
-            notes.push(
-                "tf.keras archive: layer entries rewritten for Keras 3's legacy deserializer, compile config dropped"
-                    .into(),
-            );
-            return j;
+    let Some(config) = &src.config else { return Json::Null };
+    let Some(j) = &src.config_json else { return Json::Null };
+    if matches!(config.source, ConfigDialect::Keras3 | ConfigDialect::Keras3LegacyH5) {
+        if src.format == FileFormat::KerasV3 {
+            return j.clone();
         }
     }
-    let mut inner = src.config_json.as_ref().and_then(|j| j.get("config")).cloned().unwrap_or(Json::Null);
-    fix_sequential_refs(&mut inner, config);
+    let mut inner = j.get("config").cloned().unwrap_or(Json::Null);
+    // Keras 2.0 wrote a Sequential's config as the bare list of its layers
+    if inner.as_array().is_some() {
+        let name = if config.name.is_empty() { "sequential".to_string() } else { config.name.clone() };
+        inner = Json::object([("name", Json::from(name)), ("layers", inner)]);
+    }
+    let changed = upgrade_for_keras3(&mut inner, config);
+    if inner.to_string_python().contains("\"hard_sigmoid\"") {
+        notes.push("this model uses `hard_sigmoid`, which Keras 1/2 and tf.keras define as clip(0.2x + 0.5, 0, 1) and Keras 3 as relu6(x + 3) / 6: the converted model computes different numbers in Keras 3".into());
+    }
+    if changed > 0 {
+        notes.push(format!("{changed} config entries rewritten for Keras 3 (see docs/formats.md)"));
+    }
     if src.training_config.is_some() {
-        notes.push("the legacy training config (optimizer, loss, metrics) was not carried over: compile the model again after loading".into());
+        notes.push("the training config (optimizer, loss, metrics) was not carried over: compile the model again after loading".into());
     }
     let (module, class, registered) = match config.kind {
         ModelKind::Sequential => ("keras", "Sequential", Json::Null),
         _ => ("keras.src.models.functional", "Functional", Json::from("Functional")),
     };
-    Json::object([
+    let mut out = vec![
         ("module", Json::from(module)),
         ("class_name", Json::from(class)),
         ("config", inner),
         ("registered_name", registered),
-    ])
+    ];
+    if let Some(b) = j.get("build_config").filter(|b| !b.is_null()) {
+        out.push(("build_config", b.clone()));
+    }
+    Json::object(out)
+}
+
+/// Rewrites a pre-Keras-3 model config (`model` is the model's `config` object) into what Keras
+/// 3's loader accepts, returning how many entries changed:
+/// * layer entries lose `module`/`registered_name` so that Keras 3 reads them through its legacy
+///   path (tf.keras 2.13+ archives and `to_json` name modules Keras 3 cannot import, such as
+///   `keras.src.engine.functional`); a registered class keeps its `package>Name` as `class_name`;
+/// * references to nested models move to Keras 3's node numbering ([`fix_sequential_refs`]);
+/// * arguments Keras 3 removed are dropped where their value was the only one Keras 3 supports
+///   (`time_major: false` on recurrent layers, `groups: 1` on DepthwiseConv2D).
+pub fn upgrade_for_keras3(model: &mut Json, config: &crate::config::ModelConfig) -> usize {
+    let mut changed = strip_layer_modules(model);
+    // Keras 2 Sequential: the input shape sits on the first layer as `batch_input_shape`, which
+    // Keras 3 layers read as a shape *without* the batch dimension; an explicit InputLayer says
+    // the same thing in a form Keras 3 reads
+    if config.kind == ModelKind::Sequential {
+        if let Some(layers) = model.get_mut("layers").and_then(Json::as_array_mut) {
+            let first_is_input = layers.first().and_then(|l| l.get("class_name")).and_then(Json::as_str) == Some("InputLayer");
+            if !first_is_input {
+                let taken = layers.first_mut().and_then(|l| l.get_mut("config")).and_then(Json::as_object_mut).and_then(|c| {
+                    let shape = c.remove("batch_input_shape")?;
+                    Some((shape, c.get("dtype").cloned().unwrap_or(Json::from("float32"))))
+                });
+                if let Some((shape, dtype)) = taken {
+                    let input = Json::object([
+                        ("class_name", Json::from("InputLayer")),
+                        (
+                            "config",
+                            Json::object([
+                                ("batch_input_shape", shape),
+                                ("dtype", dtype),
+                                ("name", Json::from("input_layer")),
+                            ]),
+                        ),
+                    ]);
+                    layers.insert(0, input);
+                    changed += 1;
+                }
+            }
+        }
+    }
+    changed += drop_removed_args(model);
+    fix_sequential_refs(model, config);
+    changed
+}
+
+fn drop_removed_args(model: &mut Json) -> usize {
+    let mut n = 0;
+    let Some(layers) = model.get_mut("layers").and_then(Json::as_array_mut) else { return 0 };
+    for l in layers {
+        let class = l.get("class_name").and_then(Json::as_str).unwrap_or("").to_string();
+        let Some(cfg) = l.get_mut("config") else { continue };
+        if cfg.get("layers").is_some() {
+            n += drop_removed_args(cfg);
+            continue;
+        }
+        let mut drop = |key: &str, only: Json, cfg: &mut Json| {
+            if let Some(o) = cfg.as_object_mut() {
+                if o.get(key).is_some_and(|v| *v == only) {
+                    o.remove(key);
+                    n += 1;
+                }
+            }
+        };
+        match class.as_str() {
+            "SimpleRNN" | "LSTM" | "GRU" => drop("time_major", Json::Bool(false), cfg),
+            "DepthwiseConv2D" => drop("groups", Json::from(1i64), cfg),
+            "Bidirectional" | "TimeDistributed" => {
+                if let Some(inner) = cfg.get_mut("layer") {
+                    let c = inner.get("class_name").and_then(Json::as_str).unwrap_or("").to_string();
+                    if let Some(ic) = inner.get_mut("config") {
+                        if matches!(c.as_str(), "SimpleRNN" | "LSTM" | "GRU") {
+                            drop("time_major", Json::Bool(false), ic);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    n
 }
 
 /// Keras 1/2 and tf-keras count a nested Sequential model's own first node, so calls of it are
@@ -358,14 +430,17 @@ fn fix_sequential_refs(model: &mut Json, config: &crate::config::ModelConfig) {
 
 /// Removes `module` and `registered_name` from every layer entry (nested models included), so
 /// that Keras 3 deserializes them as legacy entries.
-fn strip_layer_modules(model: &mut Json) {
-    let Some(layers) = model.get_mut("config").and_then(|c| c.get_mut("layers")).and_then(Json::as_array_mut) else {
-        return;
+fn strip_layer_modules(model: &mut Json) -> usize {
+    let mut n = 0;
+    let Some(layers) = model.get_mut("layers").and_then(Json::as_array_mut) else {
+        return 0;
     };
     for l in layers {
         let is_model = l.get("config").and_then(|c| c.get("layers")).is_some();
         if let Some(o) = l.as_object_mut() {
-            o.remove("module");
+            if o.remove("module").is_some() {
+                n += 1;
+            }
             // legacy entries name registered classes by their registered name (`pkg>Name`)
             if let Some(Json::String(rn)) = o.remove("registered_name") {
                 if rn.contains('>') {
@@ -374,9 +449,12 @@ fn strip_layer_modules(model: &mut Json) {
             }
         }
         if is_model {
-            strip_layer_modules(l);
+            if let Some(c) = l.get_mut("config") {
+                n += strip_layer_modules(c);
+            }
         }
     }
+    n
 }
 
 /// Keras's legacy variable names for a layer class, in legacy order (only where the count fits).

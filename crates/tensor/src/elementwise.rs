@@ -1,0 +1,505 @@
+//! Elementwise operations: numpy-broadcasting binary ops and unary maps.
+//!
+//! Broadcasting follows numpy (and so `keras.ops`): shapes align from the
+//! right, a dimension of 1 stretches. Large tensors are processed in parallel
+//! with rayon; results do not depend on the thread count (each element is
+//! computed independently).
+
+use rayon::prelude::*;
+
+use crate::shape::{broadcast_shapes, broadcast_strides};
+use crate::{Result, Tensor};
+
+/// Element count above which elementwise kernels run in parallel.
+pub(crate) const PAR_THRESHOLD: usize = 1 << 15;
+
+/// A broadcasting binary operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BinaryOp {
+    /// `a + b`
+    Add,
+    /// `a - b`
+    Sub,
+    /// `a * b`
+    Mul,
+    /// `a / b`
+    Div,
+    /// `max(a, b)` (NaN-propagating like `keras.ops.maximum`)
+    Max,
+    /// `min(a, b)`
+    Min,
+    /// `a ^ b`
+    Pow,
+}
+
+impl BinaryOp {
+    /// Lower-case name used in errors.
+    pub fn name(self) -> &'static str {
+        match self {
+            BinaryOp::Add => "add",
+            BinaryOp::Sub => "sub",
+            BinaryOp::Mul => "mul",
+            BinaryOp::Div => "div",
+            BinaryOp::Max => "maximum",
+            BinaryOp::Min => "minimum",
+            BinaryOp::Pow => "pow",
+        }
+    }
+
+    /// Applies the operation to one pair.
+    #[inline]
+    pub fn apply(self, a: f32, b: f32) -> f32 {
+        match self {
+            BinaryOp::Add => a + b,
+            BinaryOp::Sub => a - b,
+            BinaryOp::Mul => a * b,
+            BinaryOp::Div => a / b,
+            BinaryOp::Max => {
+                if a.is_nan() || b.is_nan() {
+                    f32::NAN
+                } else {
+                    a.max(b)
+                }
+            }
+            BinaryOp::Min => {
+                if a.is_nan() || b.is_nan() {
+                    f32::NAN
+                } else {
+                    a.min(b)
+                }
+            }
+            BinaryOp::Pow => a.powf(b),
+        }
+    }
+
+    /// Partial derivatives `(d/da, d/db)` at `(a, b)` with output `y`, following TensorFlow's gradients
+    /// (maximum: ties go to `a`; pow: the `b` gradient is 0 where `a <= 0`).
+    #[inline]
+    pub fn partials(self, a: f32, b: f32, y: f32) -> (f32, f32) {
+        match self {
+            BinaryOp::Add => (1.0, 1.0),
+            BinaryOp::Sub => (1.0, -1.0),
+            BinaryOp::Mul => (b, a),
+            BinaryOp::Div => (1.0 / b, -y / b),
+            BinaryOp::Max => {
+                if a >= b {
+                    (1.0, 0.0)
+                } else {
+                    (0.0, 1.0)
+                }
+            }
+            BinaryOp::Min => {
+                if a <= b {
+                    (1.0, 0.0)
+                } else {
+                    (0.0, 1.0)
+                }
+            }
+            BinaryOp::Pow => {
+                let da = if b == 0.0 { 0.0 } else { b * a.powf(b - 1.0) };
+                let db = if a > 0.0 { y * a.ln() } else { 0.0 };
+                (da, db)
+            }
+        }
+    }
+}
+
+/// An elementwise unary operation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum UnaryOp {
+    /// `-x`
+    Neg,
+    /// `e^x`
+    Exp,
+    /// natural log
+    Log,
+    /// square root
+    Sqrt,
+    /// `1 / sqrt(x)`
+    Rsqrt,
+    /// hyperbolic tangent
+    Tanh,
+    /// logistic sigmoid `1 / (1 + e^-x)`
+    Sigmoid,
+    /// `max(x, 0)`
+    Relu,
+    /// `|x|`
+    Abs,
+    /// `x^2`
+    Square,
+    /// `1 / x`
+    Recip,
+    /// sine
+    Sin,
+    /// cosine
+    Cos,
+    /// `log(1 + e^x)`, computed stably
+    Softplus,
+    /// `log(1 + x)`
+    Log1p,
+    /// `e^x - 1`
+    Expm1,
+    /// `x` if `x > 0`, else `alpha * x`
+    LeakyRelu(f32),
+    /// `x` if `x > 0`, else `alpha * (e^x - 1)`
+    Elu(f32),
+    /// `x * s`
+    Scale(f32),
+    /// `x + c`
+    Shift(f32),
+    /// `x ^ p`
+    Powf(f32),
+    /// `min(max(x, lo), hi)`
+    Clip(f32, f32),
+}
+
+impl UnaryOp {
+    /// Applies the operation to one value.
+    #[inline]
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            UnaryOp::Neg => -x,
+            UnaryOp::Exp => x.exp(),
+            UnaryOp::Log => x.ln(),
+            UnaryOp::Sqrt => x.sqrt(),
+            UnaryOp::Rsqrt => 1.0 / x.sqrt(),
+            UnaryOp::Tanh => x.tanh(),
+            UnaryOp::Sigmoid => sigmoid(x),
+            UnaryOp::Relu => {
+                if x > 0.0 {
+                    x
+                } else if x.is_nan() {
+                    x
+                } else {
+                    0.0
+                }
+            }
+            UnaryOp::Abs => x.abs(),
+            UnaryOp::Square => x * x,
+            UnaryOp::Recip => 1.0 / x,
+            UnaryOp::Sin => x.sin(),
+            UnaryOp::Cos => x.cos(),
+            UnaryOp::Softplus => {
+                // log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
+                x.max(0.0) + (-x.abs()).exp().ln_1p()
+            }
+            UnaryOp::Log1p => x.ln_1p(),
+            UnaryOp::Expm1 => x.exp_m1(),
+            UnaryOp::LeakyRelu(a) => {
+                if x > 0.0 {
+                    x
+                } else {
+                    a * x
+                }
+            }
+            UnaryOp::Elu(a) => {
+                if x > 0.0 {
+                    x
+                } else {
+                    a * x.exp_m1()
+                }
+            }
+            UnaryOp::Scale(s) => x * s,
+            UnaryOp::Shift(c) => x + c,
+            UnaryOp::Powf(p) => x.powf(p),
+            UnaryOp::Clip(lo, hi) => x.max(lo).min(hi),
+        }
+    }
+
+    /// Derivative `dy/dx` at input `x` with output `y`.
+    #[inline]
+    pub fn derivative(self, x: f32, y: f32) -> f32 {
+        match self {
+            UnaryOp::Neg => -1.0,
+            UnaryOp::Exp => y,
+            UnaryOp::Log => 1.0 / x,
+            UnaryOp::Sqrt => 0.5 / y,
+            UnaryOp::Rsqrt => -0.5 * y * y * y,
+            UnaryOp::Tanh => 1.0 - y * y,
+            UnaryOp::Sigmoid => y * (1.0 - y),
+            UnaryOp::Relu => (x > 0.0) as u8 as f32,
+            UnaryOp::Abs => {
+                if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                }
+            }
+            UnaryOp::Square => 2.0 * x,
+            UnaryOp::Recip => -y * y,
+            UnaryOp::Sin => x.cos(),
+            UnaryOp::Cos => -x.sin(),
+            UnaryOp::Softplus => sigmoid(x),
+            UnaryOp::Log1p => 1.0 / (1.0 + x),
+            UnaryOp::Expm1 => y + 1.0,
+            UnaryOp::LeakyRelu(a) => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    a
+                }
+            }
+            UnaryOp::Elu(a) => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    y + a
+                }
+            }
+            UnaryOp::Scale(s) => s,
+            UnaryOp::Shift(_) => 1.0,
+            UnaryOp::Powf(p) => {
+                if p == 0.0 {
+                    0.0
+                } else {
+                    p * x.powf(p - 1.0)
+                }
+            }
+            UnaryOp::Clip(lo, hi) => (x >= lo && x <= hi) as u8 as f32,
+        }
+    }
+}
+
+#[inline]
+fn sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// Maps `f` over a slice, in parallel for large inputs.
+pub(crate) fn map_slice(src: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
+    if src.len() >= PAR_THRESHOLD {
+        src.par_iter().map(|&x| f(x)).collect()
+    } else {
+        src.iter().map(|&x| f(x)).collect()
+    }
+}
+
+/// Visits every output element of a broadcast of two shapes, giving `(out_index, a_index, b_index)`
+/// for each, row by row; `visit_row(row, a_start, b_start, a_step, b_step, out_row)` fills one
+/// output row of the last axis.
+fn broadcast_rows<F>(out_shape: &[usize], sa: &[usize], sb: &[usize], out: &mut [f32], visit_row: F)
+where
+    F: Fn(usize, usize, usize, usize, usize, &mut [f32]) + Sync,
+{
+    let rank = out_shape.len();
+    if out.is_empty() {
+        return;
+    }
+    if rank == 0 {
+        visit_row(0, 0, 0, 0, 0, out);
+        return;
+    }
+    let last = out_shape[rank - 1];
+    let (sa_last, sb_last) = (sa[rank - 1], sb[rank - 1]);
+    let row = |r: usize, dst: &mut [f32]| {
+        let (mut ia, mut ib, mut rem) = (0usize, 0usize, r);
+        for k in (0..rank - 1).rev() {
+            let i = rem % out_shape[k];
+            rem /= out_shape[k];
+            ia += i * sa[k];
+            ib += i * sb[k];
+        }
+        visit_row(r, ia, ib, sa_last, sb_last, dst);
+    };
+    if out.len() >= PAR_THRESHOLD {
+        let rows_per_task = (PAR_THRESHOLD / last.max(1)).max(1);
+        out.par_chunks_mut(last * rows_per_task).enumerate().for_each(|(c, chunk)| {
+            for (j, dst) in chunk.chunks_mut(last).enumerate() {
+                row(c * rows_per_task + j, dst);
+            }
+        });
+    } else {
+        out.chunks_mut(last).enumerate().for_each(|(r, dst)| row(r, dst));
+    }
+}
+
+/// Applies a broadcasting binary op.
+pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let out_shape = broadcast_shapes(op.name(), a.shape(), b.shape())?;
+    let (x, y) = (a.as_slice(), b.as_slice());
+    macro_rules! run {
+        ($f:expr) => {{
+            let f = $f;
+            if a.shape() == b.shape() {
+                if x.len() >= PAR_THRESHOLD {
+                    x.par_iter().zip(y.par_iter()).map(|(&p, &q)| f(p, q)).collect()
+                } else {
+                    x.iter().zip(y.iter()).map(|(&p, &q)| f(p, q)).collect()
+                }
+            } else {
+                let sa = broadcast_strides(a.shape(), &out_shape);
+                let sb = broadcast_strides(b.shape(), &out_shape);
+                let mut out = vec![0f32; out_shape.iter().product()];
+                broadcast_rows(&out_shape, &sa, &sb, &mut out, |_, ia, ib, da, db, dst| {
+                    for (j, d) in dst.iter_mut().enumerate() {
+                        *d = f(x[ia + j * da], y[ib + j * db]);
+                    }
+                });
+                out
+            }
+        }};
+    }
+    let data: Vec<f32> = match op {
+        BinaryOp::Add => run!(|p: f32, q: f32| p + q),
+        BinaryOp::Sub => run!(|p: f32, q: f32| p - q),
+        BinaryOp::Mul => run!(|p: f32, q: f32| p * q),
+        BinaryOp::Div => run!(|p: f32, q: f32| p / q),
+        other => run!(move |p: f32, q: f32| other.apply(p, q)),
+    };
+    Ok(Tensor::from_parts(out_shape, data))
+}
+
+/// For `y = op(a, b)` with upstream gradient `g` (shape of `y`), returns the gradients with respect
+/// to `a` and `b` at the broadcast shape (before reduction to the input shapes).
+pub(crate) fn binary_partials(op: BinaryOp, a: &Tensor, b: &Tensor, y: &Tensor, g: &Tensor) -> (Vec<f32>, Vec<f32>) {
+    let out_shape = y.shape();
+    let sa = broadcast_strides(a.shape(), out_shape);
+    let sb = broadcast_strides(b.shape(), out_shape);
+    let (x, w, yv, gv) = (a.as_slice(), b.as_slice(), y.as_slice(), g.as_slice());
+    let n = yv.len();
+    let mut ga = vec![0f32; n];
+    let mut gb = vec![0f32; n];
+    // Fill ga with d/da * g, then derive gb on a second pass (the visitor fills one buffer at a time).
+    let last = out_shape.last().copied().unwrap_or(1).max(1);
+    broadcast_rows(out_shape, &sa, &sb, &mut ga, |r, ia, ib, da, db, dst| {
+        for (j, d) in dst.iter_mut().enumerate() {
+            let o = r * last + j;
+            *d = op.partials(x[ia + j * da], w[ib + j * db], yv[o]).0 * gv[o];
+        }
+    });
+    broadcast_rows(out_shape, &sa, &sb, &mut gb, |r, ia, ib, da, db, dst| {
+        for (j, d) in dst.iter_mut().enumerate() {
+            let o = r * last + j;
+            *d = op.partials(x[ia + j * da], w[ib + j * db], yv[o]).1 * gv[o];
+        }
+    });
+    (ga, gb)
+}
+
+/// Applies a unary op.
+pub fn unary(op: UnaryOp, x: &Tensor) -> Tensor {
+    let data = match op {
+        UnaryOp::Relu => map_slice(x.as_slice(), |v| if v > 0.0 || v.is_nan() { v } else { 0.0 }),
+        UnaryOp::Exp => map_slice(x.as_slice(), f32::exp),
+        UnaryOp::Tanh => map_slice(x.as_slice(), f32::tanh),
+        other => map_slice(x.as_slice(), move |v| other.apply(v)),
+    };
+    Tensor::from_parts(x.shape().to_vec(), data)
+}
+
+macro_rules! binary_methods {
+    ($($name:ident => $op:ident, $doc:literal;)*) => {
+        impl Tensor {
+            $(
+                #[doc = $doc]
+                pub fn $name(&self, other: &Tensor) -> Result<Tensor> {
+                    binary(BinaryOp::$op, self, other)
+                }
+            )*
+        }
+    };
+}
+
+binary_methods! {
+    add => Add, "Elementwise `self + other` with numpy broadcasting.";
+    sub => Sub, "Elementwise `self - other` with numpy broadcasting.";
+    mul => Mul, "Elementwise `self * other` with numpy broadcasting.";
+    div => Div, "Elementwise `self / other` with numpy broadcasting.";
+    maximum => Max, "Elementwise maximum with numpy broadcasting.";
+    minimum => Min, "Elementwise minimum with numpy broadcasting.";
+    pow => Pow, "Elementwise `self ^ other` with numpy broadcasting.";
+}
+
+macro_rules! unary_methods {
+    ($($name:ident => $op:ident, $doc:literal;)*) => {
+        impl Tensor {
+            $(
+                #[doc = $doc]
+                pub fn $name(&self) -> Tensor {
+                    unary(UnaryOp::$op, self)
+                }
+            )*
+        }
+    };
+}
+
+unary_methods! {
+    neg => Neg, "Elementwise negation.";
+    exp => Exp, "Elementwise `e^x`.";
+    log => Log, "Elementwise natural logarithm.";
+    sqrt => Sqrt, "Elementwise square root.";
+    rsqrt => Rsqrt, "Elementwise `1 / sqrt(x)`.";
+    tanh => Tanh, "Elementwise hyperbolic tangent.";
+    sigmoid => Sigmoid, "Elementwise logistic sigmoid.";
+    relu => Relu, "Elementwise `max(x, 0)`.";
+    abs => Abs, "Elementwise absolute value.";
+    square => Square, "Elementwise `x^2`.";
+    recip => Recip, "Elementwise `1 / x`.";
+    sin => Sin, "Elementwise sine.";
+    cos => Cos, "Elementwise cosine.";
+    softplus => Softplus, "Elementwise `log(1 + e^x)`.";
+    log1p => Log1p, "Elementwise `log(1 + x)`.";
+    expm1 => Expm1, "Elementwise `e^x - 1`.";
+}
+
+impl Tensor {
+    /// Applies any [`UnaryOp`].
+    pub fn map(&self, op: UnaryOp) -> Tensor {
+        unary(op, self)
+    }
+
+    /// Multiplies every element by `s`.
+    pub fn scale(&self, s: f32) -> Tensor {
+        unary(UnaryOp::Scale(s), self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(shape: &[usize], v: &[f32]) -> Tensor {
+        Tensor::from_vec(shape, v.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn broadcast_add_row_and_column() {
+        let a = t(&[2, 1], &[10.0, 20.0]);
+        let b = t(&[3], &[1.0, 2.0, 3.0]);
+        let c = a.add(&b).unwrap();
+        assert_eq!(c.shape(), &[2, 3]);
+        assert_eq!(c.as_slice(), &[11.0, 12.0, 13.0, 21.0, 22.0, 23.0]);
+        let e = a.add(&t(&[3, 1], &[0.0; 3])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "add: shapes [2, 1] and [3, 1] cannot be broadcast: aligned from the right, each pair of dimensions must \
+             be equal or one of them 1"
+        );
+    }
+
+    #[test]
+    fn max_propagates_nan_and_relu_keeps_it() {
+        let a = t(&[2], &[f32::NAN, 1.0]);
+        let m = a.maximum(&Tensor::scalar(0.0)).unwrap();
+        assert!(m.as_slice()[0].is_nan());
+        assert!(a.relu().as_slice()[0].is_nan());
+    }
+
+    #[test]
+    fn stable_sigmoid_and_softplus() {
+        let x = t(&[3], &[-100.0, 0.0, 100.0]);
+        assert_eq!(x.sigmoid().as_slice(), &[3.720076e-44, 0.5, 1.0]);
+        let sp = x.softplus();
+        assert_eq!(sp.as_slice()[2], 100.0);
+        assert!(sp.as_slice()[0] > 0.0 && sp.as_slice()[0] < 1e-40);
+    }
+}
