@@ -155,3 +155,39 @@ fn convert_refuses_weights_without_architecture() {
     assert!(err.contains("is a weights-only file") && err.contains("--weights"), "{err}");
     assert!(!dir.path().join("x.keras").exists(), "nothing is written on failure");
 }
+
+#[test]
+fn bit_flips_are_reported_not_crashed_on() {
+    let dir = tempfile::tempdir().unwrap();
+    // the HDF5 signature damaged: the bytes are no longer recognisable, and the message says what they are
+    let mut h5 = std::fs::read(strata_testkit::fixture("keras3/mlp/model.h5")).unwrap();
+    h5[1] ^= 0x01;
+    let p = dir.path().join("flipped.h5");
+    std::fs::write(&p, &h5).unwrap();
+    let out = strata(&["inspect", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a file kind strata knows") && err.contains("89 48 44 46"), "{err}");
+
+    // a flipped byte inside config.json of a .keras: the CRC catches it
+    let mut k = std::fs::read(strata_testkit::fixture("keras3/mlp/model.keras")).unwrap();
+    let at = k.windows(7).position(|w| w == b"\"units\"").expect("config.json text is stored uncompressed");
+    k[at + 2] ^= 0x20;
+    let p = dir.path().join("flipped.keras");
+    std::fs::write(&p, &k).unwrap();
+    let out = strata(&["inspect", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("member `config.json` is corrupt") && err.contains("CRC-32"), "{err}");
+
+    // every single-bit flip of the first 2 KiB of a weights file: an answer or an error, never a crash
+    let w = std::fs::read(strata_testkit::fixture("keras3/mlp/model.weights.h5")).unwrap();
+    let p = dir.path().join("w.weights.h5");
+    for i in (0..w.len().min(2048)).step_by(7) {
+        let mut b = w.clone();
+        b[i] ^= 0x10;
+        std::fs::write(&p, &b).unwrap();
+        let out = strata(&["inspect", "--json", p.to_str().unwrap()]);
+        assert!(matches!(out.status.code(), Some(0) | Some(2)), "byte {i}: {:?}", out.status);
+    }
+}

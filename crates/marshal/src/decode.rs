@@ -244,9 +244,11 @@ impl Reader<'_> {
         Ok(v)
     }
 
+    /// Dispatches on the type code. Kept small, with every arm that allocates or recurses in its
+    /// own non-inlined function: unoptimised builds give each arm's locals their own stack slots,
+    /// and this frame is on the stack once per nesting level.
     fn object_body(&mut self, code: u8, byte: u8, offset: usize) -> Result<Value> {
         let py2 = self.family.is_py2();
-        let unknown = Error::UnknownTypeCode { code: byte, offset };
         Ok(match code {
             b'0' => return Err(Error::UnexpectedNull { offset }),
             b'N' => Value::None,
@@ -257,16 +259,39 @@ impl Reader<'_> {
             b'i' => Value::Int(i64::from(self.cur.i32("an int")?)),
             b'I' => Value::Int(self.cur.i64("an int64")?),
             b'l' => self.long()?,
+            b'g' | b'y' | b'f' | b'x' => self.float_obj(code)?,
+            b's' | b't' | b'R' | b'u' => self.string_obj(code)?,
+            b'a' | b'A' | b'z' | b'Z' if !py2 => self.ascii_obj(code)?,
+            b'(' | b'[' | b'<' | b'>' => self.container(code)?,
+            b')' if !py2 => self.container(code)?,
+            b'{' => self.dict()?,
+            b':' if !py2 => self.slice()?,
+            b'r' if !py2 => self.reference()?,
+            b'c' => self.code_obj(offset)?,
+            _ => return Err(Error::UnknownTypeCode { code: byte, offset }),
+        })
+    }
+
+    #[inline(never)]
+    fn float_obj(&mut self, code: u8) -> Result<Value> {
+        Ok(match code {
             b'g' => Value::Float(self.cur.f64("a float")?),
             b'y' => {
                 let re = self.cur.f64("a complex")?;
                 Value::Complex { re, im: self.cur.f64("a complex")? }
             }
             b'f' => Value::Float(self.text_float()?),
-            b'x' => {
+            _ => {
                 let re = self.text_float()?;
                 Value::Complex { re, im: self.text_float()? }
             }
+        })
+    }
+
+    #[inline(never)]
+    fn string_obj(&mut self, code: u8) -> Result<Value> {
+        let py2 = self.family.is_py2();
+        Ok(match code {
             b's' => {
                 let n = self.length("a bytes length", 1)?;
                 Value::Bytes(Arc::from(self.cur.take(n, "bytes")?))
@@ -278,9 +303,12 @@ impl Reader<'_> {
                 self.interned.push(v.clone());
                 v
             }
-            b'R' if py2 => {
-                self.features.py2_interned = true;
+            b'R' => {
                 let at = self.cur.pos;
+                if !py2 {
+                    return Err(Error::UnknownTypeCode { code, offset: at - 1 });
+                }
+                self.features.py2_interned = true;
                 let i = self.cur.i32("a string reference")?;
                 match usize::try_from(i).ok().and_then(|i| self.interned.get(i)) {
                     Some(v) => v.clone(),
@@ -289,7 +317,7 @@ impl Reader<'_> {
                     }
                 }
             }
-            b'u' | b't' => {
+            _ => {
                 let n = self.length("a string length", 1)?;
                 let at = self.cur.pos;
                 let raw = self.cur.take(n, "a string")?;
@@ -298,68 +326,86 @@ impl Reader<'_> {
                     Err(e) => return Err(Error::InvalidUtf8 { offset: at, valid_up_to: e.valid_up_to(), len: n }),
                 }
             }
-            b'a' | b'A' | b'z' | b'Z' if !py2 => {
-                self.features.v4_codes = true;
-                let n = if code == b'z' || code == b'Z' {
-                    self.short_length("a short string length", 1)?
-                } else {
-                    self.length("a string length", 1)?
-                };
-                let raw = self.cur.take(n, "an ASCII string")?;
-                // CPython builds these as one-byte (Latin-1) strings.
-                Value::Str(Arc::from(raw.iter().map(|&c| char::from(c)).collect::<String>()))
-            }
-            b'(' => Value::Tuple(self.items(false)?.into()),
-            b')' if !py2 => {
-                self.features.v4_codes = true;
-                Value::Tuple(self.items(true)?.into())
-            }
-            b'[' => Value::List(self.items(false)?.into()),
-            b'<' => Value::Set(self.items(false)?.into()),
-            b'>' => Value::FrozenSet(self.items(false)?.into()),
-            b'{' => {
-                let mut items = Vec::new();
-                loop {
-                    if self.cur.peek() == Some(b'0') {
-                        self.cur.pos += 1;
-                        break;
-                    }
-                    let k = self.object()?;
-                    let v = self.object()?;
-                    items.push((k, v));
-                }
-                Value::Dict(items.into())
-            }
-            b':' if !py2 => {
-                self.features.slice = true;
-                let a = self.object()?;
-                let b = self.object()?;
-                let c = self.object()?;
-                Value::Slice(Arc::new((a, b, c)))
-            }
-            b'r' if !py2 => {
-                let at = self.cur.pos;
-                let i = self.cur.i32("a reference index")?;
-                let idx = i as u32;
-                match usize::try_from(i).ok().and_then(|i| self.refs.get(i)) {
-                    Some(Some(v)) => match v {
-                        Value::Tuple(_)
-                        | Value::List(_)
-                        | Value::Dict(_)
-                        | Value::Set(_)
-                        | Value::FrozenSet(_)
-                        | Value::Slice(_)
-                        | Value::Code(_) => Value::Ref(idx),
-                        other => other.clone(),
-                    },
-                    // Reserved, not finished: a container that contains itself.
-                    Some(None) => Value::Ref(idx),
-                    None => return Err(Error::BadReference { index: idx, known: self.refs.len(), offset: at }),
-                }
-            }
-            b'c' => Value::Code(Arc::new(self.code(offset)?)),
-            _ => return Err(unknown),
         })
+    }
+
+    #[inline(never)]
+    fn ascii_obj(&mut self, code: u8) -> Result<Value> {
+        self.features.v4_codes = true;
+        let n = if code == b'z' || code == b'Z' {
+            self.short_length("a short string length", 1)?
+        } else {
+            self.length("a string length", 1)?
+        };
+        let raw = self.cur.take(n, "an ASCII string")?;
+        // CPython builds these as one-byte (Latin-1) strings.
+        Ok(Value::Str(Arc::from(raw.iter().map(|&c| char::from(c)).collect::<String>())))
+    }
+
+    #[inline(never)]
+    fn container(&mut self, code: u8) -> Result<Value> {
+        if code == b')' {
+            self.features.v4_codes = true;
+        }
+        let items: Arc<[Value]> = self.items(code == b')')?.into();
+        Ok(match code {
+            b'[' => Value::List(items),
+            b'<' => Value::Set(items),
+            b'>' => Value::FrozenSet(items),
+            _ => Value::Tuple(items),
+        })
+    }
+
+    #[inline(never)]
+    fn dict(&mut self) -> Result<Value> {
+        let mut items = Vec::new();
+        loop {
+            if self.cur.peek() == Some(b'0') {
+                self.cur.pos += 1;
+                break;
+            }
+            let k = self.object()?;
+            let v = self.object()?;
+            items.push((k, v));
+        }
+        Ok(Value::Dict(items.into()))
+    }
+
+    #[inline(never)]
+    fn slice(&mut self) -> Result<Value> {
+        self.features.slice = true;
+        let a = self.object()?;
+        let b = self.object()?;
+        let c = self.object()?;
+        Ok(Value::Slice(Arc::new((a, b, c))))
+    }
+
+    #[inline(never)]
+    fn reference(&mut self) -> Result<Value> {
+        let at = self.cur.pos;
+        let i = self.cur.i32("a reference index")?;
+        let idx = i as u32;
+        Ok(match usize::try_from(i).ok().and_then(|i| self.refs.get(i)) {
+            Some(Some(v)) => match v {
+                Value::Tuple(_)
+                | Value::List(_)
+                | Value::Dict(_)
+                | Value::Set(_)
+                | Value::FrozenSet(_)
+                | Value::Slice(_)
+                | Value::Code(_) => Value::Ref(idx),
+                other => other.clone(),
+            },
+            // Reserved, not finished: a container that contains itself.
+            Some(None) => Value::Ref(idx),
+            None => return Err(Error::BadReference { index: idx, known: self.refs.len(), offset: at }),
+        })
+    }
+
+    #[inline(never)]
+    fn code_obj(&mut self, offset: usize) -> Result<Value> {
+        let c = Box::new(self.code(offset)?);
+        Ok(Value::Code(Arc::from(c)))
     }
 
     fn items(&mut self, small: bool) -> Result<Vec<Value>> {
@@ -468,28 +514,18 @@ impl Reader<'_> {
 
     fn code(&mut self, offset: usize) -> Result<CodeObject> {
         let fam = self.family;
-        let argcount = self.int_field("co_argcount")?;
-        let posonlyargcount =
-            if matches!(fam, Family::Py38To310 | Family::Py311Plus) { self.int_field("co_posonlyargcount")? } else { 0 };
-        let kwonlyargcount = if fam == Family::Py27 { 0 } else { self.int_field("co_kwonlyargcount")? };
-        let nlocals = if fam == Family::Py311Plus { None } else { Some(self.int_field("co_nlocals")?) };
-        let stacksize = self.int_field("co_stacksize")?;
-        let flags = self.int_field("co_flags")? as u32;
-        let code = self.bytes_field("co_code")?;
-        let consts = self.tuple_field("co_consts")?;
-        let names = self.names_field("co_names")?;
         let mut obj = CodeObject {
             family: fam,
             offset,
-            argcount,
-            posonlyargcount,
-            kwonlyargcount,
-            nlocals,
-            stacksize,
-            flags,
-            code,
-            consts,
-            names,
+            argcount: 0,
+            posonlyargcount: 0,
+            kwonlyargcount: 0,
+            nlocals: None,
+            stacksize: 0,
+            flags: 0,
+            code: Arc::from(Vec::new()),
+            consts: Vec::new(),
+            names: Vec::new(),
             varnames: Vec::new(),
             freevars: Vec::new(),
             cellvars: Vec::new(),
@@ -502,46 +538,76 @@ impl Reader<'_> {
             linetable: Arc::from(Vec::new()),
             exceptiontable: None,
         };
-        if fam == Family::Py311Plus {
-            obj.localsplusnames = self.names_field("co_localsplusnames")?;
-            let at = self.cur.pos;
-            let k = self.bytes_field("co_localspluskinds")?;
-            if k.len() != obj.localsplusnames.len() {
-                return Err(Error::FieldType {
-                    field: "co_localspluskinds",
-                    expected: "bytes as long as co_localsplusnames",
-                    found: "bytes of another length",
-                    offset: at,
-                });
-            }
-            obj.localspluskinds = k.to_vec();
-            for (name, &kind) in obj.localsplusnames.iter().zip(obj.localspluskinds.iter()) {
-                if kind & kinds::LOCAL != 0 {
-                    obj.varnames.push(name.clone());
-                }
-                if kind & kinds::CELL != 0 {
-                    obj.cellvars.push(name.clone());
-                }
-                if kind & kinds::FREE != 0 {
-                    obj.freevars.push(name.clone());
-                }
-            }
-            obj.filename = self.str_field("co_filename")?;
-            obj.name = self.str_field("co_name")?;
-            obj.qualname = Some(self.str_field("co_qualname")?);
-            obj.firstlineno = self.int_field("co_firstlineno")?;
-            obj.linetable = self.bytes_field("co_linetable")?;
-            obj.exceptiontable = Some(self.bytes_field("co_exceptiontable")?);
-        } else {
-            obj.varnames = self.names_field("co_varnames")?;
-            obj.freevars = self.names_field("co_freevars")?;
-            obj.cellvars = self.names_field("co_cellvars")?;
-            obj.filename = self.str_field("co_filename")?;
-            obj.name = self.str_field("co_name")?;
-            obj.firstlineno = self.int_field("co_firstlineno")?;
-            obj.linetable = self.bytes_field("co_lnotab")?;
-        }
+        self.code_header(&mut obj)?;
+        if fam == Family::Py311Plus { self.code_tail_311(&mut obj)? } else { self.code_tail_old(&mut obj)? }
         Ok(obj)
+    }
+
+    #[inline(never)]
+    fn code_header(&mut self, obj: &mut CodeObject) -> Result<()> {
+        let fam = self.family;
+        obj.argcount = self.int_field("co_argcount")?;
+        if matches!(fam, Family::Py38To310 | Family::Py311Plus) {
+            obj.posonlyargcount = self.int_field("co_posonlyargcount")?;
+        }
+        if fam != Family::Py27 {
+            obj.kwonlyargcount = self.int_field("co_kwonlyargcount")?;
+        }
+        if fam != Family::Py311Plus {
+            obj.nlocals = Some(self.int_field("co_nlocals")?);
+        }
+        obj.stacksize = self.int_field("co_stacksize")?;
+        obj.flags = self.int_field("co_flags")? as u32;
+        obj.code = self.bytes_field("co_code")?;
+        obj.consts = self.tuple_field("co_consts")?;
+        obj.names = self.names_field("co_names")?;
+        Ok(())
+    }
+
+    #[inline(never)]
+    fn code_tail_311(&mut self, obj: &mut CodeObject) -> Result<()> {
+        obj.localsplusnames = self.names_field("co_localsplusnames")?;
+        let at = self.cur.pos;
+        let k = self.bytes_field("co_localspluskinds")?;
+        if k.len() != obj.localsplusnames.len() {
+            return Err(Error::FieldType {
+                field: "co_localspluskinds",
+                expected: "bytes as long as co_localsplusnames",
+                found: "bytes of another length",
+                offset: at,
+            });
+        }
+        obj.localspluskinds = k.to_vec();
+        for (name, &kind) in obj.localsplusnames.iter().zip(obj.localspluskinds.iter()) {
+            if kind & kinds::LOCAL != 0 {
+                obj.varnames.push(name.clone());
+            }
+            if kind & kinds::CELL != 0 {
+                obj.cellvars.push(name.clone());
+            }
+            if kind & kinds::FREE != 0 {
+                obj.freevars.push(name.clone());
+            }
+        }
+        obj.filename = self.str_field("co_filename")?;
+        obj.name = self.str_field("co_name")?;
+        obj.qualname = Some(self.str_field("co_qualname")?);
+        obj.firstlineno = self.int_field("co_firstlineno")?;
+        obj.linetable = self.bytes_field("co_linetable")?;
+        obj.exceptiontable = Some(self.bytes_field("co_exceptiontable")?);
+        Ok(())
+    }
+
+    #[inline(never)]
+    fn code_tail_old(&mut self, obj: &mut CodeObject) -> Result<()> {
+        obj.varnames = self.names_field("co_varnames")?;
+        obj.freevars = self.names_field("co_freevars")?;
+        obj.cellvars = self.names_field("co_cellvars")?;
+        obj.filename = self.str_field("co_filename")?;
+        obj.name = self.str_field("co_name")?;
+        obj.firstlineno = self.int_field("co_firstlineno")?;
+        obj.linetable = self.bytes_field("co_lnotab")?;
+        Ok(())
     }
 }
 

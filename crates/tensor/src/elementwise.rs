@@ -274,6 +274,24 @@ fn sigmoid(x: f32) -> f32 {
     }
 }
 
+/// Calls `f(row_index, row)` for each `row_len`-sized row of `out`, in parallel (several rows per
+/// task) when `out` is large. `row_len` 0 is a no-op.
+pub(crate) fn for_each_row(out: &mut [f32], row_len: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    if row_len == 0 || out.is_empty() {
+        return;
+    }
+    if out.len() >= PAR_THRESHOLD {
+        let per_task = (PAR_THRESHOLD / 4 / row_len).max(1);
+        out.par_chunks_mut(row_len * per_task).enumerate().for_each(|(c, chunk)| {
+            for (j, row) in chunk.chunks_mut(row_len).enumerate() {
+                f(c * per_task + j, row);
+            }
+        });
+    } else {
+        out.chunks_mut(row_len).enumerate().for_each(|(r, row)| f(r, row));
+    }
+}
+
 /// Maps `f` over a slice, in parallel for large inputs.
 pub(crate) fn map_slice(src: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
     if src.len() >= PAR_THRESHOLD {

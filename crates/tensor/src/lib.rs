@@ -3,6 +3,7 @@
 //! TODO docs
 #![warn(missing_docs)]
 
+mod conv;
 mod dtype;
 mod elementwise;
 mod error;
@@ -18,3 +19,4 @@ pub use elementwise::{BinaryOp, UnaryOp, binary, unary};
 pub use error::{Error, Result};
 pub use layout::{concat, stack};
 pub use tensor::Tensor;
+pub use conv::{Conv2dParams, Padding, Padding1d, conv1d, conv2d, conv2d_backward, depthwise_conv2d};
