@@ -266,7 +266,7 @@ impl Dataset {
                 self.inner.slice(*addr, declared, path, "dataset")?.to_vec()
             }
             Layout::Chunked => {
-                let bytes = self.pure_read()?;
+                let bytes = self.pure_read(esize, declared)?;
                 if bytes.len() as u64 != declared {
                     return Err(Error::malformed(path, "chunked data (decoded size differs from the shape)", 0));
                 }
@@ -317,9 +317,45 @@ impl Dataset {
         Ok(total)
     }
 
-    fn pure_read(&self) -> Result<Vec<u8>> {
+    /// Decodes chunked data with hdf5-pure, after checking the chunk grid: hdf5-pure adds chunk
+    /// offsets from the file to coordinates unchecked, so an offset near `u64::MAX` overflowed
+    /// (a panic with overflow checks on), and a huge chunk shape made it loop per row.
+    fn pure_read(&self, esize: usize, declared: u64) -> Result<Vec<u8>> {
+        if declared == 0 {
+            return Ok(Vec::new());
+        }
+        let path = &self.path;
         let ds = self.pure_dataset()?;
-        crate::guard::call(&self.path, "reading chunked data", || ds.read_raw())
+        let shape = crate::guard::call(path, "reading the shape", || ds.shape())?;
+        let chunk = crate::guard::call(path, "reading the chunk shape", || ds.chunk_shape())?.unwrap_or_default();
+        let bad_shape = || Error::malformed(path, "chunk shape (rank, a zero dimension, or a chunk over 4 GiB)", 0);
+        // HDF5 itself refuses chunks of 4 GiB or more
+        let chunk_bytes = chunk
+            .iter()
+            .try_fold(esize as u64, |acc, &d| acc.checked_mul(d).filter(|_| d > 0))
+            .ok_or_else(bad_shape)?;
+        if chunk.len() != shape.len() || chunk_bytes > u64::from(u32::MAX) {
+            return Err(bad_shape());
+        }
+        // cells of the chunk grid (every dimension is >= 1: `declared` is not 0)
+        let cells =
+            shape.iter().zip(&chunk).try_fold(1u64, |acc, (&n, &c)| acc.checked_mul(n.div_ceil(c))).unwrap_or(u64::MAX);
+        let chunks = crate::guard::call(path, "reading the chunk index", || ds.chunks())?;
+        if chunks.len() as u64 > cells {
+            return Err(Error::malformed(path, "chunk index (more chunks than cells of the chunk grid)", 0));
+        }
+        for c in &chunks {
+            let on_grid = c.offset.len() == shape.len()
+                && c.offset.iter().zip(&shape).zip(&chunk).all(|((&o, &n), &d)| o < n && o % d == 0);
+            if !on_grid {
+                return Err(Error::malformed(
+                    path,
+                    "chunk index (a chunk offset outside the dataset or off the chunk grid)",
+                    c.address,
+                ));
+            }
+        }
+        crate::guard::call(path, "reading chunked data", || ds.read_raw())
     }
 }
 
@@ -403,4 +439,35 @@ fn parse_filters(body: &[u8], offset: u64, path: &str) -> Result<Vec<String>> {
         _ => return Err(Error::malformed(path, "filter pipeline version", offset)),
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    use crate::{H5File, Limits, NodeKind};
+
+    /// Reads every dataset of a fuzzer-found file under `fixtures/hostile/fuzz/`; returns the
+    /// rendered errors of the reads that failed.
+    fn read_errors(name: &str) -> Vec<String> {
+        let path = format!("{}/../../fixtures/hostile/fuzz/{name}", env!("CARGO_MANIFEST_DIR"));
+        let bytes = std::fs::read(&path).expect("the fixture is committed");
+        let f = H5File::from_bytes(bytes, &Limits::default()).expect("the file opens");
+        let nodes = f.walk().expect("the file walks");
+        nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Dataset)
+            .filter_map(|n| f.dataset(&n.path).and_then(|d| d.read_raw()).err())
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    /// hdf5_open crash-d7b7965c: a chunk offset near `u64::MAX` overflowed inside hdf5-pure's
+    /// chunk placement (a panic with overflow checks on).
+    #[test]
+    fn chunk_offset_outside_the_dataset_is_refused() {
+        let errors = read_errors("hdf5_chunk_offset_overflow.h5");
+        let expected = "malformed hdf5 file at `/f16`: bad chunk index (a chunk offset outside the \
+                        dataset or off the chunk grid) at byte offset 5818; the file is damaged or \
+                        was not written by an hdf5 library";
+        assert!(errors.iter().any(|e| e == expected), "{errors:#?}");
+    }
 }

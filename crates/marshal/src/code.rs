@@ -76,7 +76,13 @@ impl Family {
 impl fmt::Display for Family {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (a, b) = self.versions();
-        if self == &Family::Py311Plus { write!(f, "{a}+") } else if a == b { write!(f, "{a}") } else { write!(f, "{a}-{b}") }
+        if self == &Family::Py311Plus {
+            write!(f, "{a}+")
+        } else if a == b {
+            write!(f, "{a}")
+        } else {
+            write!(f, "{a}-{b}")
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The bounds-checked marshal reader.
 //!
 //! Mirrors `r_object` in CPython's `Python/marshal.c` (versions 0-5 of the format, and Python 2's
-//! string table) without creating anything executable. Every read goes through [`Cursor`], which
+//! string table) without creating anything executable. Every read goes through `Cursor`, which
 //! checks the bytes are present; every count from the data is checked against the bytes left
 //! before anything is allocated; depth and object count are bounded by [`Limits`].
 //!
@@ -92,12 +92,7 @@ pub fn decode_prefix(data: &[u8], family: Family, limits: &Limits) -> Result<Dec
         features: Features::default(),
     };
     let value = r.object()?;
-    Ok(Decoded {
-        value,
-        refs: RefTable { slots: r.refs },
-        features: r.features,
-        consumed: r.cur.pos,
-    })
+    Ok(Decoded { value, refs: RefTable { slots: r.refs }, features: r.features, consumed: r.cur.pos })
 }
 
 /// A bounds-checked little-endian reader over the marshal bytes.
@@ -183,7 +178,7 @@ impl Reader<'_> {
         let Ok(u) = usize::try_from(n) else {
             return Err(Error::InvalidLength { what, value: n, offset: at });
         };
-        let need = u.checked_mul(min_item_bytes).unwrap_or(usize::MAX);
+        let need = u.saturating_mul(min_item_bytes);
         if need > self.cur.remaining() {
             return Err(Error::Truncated { what, offset: at, needed: need - self.cur.remaining() });
         }
@@ -236,10 +231,10 @@ impl Reader<'_> {
         let v = self.object_body(code, byte, offset);
         self.depth -= 1;
         let v = v?;
-        if let Some(i) = slot {
-            if let Some(s) = self.refs.get_mut(i) {
-                *s = Some(v.clone());
-            }
+        if let Some(i) = slot
+            && let Some(s) = self.refs.get_mut(i)
+        {
+            *s = Some(v.clone());
         }
         Ok(v)
     }
@@ -507,7 +502,9 @@ impl Reader<'_> {
             .map(|v| match v {
                 Value::Str(s) => Ok(s.to_string()),
                 Value::Bytes(b) if py2 => Ok(String::from_utf8_lossy(&b).into_owned()),
-                other => Err(Error::FieldType { field, expected: "tuple of str", found: other.type_name(), offset: at }),
+                other => {
+                    Err(Error::FieldType { field, expected: "tuple of str", found: other.type_name(), offset: at })
+                }
             })
             .collect()
     }
@@ -539,7 +536,11 @@ impl Reader<'_> {
             exceptiontable: None,
         };
         self.code_header(&mut obj)?;
-        if fam == Family::Py311Plus { self.code_tail_311(&mut obj)? } else { self.code_tail_old(&mut obj)? }
+        if fam == Family::Py311Plus {
+            self.code_tail_311(&mut obj)?
+        } else {
+            self.code_tail_old(&mut obj)?
+        }
         Ok(obj)
     }
 

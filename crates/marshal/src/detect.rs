@@ -105,7 +105,8 @@ fn collect_codes<'a>(v: &'a Value, d: &'a Decoded, out: &mut Vec<&'a CodeObject>
 fn fits(code: &CodeObject, table: &'static opcodes::OpcodeTable) -> bool {
     let Ok(ins) = disassemble(code, table) else { return false };
     if table.version >= PyVersion::new(3, 11) {
-        let first = ins.iter().find(|i| !matches!(i.opname, "MAKE_CELL" | "COPY_FREE_VARS" | "RETURN_GENERATOR" | "POP_TOP"));
+        let first =
+            ins.iter().find(|i| !matches!(i.opname, "MAKE_CELL" | "COPY_FREE_VARS" | "RETURN_GENERATOR" | "POP_TOP"));
         if first.map(|i| i.opname) != Some("RESUME") {
             return false;
         }
@@ -161,15 +162,22 @@ fn narrow(family: Family, d: Decoded) -> Option<Candidate> {
             evidence.push("the line table is a co_lnotab (starts of lines only): 3.8-3.9".to_string());
         }
     }
-    let untabled_possible = family == Family::Py30To37 && lo < PyVersion::new(3, 6);
     if family == Family::Py30To37 {
         if fitting.is_empty() {
             // 3.0-3.5 bytecode (one byte per argument-less instruction); no table to check it with.
             hi = hi.min(PyVersion::new(3, 5));
-            evidence.push("the bytecode is not 3.6+ wordcode: CPython 3.0-3.5 (no opcode table to check further)".to_string());
-            return (lo <= hi).then(|| Candidate { family, min: lo, max: hi, bytecode_versions: fitting, evidence, decoded: d });
+            evidence.push(
+                "the bytecode is not 3.6+ wordcode: CPython 3.0-3.5 (no opcode table to check further)".to_string(),
+            );
+            return (lo <= hi).then_some(Candidate {
+                family,
+                min: lo,
+                max: hi,
+                bytecode_versions: fitting,
+                evidence,
+                decoded: d,
+            });
         }
-        let _ = untabled_possible;
         lo = lo.max(PyVersion::new(3, 6));
     }
     fitting.retain(|v| *v >= lo && *v <= hi);

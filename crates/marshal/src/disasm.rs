@@ -163,15 +163,14 @@ pub fn disassemble(code: &CodeObject, table: &'static OpcodeTable) -> Result<Vec
                 if info.is_const {
                     Argument::Const(pick(&code.consts, arg, code, table, offset)?.clone())
                 } else if info.is_name {
-                    let (idx, flag) = if py311 && name == "LOAD_GLOBAL"
-                        || v >= PyVersion::new(3, 12) && name == "LOAD_ATTR"
-                    {
-                        (arg >> 1, arg & 1 == 1)
-                    } else if v >= PyVersion::new(3, 12) && name == "LOAD_SUPER_ATTR" {
-                        (arg >> 2, arg & 1 == 1)
-                    } else {
-                        (arg, false)
-                    };
+                    let (idx, flag) =
+                        if py311 && name == "LOAD_GLOBAL" || v >= PyVersion::new(3, 12) && name == "LOAD_ATTR" {
+                            (arg >> 1, arg & 1 == 1)
+                        } else if v >= PyVersion::new(3, 12) && name == "LOAD_SUPER_ATTR" {
+                            (arg >> 2, arg & 1 == 1)
+                        } else {
+                            (arg, false)
+                        };
                     Argument::Name { name: pick(&code.names, idx, code, table, offset)?.clone(), push_null: flag }
                 } else if v >= PyVersion::new(3, 13) && name.matches("FAST").count() == 2 {
                     let a = pick(&code.localsplusnames, arg >> 4, code, table, offset)?.clone();

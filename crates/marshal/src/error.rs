@@ -55,7 +55,9 @@ pub enum Error {
         offset: usize,
     },
     /// A back-reference to an index not (yet) in the reference table.
-    #[error("back-reference to object #{index} at offset {offset}, but only {known} objects are referenceable; marshal data is corrupted")]
+    #[error(
+        "back-reference to object #{index} at offset {offset}, but only {known} objects are referenceable; marshal data is corrupted"
+    )]
     BadReference {
         /// The index read.
         index: u32,
@@ -115,7 +117,9 @@ pub enum Error {
         extra: usize,
     },
     /// A code object was found but no layout was chosen.
-    #[error("code object at offset {offset}, but no code-object layout was given; decode with a `Family`, or use `detect`")]
+    #[error(
+        "code object at offset {offset}, but no code-object layout was given; decode with a `Family`, or use `detect`"
+    )]
     NoFamily {
         /// Where.
         offset: usize,
@@ -199,5 +203,51 @@ mod tests {
             e.to_string(),
             "nesting depth at offset 7 is 101, over the limit of 100; raise it with `Limits::with_max_depth` if the data is trusted"
         );
+    }
+
+    #[test]
+    fn every_variant_renders_what_where_why() {
+        let cases: Vec<(Error, &str)> = vec![
+            (
+                Error::Truncated { what: "a string", offset: 9, needed: 3 },
+                "marshal data ends at offset 9 while reading a string (3 more bytes needed)",
+            ),
+            (
+                Error::InvalidLength { what: "a container size", value: -1, offset: 1 },
+                "invalid a container size -1 at offset 1; marshal data is corrupted",
+            ),
+            (
+                Error::InvalidUtf8 { offset: 4, valid_up_to: 1, len: 2 },
+                "string at offset 4 is not valid UTF-8 (byte 1 of 2); marshal data is corrupted",
+            ),
+            (
+                Error::InvalidFloat { text: "x".into(), offset: 2 },
+                "text float \"x\" at offset 2 does not parse as a number; marshal data is corrupted",
+            ),
+            (Error::UnexpectedNull { offset: 0 }, "NULL object at offset 0 outside a dict; marshal data is corrupted"),
+            (
+                Error::FieldType { field: "co_names", expected: "tuple", found: "int", offset: 30 },
+                "code object field `co_names` at offset 30 is int, expected tuple;",
+            ),
+            (Error::TrailingBytes { end: 1, extra: 1 }, "1 bytes left after the marshal object ends at offset 1;"),
+            (Error::NoFamily { offset: 0 }, "code object at offset 0, but no code-object layout was given;"),
+            (
+                Error::NoOpcodeTable { major: 3, minor: 4 },
+                "no opcode table for CPython 3.4; tables exist for 2.7 and 3.6-3.14",
+            ),
+            (
+                Error::BadBytecode {
+                    code_name: "<lambda>".into(),
+                    offset: 2,
+                    reason: BytecodeProblem::UnknownOpcode(7),
+                    major: 3,
+                    minor: 11,
+                },
+                "bytecode of `<lambda>` at byte 2: opcode 7 is unknown (opcode table of CPython 3.11)",
+            ),
+        ];
+        for (e, prefix) in cases {
+            assert!(e.to_string().starts_with(prefix), "{e}");
+        }
     }
 }

@@ -40,7 +40,8 @@ pub struct LambdaCode {
 
 const B64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
     &base64::alphabet::STANDARD,
-    base64::engine::GeneralPurposeConfig::new().with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
 );
 
 /// Turns a Lambda's code text back into marshal bytes, as `func_load` does: base64 first, and
@@ -54,7 +55,8 @@ const B64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
 /// assert_eq!(&c.bytes[..2], &[0xe3, 0x01]);
 /// ```
 pub fn decode_lambda_code(text: &str) -> LambdaCode {
-    let looks_b64 = text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=') || c.is_ascii_whitespace());
+    let looks_b64 =
+        text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=') || c.is_ascii_whitespace());
     if looks_b64 {
         let clean: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
         if let Ok(bytes) = B64.decode(clean.as_bytes()) {
@@ -90,7 +92,10 @@ pub fn lambda_code_from_config(function: &serde_json::Value) -> Option<&str> {
         J::Array(items) => items.first().and_then(J::as_str),
         J::Object(map) => {
             let config = map.get("config")?;
-            config.get("code").and_then(J::as_str).or_else(|| config.get("value").and_then(|v| lambda_code_from_config(v)))
+            config
+                .get("code")
+                .and_then(J::as_str)
+                .or_else(|| config.get("value").and_then(|v| lambda_code_from_config(v)))
         }
         _ => None,
     }
@@ -142,7 +147,10 @@ fn telltales_in(code: &CodeObject, d: &Decoded, out: &mut Vec<String>, depth: u3
     }
     let f = code.filename.as_bytes();
     if f.len() >= 3 && f[0].is_ascii_alphabetic() && f[1] == b':' && f[2] == b'/' {
-        out.push(format!("co_filename {:?} of `{}` is a drive path with '/' where Windows writes '\\'", code.filename, code.name));
+        out.push(format!(
+            "co_filename {:?} of `{}` is a drive path with '/' where Windows writes '\\'",
+            code.filename, code.name
+        ));
     }
     for c in &code.consts {
         match d.refs.resolve(c) {
@@ -150,7 +158,11 @@ fn telltales_in(code: &CodeObject, d: &Decoded, out: &mut Vec<String>, depth: u3
                 let s = v.as_text().unwrap_or_default();
                 for esc in ["/n", "/t", "/r", "/x", "/u"] {
                     if s.contains(esc) {
-                        out.push(format!("string constant {s:?} of `{}` contains {esc:?}, which may have been \"\\{}\"", code.name, &esc[1..]));
+                        out.push(format!(
+                            "string constant {s:?} of `{}` contains {esc:?}, which may have been \"\\{}\"",
+                            code.name,
+                            &esc[1..]
+                        ));
                         break;
                     }
                 }
@@ -172,10 +184,10 @@ pub fn windows_corruption(blob: &[u8]) -> Option<WindowsCorruption> {
     let (p0, cands) = progress(blob);
     if p0 == usize::MAX {
         let mut telltales = Vec::new();
-        if let Some(c) = cands.first() {
-            if let Some(code) = c.decoded.code() {
-                telltales_in(code, &c.decoded, &mut telltales, 0);
-            }
+        if let Some(c) = cands.first()
+            && let Some(code) = c.decoded.code()
+        {
+            telltales_in(code, &c.decoded, &mut telltales, 0);
         }
         return (!telltales.is_empty()).then(|| WindowsCorruption {
             restored_offsets: Vec::new(),
@@ -220,7 +232,12 @@ pub fn windows_corruption(blob: &[u8]) -> Option<WindowsCorruption> {
             if let Some(code) = c.first().and_then(|c| c.decoded.code()) {
                 telltales_in(code, &c[0].decoded, &mut telltales, 0);
             }
-            return Some(WindowsCorruption { restored_offsets: restored, repaired: Some(cur), candidates: c, telltales });
+            return Some(WindowsCorruption {
+                restored_offsets: restored,
+                repaired: Some(cur),
+                candidates: c,
+                telltales,
+            });
         }
     }
     None
@@ -247,8 +264,10 @@ mod tests {
 
     #[test]
     fn config_spellings() {
-        let k3: serde_json::Value = serde_json::json!({"class_name": "__lambda__", "config": {"code": "QQ==\n", "defaults": null}});
-        let k3v: serde_json::Value = serde_json::json!({"class_name": "__lambda__", "config": {"value": ["QQ==", null, null]}});
+        let k3: serde_json::Value =
+            serde_json::json!({"class_name": "__lambda__", "config": {"code": "QQ==\n", "defaults": null}});
+        let k3v: serde_json::Value =
+            serde_json::json!({"class_name": "__lambda__", "config": {"value": ["QQ==", null, null]}});
         let k2: serde_json::Value = serde_json::json!(["QQ==", null, null]);
         for v in [&k3, &k3v, &k2] {
             assert_eq!(lambda_code_from_config(v).map(|s| s.trim()), Some("QQ=="));

@@ -7,9 +7,9 @@
 //! version's opcode table.
 //!
 //! Main entry points:
-//! - [`decode`]: bytes -> [`Decoded`] (a [`Value`] tree plus the FLAG_REF [`RefTable`]) with a given
+//! - [`decode()`](fn@decode): bytes -> [`Decoded`] (a [`Value`] tree plus the FLAG_REF [`RefTable`]) with a given
 //!   code-object [`Family`]; bounds-checked, limited by [`Limits`], never panics.
-//! - [`detect`]: trial-parse with every family and narrow the version -> [`Candidate`]s such as
+//! - [`detect()`](fn@detect): trial-parse with every family and narrow the version -> [`Candidate`]s such as
 //!   `3.8-3.9`, `3.11-3.12`, `3.13`, `3.14`.
 //! - [`disasm::disassemble`]: a [`CodeObject`]'s bytecode -> instructions, with operands decoded
 //!   (`LOAD_CONST` -> the constant, `LOAD_GLOBAL` -> the name, `BINARY_OP` -> the operator).

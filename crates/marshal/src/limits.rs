@@ -3,13 +3,15 @@
 //! | limit | default | what it bounds |
 //! |---|---|---|
 //! | `max_input_bytes` | 64 MiB | size of the marshal data handed to the decoder |
-//! | `max_depth` | 256 | nesting of containers and code objects (CPython's own reader allows 2000) |
+//! | `max_depth` | 100 | nesting of containers and code objects (CPython's own reader allows 2000) |
 //! | `max_objects` | 4 000 000 | objects decoded, back-references included |
 //!
 //! Lengths read from the data are never trusted for allocation: a container preallocates at most
 //! one slot per byte still unread, and strings are borrowed-then-copied only after the bytes are
 //! known to be present. The defaults are far above what any Keras Lambda needs (a few hundred
-//! bytes, depth under 10).
+//! bytes, depth under 10). The depth default is set by stack use, not by CPython: decoding recurses,
+//! and an unoptimised build spends about 10 KiB of stack per nested code object, so 100 levels stay
+//! inside the 2 MiB stack of a spawned thread. Raise it only on a thread with a larger stack.
 
 use std::fmt;
 
@@ -57,7 +59,7 @@ impl fmt::Display for LimitKind {
 pub struct Limits {
     /// Largest input accepted, in bytes. Default 64 MiB.
     pub max_input_bytes: u64,
-    /// Deepest nesting of containers and code objects. Default 256.
+    /// Deepest nesting of containers and code objects. Default 100.
     pub max_depth: u32,
     /// Most objects decoded (each back-reference counts). Default 4 000 000.
     pub max_objects: u64,
@@ -65,7 +67,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_input_bytes: 64 << 20, max_depth: 256, max_objects: 4_000_000 }
+        Limits { max_input_bytes: 64 << 20, max_depth: 100, max_objects: 4_000_000 }
     }
 }
 

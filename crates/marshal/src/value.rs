@@ -471,7 +471,9 @@ mod tests {
     #[test]
     fn floats_like_python() {
         // Python's own reprs of these floats, as the language defines them.
-        for (f, s) in [(2.0, "2.0"), (1e300, "1e+300"), (-0.5, "-0.5"), (1e16, "1e+16"), (1e-5, "1e-05"), (0.0001, "0.0001")] {
+        for (f, s) in
+            [(2.0, "2.0"), (1e300, "1e+300"), (-0.5, "-0.5"), (1e16, "1e+16"), (1e-5, "1e-05"), (0.0001, "0.0001")]
+        {
             assert_eq!(float_repr(f), s);
         }
     }

@@ -187,7 +187,8 @@ fn keras_base64_text_round_trip() {
     for (v, dir) in versions() {
         let blob = std::fs::read(dir.join("affine.bin")).unwrap();
         let b64 = base64::engine::general_purpose::STANDARD.encode(&blob);
-        let mime: String = b64.as_bytes().chunks(76).map(|c| format!("{}\n", std::str::from_utf8(c).unwrap())).collect();
+        let mime: String =
+            b64.as_bytes().chunks(76).map(|c| format!("{}\n", std::str::from_utf8(c).unwrap())).collect();
         let (code, cands) = keras::detect_lambda(&mime);
         assert_eq!(code.bytes, blob, "{v}");
         assert_eq!(cands.len(), 1, "{v}");

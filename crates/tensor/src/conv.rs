@@ -178,7 +178,14 @@ impl Geometry {
         }
         let expected = cg.checked_mul(p.groups).ok_or(Error::TooManyElements { shape: k.to_vec() })?;
         if expected != c {
-            return Err(Error::Channels { op, input: x.to_vec(), kernel: k.to_vec(), groups: p.groups, channels: c, expected });
+            return Err(Error::Channels {
+                op,
+                input: x.to_vec(),
+                kernel: k.to_vec(),
+                groups: p.groups,
+                channels: c,
+                expected,
+            });
         }
         if o % p.groups != 0 {
             return Err(Error::Groups { op, filters: o, groups: p.groups });
@@ -227,7 +234,13 @@ impl Geometry {
     }
 
     fn is_pointwise(&self) -> bool {
-        self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.groups == 1 && self.oh == self.h && self.ow == self.w
+        self.kh == 1
+            && self.kw == 1
+            && self.sh == 1
+            && self.sw == 1
+            && self.groups == 1
+            && self.oh == self.h
+            && self.ow == self.w
     }
 
     /// Input coordinate of output `o` and tap `t` on one axis, if inside the input.
@@ -237,22 +250,29 @@ impl Geometry {
     }
 
     /// Gathers patches of images `n0..n1`, channels of group `grp`, into `cols` (`rows x k`).
+    /// One task fills the patches of one output row (fixed image and `oy`).
     fn im2col(&self, x: &[f32], n0: usize, n1: usize, grp: usize, cols: &mut [f32]) {
-        let (k, rpi, c0) = (self.k(), self.rows_per_image(), grp * self.cg);
-        let cols = &mut cols[..(n1 - n0) * rpi * k];
-        for_each_row(cols, k, |r, row| {
-            let n = n0 + r / rpi;
-            let (oy, ox) = ((r % rpi) / self.ow, r % self.ow);
+        let (k, c0, cg) = (self.k(), grp * self.cg, self.cg);
+        let cols = &mut cols[..(n1 - n0) * self.rows_per_image() * k];
+        for_each_row(cols, self.ow * k, |r, out_row| {
+            let (n, oy) = (n0 + r / self.oh, r % self.oh);
+            let tap_k = self.kw * cg;
             for ky in 0..self.kh {
-                let iy = Self::tap(oy, ky, self.sh, self.dh, self.pt, self.h);
-                for kx in 0..self.kw {
-                    let seg = &mut row[(ky * self.kw + kx) * self.cg..][..self.cg];
-                    match (iy, Self::tap(ox, kx, self.sw, self.dw, self.pl, self.w)) {
-                        (Some(iy), Some(ix)) => {
-                            let src = ((n * self.h + iy) * self.w + ix) * self.c + c0;
-                            seg.copy_from_slice(&x[src..src + self.cg]);
+                let Some(iy) = Self::tap(oy, ky, self.sh, self.dh, self.pt, self.h) else {
+                    for ox in 0..self.ow {
+                        out_row[ox * k + ky * tap_k..][..tap_k].fill(0.0);
+                    }
+                    continue;
+                };
+                let src_row = &x[(n * self.h + iy) * self.w * self.c..][..self.w * self.c];
+                for ox in 0..self.ow {
+                    let dst = &mut out_row[ox * k + ky * tap_k..][..tap_k];
+                    for (kx, seg) in dst.chunks_exact_mut(cg).enumerate() {
+                        match Self::tap(ox, kx, self.sw, self.dw, self.pl, self.w) {
+                            Some(ix) if cg == 1 => seg[0] = src_row[ix * self.c + c0],
+                            Some(ix) => seg.copy_from_slice(&src_row[ix * self.c + c0..][..cg]),
+                            None => seg.fill(0.0),
                         }
-                        _ => seg.fill(0.0),
                     }
                 }
             }
@@ -266,18 +286,24 @@ impl Geometry {
         if img == 0 || k == 0 {
             return;
         }
+        let (cg, tap_k) = (self.cg, self.kw * self.cg);
         dx[n0 * img..n1 * img].par_chunks_mut(img).enumerate().for_each(|(i, dst)| {
             let base = i * rpi * k;
             for oy in 0..self.oh {
-                for ox in 0..self.ow {
-                    let row = &dcols[base + (oy * self.ow + ox) * k..][..k];
-                    for ky in 0..self.kh {
-                        let Some(iy) = Self::tap(oy, ky, self.sh, self.dh, self.pt, self.h) else { continue };
-                        for kx in 0..self.kw {
-                            let Some(ix) = Self::tap(ox, kx, self.sw, self.dw, self.pl, self.w) else { continue };
-                            let d = &mut dst[(iy * self.w + ix) * self.c + c0..][..self.cg];
-                            let s = &row[(ky * self.kw + kx) * self.cg..][..self.cg];
-                            d.iter_mut().zip(s).for_each(|(a, b)| *a += b);
+                for ky in 0..self.kh {
+                    let Some(iy) = Self::tap(oy, ky, self.sh, self.dh, self.pt, self.h) else { continue };
+                    let dst_row = &mut dst[iy * self.w * self.c..][..self.w * self.c];
+                    for ox in 0..self.ow {
+                        let src = &dcols[base + (oy * self.ow + ox) * k + ky * tap_k..][..tap_k];
+                        for (kx, seg) in src.chunks_exact(cg).enumerate() {
+                            match Self::tap(ox, kx, self.sw, self.dw, self.pl, self.w) {
+                                Some(ix) if cg == 1 => dst_row[ix * self.c + c0] += seg[0],
+                                Some(ix) => {
+                                    let d = &mut dst_row[ix * self.c + c0..][..cg];
+                                    d.iter_mut().zip(seg).for_each(|(a, b)| *a += b);
+                                }
+                                None => {}
+                            }
                         }
                     }
                 }
@@ -390,7 +416,13 @@ pub fn conv2d_backward(
 }
 
 /// Maps 1-D convolution arguments onto 2-D ones (a height-1 image).
-pub(crate) fn conv1d_as_2d(kernel_len: usize, stride: usize, dilation: usize, padding: Padding1d, groups: usize) -> Conv2dParams {
+pub(crate) fn conv1d_as_2d(
+    kernel_len: usize,
+    stride: usize,
+    dilation: usize,
+    padding: Padding1d,
+    groups: usize,
+) -> Conv2dParams {
     let padding = match padding {
         Padding1d::Valid => Padding::Valid,
         Padding1d::Same => Padding::Same,
@@ -400,10 +432,16 @@ pub(crate) fn conv1d_as_2d(kernel_len: usize, stride: usize, dilation: usize, pa
 }
 
 /// 1-D convolution: `x` `[n, len, c]`, `kernel` `[k, c / groups, filters]` -> `[n, out_len, filters]`.
-pub fn conv1d(x: &Tensor, kernel: &Tensor, stride: usize, dilation: usize, padding: Padding1d, groups: usize) -> Result<Tensor> {
+pub fn conv1d(
+    x: &Tensor,
+    kernel: &Tensor,
+    stride: usize,
+    dilation: usize,
+    padding: Padding1d,
+    groups: usize,
+) -> Result<Tensor> {
     let (&[n, l, c], &[k, cg, o]) = (x.shape(), kernel.shape()) else {
-        let (shape, layout) =
-            if x.rank() != 3 { (x.shape(), "NWC") } else { (kernel.shape(), "WIO kernel") };
+        let (shape, layout) = if x.rank() != 3 { (x.shape(), "NWC") } else { (kernel.shape(), "WIO kernel") };
         return Err(Error::Rank { op: "conv1d", expected: "3", layout, shape: shape.to_vec() });
     };
     let p = conv1d_as_2d(k, stride, dilation, padding, groups);
@@ -413,10 +451,128 @@ pub fn conv1d(x: &Tensor, kernel: &Tensor, stride: usize, dilation: usize, paddi
 }
 
 /// Depthwise 2-D convolution (Keras `DepthwiseConv2D`): `kernel` `[kh, kw, c, multiplier]`, output
-/// channel `c * multiplier + m`. Runs as a grouped convolution with `groups = c`.
-pub fn depthwise_conv2d(x: &Tensor, kernel: &Tensor, strides: [usize; 2], dilation: [usize; 2], padding: Padding) -> Result<Tensor> {
-    let (kernel2, params) = depthwise_as_grouped(x, kernel, strides, dilation, padding)?;
-    conv2d(x, &kernel2, &params)
+/// channel `c * multiplier + m`. A direct kernel vectorized over channels (no im2col): each
+/// output pixel accumulates `kh * kw` channel-wise products.
+pub fn depthwise_conv2d(
+    x: &Tensor,
+    kernel: &Tensor,
+    strides: [usize; 2],
+    dilation: [usize; 2],
+    padding: Padding,
+) -> Result<Tensor> {
+    let (k2, params) = depthwise_as_grouped(x, kernel, strides, dilation, padding)?;
+    let g = Geometry::new("depthwise_conv2d", x.shape(), k2.shape(), &params)?;
+    let (xs, ks) = (x.as_slice(), kernel.as_slice());
+    let (c, m, o) = (g.c, g.og, g.o);
+    let mut out = vec![0f32; g.n * g.oh * g.ow * o];
+    for_each_row(&mut out, g.ow * o, |r, row| {
+        let (n, oy) = (r / g.oh, r % g.oh);
+        for ky in 0..g.kh {
+            let Some(iy) = Geometry::tap(oy, ky, g.sh, g.dh, g.pt, g.h) else { continue };
+            let src_row = &xs[(n * g.h + iy) * g.w * c..][..g.w * c];
+            for kx in 0..g.kw {
+                let taps = &ks[(ky * g.kw + kx) * o..][..o];
+                for ox in 0..g.ow {
+                    let Some(ix) = Geometry::tap(ox, kx, g.sw, g.dw, g.pl, g.w) else { continue };
+                    let px = &src_row[ix * c..][..c];
+                    let acc = &mut row[ox * o..][..o];
+                    if m == 1 {
+                        acc.iter_mut().zip(px).zip(taps).for_each(|((a, &xv), &kv)| *a += xv * kv);
+                    } else {
+                        for (ci, &xv) in px.iter().enumerate() {
+                            let (a, t) = (&mut acc[ci * m..][..m], &taps[ci * m..][..m]);
+                            a.iter_mut().zip(t).for_each(|(a, &kv)| *a += xv * kv);
+                        }
+                    }
+                }
+            }
+        }
+    });
+    Ok(Tensor::from_parts(g.out_shape(), out))
+}
+
+/// Gradients of [`depthwise_conv2d`] with respect to `x` and `kernel`. The kernel gradient is summed
+/// over fixed blocks of images in a fixed order, so results do not depend on thread scheduling.
+#[allow(clippy::too_many_arguments)]
+pub fn depthwise_conv2d_backward(
+    x: &Tensor,
+    kernel: &Tensor,
+    strides: [usize; 2],
+    dilation: [usize; 2],
+    padding: Padding,
+    dy: &Tensor,
+    want_dx: bool,
+    want_dw: bool,
+) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    let (k2, params) = depthwise_as_grouped(x, kernel, strides, dilation, padding)?;
+    let g = Geometry::new("depthwise_conv2d_backward", x.shape(), k2.shape(), &params)?;
+    if dy.shape() != g.out_shape().as_slice() {
+        return Err(Error::GradShape { op: "depthwise_conv2d", expected: g.out_shape(), found: dy.shape().to_vec() });
+    }
+    let (xs, ks, dys) = (x.as_slice(), kernel.as_slice(), dy.as_slice());
+    let (c, m, o) = (g.c, g.og, g.o);
+    let img = g.h * g.w * c;
+    // Visits every valid (image, output pixel, tap) with the input pixel offset and the tap index.
+    let visit = |n: usize, f: &mut dyn FnMut(usize, usize, &[f32])| {
+        for oy in 0..g.oh {
+            for ky in 0..g.kh {
+                let Some(iy) = Geometry::tap(oy, ky, g.sh, g.dh, g.pt, g.h) else { continue };
+                for ox in 0..g.ow {
+                    let grad = &dys[((n * g.oh + oy) * g.ow + ox) * o..][..o];
+                    for kx in 0..g.kw {
+                        let Some(ix) = Geometry::tap(ox, kx, g.sw, g.dw, g.pl, g.w) else { continue };
+                        f((iy * g.w + ix) * c, ky * g.kw + kx, grad);
+                    }
+                }
+            }
+        }
+    };
+    let dx = if want_dx && img > 0 {
+        let mut dx = vec![0f32; x.len()];
+        dx.par_chunks_mut(img).enumerate().for_each(|(n, dst)| {
+            visit(n, &mut |pix, tap, grad| {
+                let taps = &ks[tap * o..][..o];
+                let d = &mut dst[pix..][..c];
+                for (ci, dv) in d.iter_mut().enumerate() {
+                    *dv += grad[ci * m..][..m].iter().zip(&taps[ci * m..][..m]).map(|(a, b)| a * b).sum::<f32>();
+                }
+            });
+        });
+        Some(Tensor::from_parts(x.shape().to_vec(), dx))
+    } else if want_dx {
+        Some(Tensor::from_parts(x.shape().to_vec(), vec![0f32; x.len()]))
+    } else {
+        None
+    };
+    let dw = if want_dw {
+        let blocks = g.n.clamp(1, 32);
+        let per = g.n.div_ceil(blocks).max(1);
+        let partials: Vec<Vec<f32>> = (0..blocks)
+            .into_par_iter()
+            .map(|b| {
+                let mut acc = vec![0f32; kernel.len()];
+                for n in (b * per)..((b + 1) * per).min(g.n) {
+                    let xi = &xs[n * img..][..img];
+                    visit(n, &mut |pix, tap, grad| {
+                        let px = &xi[pix..][..c];
+                        let a = &mut acc[tap * o..][..o];
+                        for (ci, &xv) in px.iter().enumerate() {
+                            a[ci * m..][..m].iter_mut().zip(&grad[ci * m..][..m]).for_each(|(a, &gv)| *a += xv * gv);
+                        }
+                    });
+                }
+                acc
+            })
+            .collect();
+        let mut dw = vec![0f32; kernel.len()];
+        for p in &partials {
+            dw.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+        }
+        Some(Tensor::from_parts(kernel.shape().to_vec(), dw))
+    } else {
+        None
+    };
+    Ok((dx, dw))
 }
 
 pub(crate) fn depthwise_as_grouped(
@@ -427,7 +583,12 @@ pub(crate) fn depthwise_as_grouped(
     padding: Padding,
 ) -> Result<(Tensor, Conv2dParams)> {
     let &[kh, kw, kc, mult] = kernel.shape() else {
-        return Err(Error::Rank { op: "depthwise_conv2d", expected: "4", layout: "[kh, kw, channels, multiplier] kernel", shape: kernel.shape().to_vec() });
+        return Err(Error::Rank {
+            op: "depthwise_conv2d",
+            expected: "4",
+            layout: "[kh, kw, channels, multiplier] kernel",
+            shape: kernel.shape().to_vec(),
+        });
     };
     let c = if x.rank() == 4 { x.shape()[3] } else { kc };
     if c != kc {
@@ -537,6 +698,34 @@ mod tests {
         assert_eq!(e.to_string(), "conv2d: strides must be at least 1 but is 0");
         let e = conv2d(&seq(&[2, 3], 0), &seq(&[1, 1, 3, 2], 0), &Conv2dParams::default()).unwrap_err();
         assert_eq!(e.to_string(), "conv2d: expected a tensor of rank 4 (NHWC) but got shape [2, 3]");
+    }
+
+    #[test]
+    fn depthwise_matches_grouped_conv() {
+        for (mult, s, d, pad) in [
+            (1, [1, 1], [1, 1], Padding::Valid),
+            (1, [2, 1], [1, 2], Padding::Same),
+            (3, [1, 2], [2, 1], Padding::Same),
+            (2, [2, 2], [1, 1], Padding::Explicit([(0, 1), (2, 0)])),
+        ] {
+            let x = seq(&[3, 6, 5, 4], 7);
+            let k = seq(&[3, 2, 4, mult], 8);
+            let got = depthwise_conv2d(&x, &k, s, d, pad).unwrap();
+            let (k2, p) = depthwise_as_grouped(&x, &k, s, d, pad).unwrap();
+            let want = naive(&x, &k2, &p);
+            assert!(got.all_close(&want, 1e-5, 1e-5), "{mult} {s:?} {d:?} {pad:?}");
+            let dy = seq(got.shape(), 9);
+            let (dx, dw) = depthwise_conv2d_backward(&x, &k, s, d, pad, &dy, true, true).unwrap();
+            let (gx, gw) = conv2d_backward(&x, &k2, &p, &dy, true, true).unwrap();
+            assert!(dx.unwrap().all_close(&gx.unwrap(), 1e-5, 1e-5));
+            assert!(dw.unwrap().all_close(&gw.unwrap().reshape(k.shape()).unwrap(), 1e-5, 1e-5));
+        }
+        let e = depthwise_conv2d(&seq(&[1, 4, 4, 3], 0), &seq(&[2, 2, 2, 1], 0), [1, 1], [1, 1], Padding::Valid);
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "depthwise_conv2d: input [1, 4, 4, 3] has 3 channels but kernel [2, 2, 2, 1] with groups=1 expects 2; the \
+             kernel's input-channel axis times groups must equal the input's last axis"
+        );
     }
 
     #[test]

@@ -165,7 +165,9 @@ pub enum Error {
     },
 
     /// Two tensors that must agree on all but one axis do not.
-    #[error("{op}: tensor {index} has shape {shape:?} but tensor 0 has {first:?}; all dimensions except axis {axis} must match")]
+    #[error(
+        "{op}: tensor {index} has shape {shape:?} but tensor 0 has {first:?}; all dimensions except axis {axis} must match"
+    )]
     Concat {
         /// `concat` or `stack`.
         op: &'static str,

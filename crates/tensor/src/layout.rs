@@ -102,7 +102,12 @@ impl Tensor {
     /// Pads every axis with `pads[i] = (before, after)` copies of `value`.
     pub fn pad(&self, pads: &[(usize, usize)], value: f32) -> Result<Tensor> {
         if pads.len() != self.rank() {
-            return Err(Error::AxisCount { op: "pad", found: pads.len(), rank: self.rank(), shape: self.shape().to_vec() });
+            return Err(Error::AxisCount {
+                op: "pad",
+                found: pads.len(),
+                rank: self.rank(),
+                shape: self.shape().to_vec(),
+            });
         }
         let mut shape = Vec::with_capacity(self.rank());
         for (&d, &(b, a)) in self.shape().iter().zip(pads) {

@@ -1,6 +1,40 @@
 //! Tensors, CPU kernels and reverse-mode autodiff for strata. No Keras knowledge.
 //!
-//! TODO docs
+//! Main types:
+//! - [`Tensor`]: an f32 n-dimensional array, row-major and contiguous behind an
+//!   `Arc` (clone is cheap, values are immutable). It remembers the [`DType`]
+//!   it was decoded from ([`Tensor::from_le_bytes`]) so it can be written back.
+//! - Kernels as methods and free functions: broadcasting [`binary`] ops,
+//!   [`unary`] maps, reductions ([`Tensor::sum`], [`Tensor::mean`],
+//!   [`Tensor::max`]), [`Tensor::matmul`] (batched, on `gemm`),
+//!   [`Tensor::softmax`], layout ops ([`concat`], [`stack`], [`Tensor::slice`],
+//!   [`Tensor::pad`], [`Tensor::permute`]), NHWC convolution ([`conv2d`],
+//!   [`conv1d`], [`depthwise_conv2d`]) and pooling ([`max_pool2d`], [`avg_pool2d`]).
+//! - [`Tape`] and [`Var`]: eager reverse-mode autodiff; [`Tape::backward`]
+//!   returns [`Gradients`] for every op above.
+//! - [`Error`]: every shape problem, carrying the shapes; nothing panics on a
+//!   bad shape.
+//!
+//! ```
+//! use strata_tensor::{Conv2dParams, Padding, PoolParams, Tape, Tensor};
+//!
+//! // A tiny convnet step: conv -> relu -> max pool -> dense -> softmax cross-entropy.
+//! let tape = Tape::new();
+//! let x = tape.constant(Tensor::ones(&[2, 6, 6, 1])?);
+//! let kernel = tape.var(Tensor::full(&[3, 3, 1, 4], 0.1)?);
+//! let dense = tape.var(Tensor::full(&[2 * 2 * 4, 3], 0.05)?);
+//! let labels = tape.constant(Tensor::from_vec(&[2, 3], vec![1.0, 0.0, 0.0, 0.0, 0.0, 1.0])?);
+//!
+//! let conv = Conv2dParams::default().with_padding(Padding::Same);
+//! let h = x.conv2d(&kernel, &conv)?.relu().max_pool2d(&PoolParams::new([3, 3]))?;
+//! let logits = h.reshape(&[2, 16])?.matmul(&dense)?;
+//! let loss = logits.log_softmax(-1)?.mul(&labels)?.sum(None, false)?.scale(-0.5);
+//!
+//! let grads = tape.backward(&loss)?;
+//! assert_eq!(grads.get(&kernel).map(|g| g.shape()), Some(&[3, 3, 1, 4][..]));
+//! assert_eq!(grads.get(&dense).map(|g| g.shape()), Some(&[16, 3][..]));
+//! # Ok::<(), strata_tensor::Error>(())
+//! ```
 #![warn(missing_docs)]
 
 mod conv;
@@ -9,14 +43,20 @@ mod elementwise;
 mod error;
 mod layout;
 mod matmul;
+mod pool;
 mod reduce;
 pub mod shape;
 mod softmax;
+mod tape;
 mod tensor;
 
+pub use conv::{
+    Conv2dParams, Padding, Padding1d, conv1d, conv2d, conv2d_backward, depthwise_conv2d, depthwise_conv2d_backward,
+};
 pub use dtype::{DType, bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 pub use elementwise::{BinaryOp, UnaryOp, binary, unary};
 pub use error::{Error, Result};
 pub use layout::{concat, stack};
+pub use pool::{PoolParams, avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward};
+pub use tape::{Gradients, Tape, Var};
 pub use tensor::Tensor;
-pub use conv::{Conv2dParams, Padding, Padding1d, conv1d, conv2d, conv2d_backward, depthwise_conv2d};

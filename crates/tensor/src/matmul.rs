@@ -255,7 +255,10 @@ mod tests {
     #[test]
     fn shape_errors() {
         let e = seq(&[2, 3], 1.0).matmul(&seq(&[4, 2], 1.0)).unwrap_err();
-        assert_eq!(e.to_string(), "matmul: shapes [2, 3] and [4, 2] do not chain: lhs has 3 columns but rhs has 4 rows");
+        assert_eq!(
+            e.to_string(),
+            "matmul: shapes [2, 3] and [4, 2] do not chain: lhs has 3 columns but rhs has 4 rows"
+        );
         let e = seq(&[3], 1.0).matmul(&seq(&[3, 2], 1.0)).unwrap_err();
         assert_eq!(e.to_string(), "matmul: expected a tensor of rank >= 2 ([..., m, k]) but got shape [3]");
         let z = seq(&[2, 0], 1.0).matmul(&seq(&[0, 3], 1.0)).unwrap();

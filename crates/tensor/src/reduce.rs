@@ -125,9 +125,7 @@ impl Tensor {
         let lead = rank - shape.len();
         let mut axes = Vec::new();
         for (i, &d) in self.shape().iter().enumerate() {
-            if i < lead {
-                axes.push(i);
-            } else if shape[i - lead] == 1 && d != 1 {
+            if i < lead || (shape[i - lead] == 1 && d != 1) {
                 axes.push(i);
             } else if shape[i - lead] != d {
                 return Err(bad());

@@ -67,9 +67,7 @@ pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Ve
 pub(crate) fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
     let own = strides(shape);
     let lead = out.len() - shape.len();
-    (0..out.len())
-        .map(|i| if i < lead || shape[i - lead] == 1 { 0 } else { own[i - lead] })
-        .collect()
+    (0..out.len()).map(|i| if i < lead || shape[i - lead] == 1 { 0 } else { own[i - lead] }).collect()
 }
 
 /// Splits `shape` around `axis` into (outer, dim, inner) element counts.
@@ -112,7 +110,10 @@ mod tests {
     fn numel_overflow_is_an_error() {
         assert_eq!(
             numel(&[usize::MAX, 2]).unwrap_err().to_string(),
-            format!("shape [{}, 2] has too many elements: the element count overflows usize; use a smaller shape", usize::MAX)
+            format!(
+                "shape [{}, 2] has too many elements: the element count overflows usize; use a smaller shape",
+                usize::MAX
+            )
         );
         assert_eq!(strides(&[2, 3, 4]), vec![12, 4, 1]);
     }

@@ -76,8 +76,7 @@ impl Tensor {
     pub fn from_le_bytes(dtype: DType, shape: &[usize], bytes: &[u8]) -> Result<Tensor> {
         let n = numel(shape)?;
         let size = dtype.size();
-        let expected =
-            n.checked_mul(size).ok_or_else(|| Error::TooManyElements { shape: shape.to_vec() })?;
+        let expected = n.checked_mul(size).ok_or_else(|| Error::TooManyElements { shape: shape.to_vec() })?;
         if bytes.len() != expected {
             return Err(Error::ByteLength { dtype, shape: shape.to_vec(), len: bytes.len(), expected, size });
         }
@@ -86,9 +85,11 @@ impl Tensor {
             DType::F16 => data.extend(bytes.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))),
             DType::BF16 => data.extend(bytes.chunks_exact(2).map(|c| bf16_to_f32(u16::from_le_bytes([c[0], c[1]])))),
             DType::F32 => data.extend(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
-            DType::F64 => data.extend(bytes.chunks_exact(8).map(|c| {
-                f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32
-            })),
+            DType::F64 => data.extend(
+                bytes
+                    .chunks_exact(8)
+                    .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32),
+            ),
             DType::I32 => {
                 for (index, c) in bytes.chunks_exact(4).enumerate() {
                     let v = i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64;
@@ -116,7 +117,11 @@ impl Tensor {
             DType::F32 => self.data.iter().for_each(|&x| out.extend_from_slice(&x.to_le_bytes())),
             DType::F64 => self.data.iter().for_each(|&x| out.extend_from_slice(&(x as f64).to_le_bytes())),
             DType::I32 | DType::I64 => {
-                let (lo, hi) = if dtype == DType::I32 { (i32::MIN as f32, i32::MAX as f32) } else { (i64::MIN as f32, i64::MAX as f32) };
+                let (lo, hi) = if dtype == DType::I32 {
+                    (i32::MIN as f32, i32::MAX as f32)
+                } else {
+                    (i64::MIN as f32, i64::MAX as f32)
+                };
                 for (index, &x) in self.data.iter().enumerate() {
                     if x.fract() != 0.0 || !(lo..hi).contains(&x) {
                         return Err(Error::NotAnInteger { dtype, value: x, index });
@@ -241,11 +246,16 @@ impl Tensor {
             to: shape.iter().map(|&d| d.max(0) as usize).collect(),
             to_len: 0,
         };
-        let known: usize = shape.iter().filter(|&&d| d >= 0).map(|&d| d as usize).try_fold(1usize, |a, d| a.checked_mul(d)).ok_or_else(bad)?;
+        let known: usize = shape
+            .iter()
+            .filter(|&&d| d >= 0)
+            .map(|&d| d as usize)
+            .try_fold(1usize, |a, d| a.checked_mul(d))
+            .ok_or_else(bad)?;
         let holes = shape.iter().filter(|&&d| d < 0).count();
         let dims: Vec<usize> = match holes {
             0 => shape.iter().map(|&d| d as usize).collect(),
-            1 if known != 0 && self.data.len() % known == 0 => {
+            1 if known != 0 && self.data.len().is_multiple_of(known) => {
                 shape.iter().map(|&d| if d < 0 { self.data.len() / known } else { d as usize }).collect()
             }
             _ => return Err(bad()),
@@ -267,8 +277,7 @@ impl Tensor {
     pub fn permute(&self, perm: &[usize]) -> Result<Tensor> {
         let rank = self.rank();
         let mut seen = vec![false; rank];
-        let valid = perm.len() == rank
-            && perm.iter().all(|&p| p < rank && !std::mem::replace(&mut seen[p], true));
+        let valid = perm.len() == rank && perm.iter().all(|&p| p < rank && !std::mem::replace(&mut seen[p], true));
         if !valid {
             return Err(Error::Permutation { perm: perm.to_vec(), rank, shape: self.shape.clone() });
         }
@@ -286,7 +295,12 @@ impl Tensor {
     pub fn transpose(&self) -> Result<Tensor> {
         let r = self.rank();
         if r < 2 {
-            return Err(Error::Rank { op: "transpose", expected: ">= 2", layout: "[..., rows, cols]", shape: self.shape.clone() });
+            return Err(Error::Rank {
+                op: "transpose",
+                expected: ">= 2",
+                layout: "[..., rows, cols]",
+                shape: self.shape.clone(),
+            });
         }
         let mut perm: Vec<usize> = (0..r).collect();
         perm.swap(r - 2, r - 1);
@@ -352,7 +366,10 @@ mod tests {
     #[test]
     fn from_vec_checks_length() {
         let e = Tensor::from_vec(&[2, 3], vec![0.0; 5]).unwrap_err();
-        assert_eq!(e.to_string(), "from_vec: data has 5 elements but shape [2, 3] needs 6; pass a buffer of matching length");
+        assert_eq!(
+            e.to_string(),
+            "from_vec: data has 5 elements but shape [2, 3] needs 6; pass a buffer of matching length"
+        );
     }
 
     #[test]
@@ -392,7 +409,10 @@ mod tests {
              tensors with large values are not supported yet"
         );
         let e = Tensor::scalar(0.5).to_le_bytes(DType::I32).unwrap_err();
-        assert_eq!(e.to_string(), "value 0.5 at element 0 is not an integer in range for int32; round or clip before converting");
+        assert_eq!(
+            e.to_string(),
+            "value 0.5 at element 0 is not an integer in range for int32; round or clip before converting"
+        );
         let e = Tensor::from_le_bytes(DType::F64, &[usize::MAX, 2], &[]).unwrap_err();
         assert!(matches!(e, Error::TooManyElements { .. }));
     }

@@ -86,7 +86,8 @@ impl OpcodeTable {
                 Some("op") => {
                     let num: usize = w.next().and_then(|n| n.parse().ok()).unwrap_or(usize::MAX);
                     let name = w.next().unwrap_or("").to_string();
-                    let cache = w.next().and_then(|c| c.strip_prefix("cache=")).and_then(|c| c.parse().ok()).unwrap_or(0);
+                    let cache =
+                        w.next().and_then(|c| c.strip_prefix("cache=")).and_then(|c| c.parse().ok()).unwrap_or(0);
                     let flags = w.next().and_then(|c| c.strip_prefix("flags=")).unwrap_or("");
                     let has = |f: &str| flags.split(',').any(|x| x == f);
                     let info = OpInfo {
