@@ -377,7 +377,7 @@ impl Report {
             // weights only: one row per stored owner
             if let Some(store) = &mf.weights {
                 for o in &store.owners {
-                    let params = o.tensors.iter().map(TensorInfo::num_elements).sum();
+                    let params = o.tensors.iter().map(TensorInfo::num_elements).fold(0u64, u64::saturating_add);
                     r.layers.push(LayerRow {
                         name: o.owner.clone(),
                         path: o.owner.clone(),
@@ -401,7 +401,7 @@ impl Report {
                 }
                 r.total_params = store.total_elements();
                 r.trainable_params = r.total_params;
-                r.total_bytes = store.tensors().map(dtype_bytes).sum();
+                r.total_bytes = store.tensors().map(dtype_bytes).fold(0u64, u64::saturating_add);
                 r.notes.push("weights-only file: layer classes and trainability are not recorded; pass the architecture to see them".into());
             }
             return r;
@@ -475,9 +475,10 @@ impl Report {
             for bl in &b.layers {
                 let nt = bl.non_trainable_count();
                 for (i, t) in bl.tensors.iter().enumerate() {
-                    r.total_bytes += dtype_bytes(t);
+                    // sizes come from shapes in the file: saturate, as the parameter counts do
+                    r.total_bytes = r.total_bytes.saturating_add(dtype_bytes(t));
                     if i >= bl.tensors.len().saturating_sub(nt) || !bl.layer.trainable() {
-                        r.non_trainable_bytes += dtype_bytes(t);
+                        r.non_trainable_bytes = r.non_trainable_bytes.saturating_add(dtype_bytes(t));
                     }
                     r.weights.push((
                         t.h5_path.clone(),
@@ -777,4 +778,26 @@ fn table(header: &[String], rows: &[Vec<String>]) -> String {
     }
     s.push_str(&line('└', '┴', '┘', '─'));
     s
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::Report;
+    use crate::limits::Limits;
+    use crate::model::ModelFile;
+    use std::path::Path;
+
+    /// legacy_h5 crash-0ed26e9d: dataset shapes whose byte sizes add past `u64::MAX` overflowed
+    /// the report's byte totals (a panic with overflow checks on); they saturate now.
+    #[test]
+    fn byte_totals_saturate() {
+        let path =
+            format!("{}/../../fixtures/hostile/fuzz/legacy_h5_tensor_bytes_overflow.h5", env!("CARGO_MANIFEST_DIR"));
+        let bytes = std::fs::read(&path).expect("the fixture is committed");
+        let limits = Limits::default();
+        let file = strata_hdf5::H5File::from_bytes(bytes, &limits.hdf5).expect("the file opens");
+        let mf = ModelFile::from_hdf5(Path::new(&path), file, &limits).expect("the model reads");
+        let report = Report::new(&mf);
+        assert_eq!((report.total_bytes, report.total_params), (u64::MAX, u64::MAX));
+    }
 }

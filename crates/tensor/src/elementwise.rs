@@ -31,6 +31,18 @@ pub enum BinaryOp {
     Min,
     /// `a ^ b`
     Pow,
+    /// `1` where `a > b`, else `0` (no gradient)
+    Greater,
+    /// `1` where `a >= b`, else `0` (no gradient)
+    GreaterEqual,
+    /// `1` where `a < b`, else `0` (no gradient)
+    Less,
+    /// `1` where `a <= b`, else `0` (no gradient)
+    LessEqual,
+    /// `1` where `a == b`, else `0` (no gradient)
+    Equal,
+    /// `1` where `a != b`, else `0` (no gradient)
+    NotEqual,
 }
 
 impl BinaryOp {
@@ -44,6 +56,12 @@ impl BinaryOp {
             BinaryOp::Max => "maximum",
             BinaryOp::Min => "minimum",
             BinaryOp::Pow => "pow",
+            BinaryOp::Greater => "greater",
+            BinaryOp::GreaterEqual => "greater_equal",
+            BinaryOp::Less => "less",
+            BinaryOp::LessEqual => "less_equal",
+            BinaryOp::Equal => "equal",
+            BinaryOp::NotEqual => "not_equal",
         }
     }
 
@@ -70,6 +88,12 @@ impl BinaryOp {
                 }
             }
             BinaryOp::Pow => a.powf(b),
+            BinaryOp::Greater => (a > b) as u8 as f32,
+            BinaryOp::GreaterEqual => (a >= b) as u8 as f32,
+            BinaryOp::Less => (a < b) as u8 as f32,
+            BinaryOp::LessEqual => (a <= b) as u8 as f32,
+            BinaryOp::Equal => (a == b) as u8 as f32,
+            BinaryOp::NotEqual => (a != b) as u8 as f32,
         }
     }
 
@@ -101,6 +125,12 @@ impl BinaryOp {
                 let db = if a > 0.0 { y * a.ln() } else { 0.0 };
                 (da, db)
             }
+            BinaryOp::Greater
+            | BinaryOp::GreaterEqual
+            | BinaryOp::Less
+            | BinaryOp::LessEqual
+            | BinaryOp::Equal
+            | BinaryOp::NotEqual => (0.0, 0.0),
         }
     }
 }
@@ -433,6 +463,12 @@ binary_methods! {
     maximum => Max, "Elementwise maximum with numpy broadcasting.";
     minimum => Min, "Elementwise minimum with numpy broadcasting.";
     pow => Pow, "Elementwise `self ^ other` with numpy broadcasting.";
+    greater => Greater, "Elementwise `self > other` as 1.0 / 0.0, with numpy broadcasting.";
+    greater_equal => GreaterEqual, "Elementwise `self >= other` as 1.0 / 0.0, with numpy broadcasting.";
+    less => Less, "Elementwise `self < other` as 1.0 / 0.0, with numpy broadcasting.";
+    less_equal => LessEqual, "Elementwise `self <= other` as 1.0 / 0.0, with numpy broadcasting.";
+    equal => Equal, "Elementwise `self == other` as 1.0 / 0.0, with numpy broadcasting.";
+    not_equal => NotEqual, "Elementwise `self != other` as 1.0 / 0.0, with numpy broadcasting.";
 }
 
 macro_rules! unary_methods {
@@ -465,6 +501,21 @@ unary_methods! {
     softplus => Softplus, "Elementwise `log(1 + e^x)`.";
     log1p => Log1p, "Elementwise `log(1 + x)`.";
     expm1 => Expm1, "Elementwise `e^x - 1`.";
+}
+
+/// `where(cond, a, b)`: `a` where `cond != 0`, else `b`; all three broadcast together (numpy rules).
+pub fn select(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let shape = broadcast_shapes("select", a.shape(), b.shape())?;
+    let shape = broadcast_shapes("select", cond.shape(), &shape)?;
+    let (c, x, y) = (cond.broadcast_to(&shape)?, a.broadcast_to(&shape)?, b.broadcast_to(&shape)?);
+    let data = c
+        .as_slice()
+        .iter()
+        .zip(x.as_slice())
+        .zip(y.as_slice())
+        .map(|((&c, &p), &q)| if c != 0.0 { p } else { q })
+        .collect();
+    Ok(Tensor::from_parts(shape, data))
 }
 
 impl Tensor {

@@ -218,6 +218,26 @@ pub enum Error {
         shape: Vec<usize>,
     },
 
+    /// An index tensor holds a value that is not a valid index.
+    #[error(
+        "{op}: index {value} at position {position} is not an integer in 0..{dim} (axis {axis} of shape {shape:?}); \
+         check the ids against the table size"
+    )]
+    Index {
+        /// The operation.
+        op: &'static str,
+        /// The offending value.
+        value: f32,
+        /// Its flat position in the index tensor.
+        position: usize,
+        /// Size of the indexed axis.
+        dim: usize,
+        /// The indexed axis.
+        axis: usize,
+        /// Shape of the indexed tensor.
+        shape: Vec<usize>,
+    },
+
     /// Input channels do not match the kernel and group count.
     #[error(
         "{op}: input {input:?} has {channels} channels but kernel {kernel:?} with groups={groups} expects {expected}; \

@@ -76,7 +76,86 @@ pub(crate) fn check_ranges(op: &'static str, shape: &[usize], ranges: &[(usize, 
     Ok(())
 }
 
+/// Converts f32 index values to `usize`, refusing non-integers and values outside `0..dim`.
+pub(crate) fn to_indices(op: &'static str, idx: &Tensor, x: &[usize], axis: usize) -> Result<Vec<usize>> {
+    let dim = x[axis];
+    idx.as_slice()
+        .iter()
+        .enumerate()
+        .map(|(position, &v)| {
+            if v.fract() == 0.0 && v >= 0.0 && (v as usize) < dim {
+                Ok(v as usize)
+            } else {
+                Err(Error::Index { op, value: v, position, dim, axis, shape: x.to_vec() })
+            }
+        })
+        .collect()
+}
+
+/// numpy `take` with already checked indices: output shape `x[..axis] + idx_shape + x[axis+1..]`.
+pub(crate) fn take_checked(x: &Tensor, idx: &[usize], idx_shape: &[usize], axis: usize) -> Result<Tensor> {
+    let (outer, dim, inner) = split_at_axis(x.shape(), axis);
+    let mut shape = x.shape()[..axis].to_vec();
+    shape.extend(idx_shape);
+    shape.extend(&x.shape()[axis + 1..]);
+    let total = numel(&shape)?;
+    let mut out = Vec::with_capacity(total);
+    let src = x.as_slice();
+    for o in 0..outer {
+        for &i in idx {
+            out.extend_from_slice(&src[(o * dim + i) * inner..][..inner]);
+        }
+    }
+    Ok(Tensor::from_parts(shape, out))
+}
+
+/// The gradient of `take`: `g` scattered (added) back into zeros of `x_shape`.
+pub(crate) fn take_backward(x_shape: &[usize], idx: &[usize], axis: usize, g: &Tensor) -> Tensor {
+    let (outer, dim, inner) = split_at_axis(x_shape, axis);
+    let mut dx = vec![0f32; outer * dim * inner];
+    let gs = g.as_slice();
+    for o in 0..outer {
+        for (j, &i) in idx.iter().enumerate() {
+            let src = &gs[(o * idx.len() + j) * inner..][..inner];
+            dx[(o * dim + i) * inner..][..inner].iter_mut().zip(src).for_each(|(a, b)| *a += b);
+        }
+    }
+    Tensor::from_parts(x_shape.to_vec(), dx)
+}
+
 impl Tensor {
+    /// numpy / `keras.ops.take`: selects entries along `axis` by the integer values of `indices` (any shape);
+    /// the result has shape `self[..axis] + indices.shape + self[axis+1..]`. `take(ids, 0)` on a `[vocab, dim]`
+    /// table is an embedding lookup.
+    pub fn take(&self, indices: &Tensor, axis: isize) -> Result<Tensor> {
+        let a = normalize_axis("take", axis, self.shape())?;
+        let idx = to_indices("take", indices, self.shape(), a)?;
+        take_checked(self, &idx, indices.shape(), a)
+    }
+
+    /// Index of the maximum along `axis` (first one on ties; NaN counts as maximal), as f32 values; the axis is removed.
+    pub fn argmax(&self, axis: isize) -> Result<Tensor> {
+        let a = normalize_axis("argmax", axis, self.shape())?;
+        let (outer, dim, inner) = split_at_axis(self.shape(), a);
+        let mut out = vec![0f32; outer * inner];
+        let src = self.as_slice();
+        for o in 0..outer {
+            for i in 0..inner {
+                let mut best = 0usize;
+                for j in 1..dim {
+                    let (v, b) = (src[(o * dim + j) * inner + i], src[(o * dim + best) * inner + i]);
+                    if (v > b || v.is_nan()) && !b.is_nan() {
+                        best = j;
+                    }
+                }
+                out[o * inner + i] = best as f32;
+            }
+        }
+        let mut shape = self.shape().to_vec();
+        shape.remove(a);
+        Ok(Tensor::from_parts(shape, out))
+    }
+
     /// The sub-tensor `[start0..end0, start1..end1, ...]` (one range per axis, step 1).
     pub fn slice(&self, ranges: &[(usize, usize)]) -> Result<Tensor> {
         check_ranges("slice", self.shape(), ranges)?;
@@ -190,6 +269,31 @@ mod tests {
             "pad: got 1 per-axis entries for shape [3, 4]; give one per axis (2)"
         );
         assert_eq!(x.slice_axis(-1, 3, 4).unwrap().as_slice(), &[3.0, 7.0, 11.0]);
+    }
+
+    #[test]
+    fn take_is_an_embedding_lookup() {
+        let table = iota(&[4, 2]);
+        let ids = Tensor::from_vec(&[2, 2], vec![3.0, 0.0, 1.0, 1.0]).unwrap();
+        let e = table.take(&ids, 0).unwrap();
+        assert_eq!(e.shape(), &[2, 2, 2]);
+        assert_eq!(e.as_slice(), &[6.0, 7.0, 0.0, 1.0, 2.0, 3.0, 2.0, 3.0]);
+        let cols = table.take(&Tensor::from_vec(&[1], vec![1.0]).unwrap(), -1).unwrap();
+        assert_eq!(cols.as_slice(), &[1.0, 3.0, 5.0, 7.0]);
+        let bad = Tensor::from_vec(&[2], vec![1.0, 4.0]).unwrap();
+        assert_eq!(
+            table.take(&bad, 0).unwrap_err().to_string(),
+            "take: index 4 at position 1 is not an integer in 0..4 (axis 0 of shape [4, 2]); check the ids against \
+             the table size"
+        );
+        assert!(table.take(&Tensor::scalar(0.5), 0).is_err());
+    }
+
+    #[test]
+    fn argmax_takes_first_maximum() {
+        let x = Tensor::from_vec(&[2, 3], vec![1.0, 5.0, 5.0, 2.0, 0.0, 9.0]).unwrap();
+        assert_eq!(x.argmax(-1).unwrap().as_slice(), &[1.0, 2.0]);
+        assert_eq!(x.argmax(0).unwrap().as_slice(), &[1.0, 0.0, 1.0]);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! - Kernels as methods and free functions: broadcasting [`binary`] ops,
 //!   [`unary`] maps, reductions ([`Tensor::sum`], [`Tensor::mean`],
 //!   [`Tensor::max`]), [`Tensor::matmul`] (batched, on `gemm`),
-//!   [`Tensor::softmax`], layout ops ([`concat`], [`stack`], [`Tensor::slice`],
+//!   [`Tensor::softmax`], layout ops ([`concat()`], [`stack()`], [`Tensor::slice`],
 //!   [`Tensor::pad`], [`Tensor::permute`]), NHWC convolution ([`conv2d`],
 //!   [`conv1d`], [`depthwise_conv2d`]) and pooling ([`max_pool2d`], [`avg_pool2d`]).
 //! - [`Tape`] and [`Var`]: eager reverse-mode autodiff; [`Tape::backward`]
@@ -54,7 +54,7 @@ pub use conv::{
     Conv2dParams, Padding, Padding1d, conv1d, conv2d, conv2d_backward, depthwise_conv2d, depthwise_conv2d_backward,
 };
 pub use dtype::{DType, bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
-pub use elementwise::{BinaryOp, UnaryOp, binary, unary};
+pub use elementwise::{BinaryOp, UnaryOp, binary, select, unary};
 pub use error::{Error, Result};
 pub use layout::{concat, stack};
 pub use pool::{PoolParams, avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward};

@@ -264,4 +264,35 @@ mod tests {
         let z = seq(&[2, 0], 1.0).matmul(&seq(&[0, 3], 1.0)).unwrap();
         assert_eq!(z.as_slice(), &[0.0; 6]);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn batched_transposed_products_match_naive(
+            m in 1usize..6, k in 0usize..6, n in 1usize..6, ba in proptest::collection::vec(1usize..3, 0..3),
+            b_ones in proptest::bool::ANY, ta in proptest::bool::ANY, tb in proptest::bool::ANY,
+        ) {
+            let bb: Vec<usize> = if b_ones { ba.iter().map(|_| 1).collect() } else { ba.clone() };
+            let mut sa = ba.clone();
+            sa.extend(if ta { [k, m] } else { [m, k] });
+            let mut sb = bb.clone();
+            sb.extend(if tb { [n, k] } else { [k, n] });
+            let (a, b) = (seq(&sa, 0.5), seq(&sb, 0.25));
+            let got = matmul_ex(&a, ta, &b, tb).unwrap();
+            let nb: usize = ba.iter().product();
+            let mut want = Vec::new();
+            for i in 0..nb {
+                let ai = Tensor::from_vec(&sa[sa.len() - 2..], a.as_slice()[i * m * k..(i + 1) * m * k].to_vec()).unwrap();
+                let j = if b_ones { 0 } else { i };
+                let bj = Tensor::from_vec(&sb[sb.len() - 2..], b.as_slice()[j * k * n..(j + 1) * k * n].to_vec()).unwrap();
+                let ai = if ta { ai.transpose().unwrap() } else { ai };
+                let bj = if tb { bj.transpose().unwrap() } else { bj };
+                want.extend(naive(&ai, &bj));
+            }
+            let mut shape = ba.clone();
+            shape.extend([m, n]);
+            proptest::prop_assert!(got.all_close(&Tensor::from_vec(&shape, want).unwrap(), 1e-5, 1e-5));
+        }
+    }
 }

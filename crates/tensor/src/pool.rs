@@ -247,4 +247,51 @@ mod tests {
             "max_pool2d: gradient shape [1, 2, 2, 1] does not match the forward output shape [1, 1, 1, 1]"
         );
     }
+
+    /// Direct reference: TF semantics written out with signed coordinates.
+    fn naive(x: &Tensor, p: &PoolParams, max: bool) -> Tensor {
+        let g = Geo::new("t", x.shape(), p).unwrap();
+        let mut out = Vec::new();
+        for n in 0..g.n {
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    for ch in 0..g.c {
+                        let (mut acc, mut count) = (if max { f32::NEG_INFINITY } else { 0.0 }, 0);
+                        for ky in 0..p.pool[0] {
+                            for kx in 0..p.pool[1] {
+                                let iy = (oy * p.strides[0] + ky) as isize - g.pt as isize;
+                                let ix = (ox * p.strides[1] + kx) as isize - g.pl as isize;
+                                if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
+                                    continue;
+                                }
+                                let v = x.get(&[n, iy as usize, ix as usize, ch]).unwrap();
+                                acc = if max { acc.max(v) } else { acc + v };
+                                count += 1;
+                            }
+                        }
+                        out.push(if max { acc } else { acc / count as f32 });
+                    }
+                }
+            }
+        }
+        Tensor::from_vec(&g.out_shape(), out).unwrap()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn random_geometry_matches_naive(n in 1usize..3, h in 1usize..8, w in 1usize..8, c in 1usize..4,
+                                         ph in 1usize..4, pw in 1usize..4, sh in 1usize..4, sw in 1usize..4,
+                                         same in proptest::bool::ANY) {
+            let x = Tensor::from_vec(&[n, h, w, c], (0..n * h * w * c).map(|i| ((i * 37) % 19) as f32 - 9.0).collect()).unwrap();
+            let p = PoolParams::new([ph, pw]).with_strides([sh, sw]).with_padding(if same { Padding::Same } else { Padding::Valid });
+            match (max_pool2d(&x, &p), avg_pool2d(&x, &p)) {
+                (Ok(m), Ok(a)) => {
+                    proptest::prop_assert_eq!(m, naive(&x, &p, true));
+                    proptest::prop_assert!(a.all_close(&naive(&x, &p, false), 1e-6, 1e-6));
+                }
+                (Err(e), Err(_)) => proptest::prop_assert!(matches!(e, Error::WindowTooLarge { .. }), "{e}"),
+                other => proptest::prop_assert!(false, "{other:?}"),
+            }
+        }
+    }
 }

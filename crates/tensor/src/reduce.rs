@@ -97,7 +97,8 @@ impl Tensor {
         let axes = axes_or_all("mean", axes, self.shape())?;
         let count: usize = axes.iter().map(|&a| self.shape()[a]).product();
         let s = reduce(self, &axes, keepdims, Reduce::Sum);
-        Ok(s.scale(1.0 / count as f32))
+        // Divide (not multiply by 1/n) as tf.reduce_mean and its gradient do.
+        s.div(&Tensor::scalar(count as f32))
     }
 
     /// Maximum over `axes` (`None`: all axes). The maximum of zero elements is `-inf`; NaN propagates.

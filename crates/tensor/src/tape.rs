@@ -13,6 +13,9 @@
 //! - Leaves: [`Tape::var`] (trainable: gradients are computed) and
 //!   [`Tape::constant`] (no gradient). A node requires a gradient iff one of
 //!   its inputs does; branches that do not are skipped in `backward`.
+//! - Only leaves' gradients are returned; interior gradients are freed as
+//!   soon as they have been propagated, so peak memory stays near one
+//!   gradient per live activation.
 //! - Broadcasting ops reduce the gradient back to each input's shape
 //!   ([`Tensor::sum_to`]).
 //! - `backward` seeds the loss gradient with ones, so a non-scalar loss is
@@ -40,8 +43,8 @@ use crate::conv::{
     Conv2dParams, Padding, Padding1d, conv1d_as_2d, conv2d, conv2d_backward, depthwise_conv2d,
     depthwise_conv2d_backward,
 };
-use crate::elementwise::{BinaryOp, UnaryOp, binary, binary_partials, unary};
-use crate::layout::{concat, stack};
+use crate::elementwise::{BinaryOp, UnaryOp, binary, binary_partials, for_each_row, select, unary};
+use crate::layout::{concat, stack, take_backward, take_checked, to_indices};
 use crate::matmul::matmul_ex;
 use crate::pool::{PoolParams, avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward};
 use crate::shape::{normalize_axes, normalize_axis};
@@ -65,6 +68,8 @@ enum Op {
     Pad(Vec<(usize, usize)>),
     Concat(usize),
     BroadcastTo,
+    Take { indices: Vec<usize>, axis: usize },
+    Select,
     Conv2d(Conv2dParams),
     Depthwise { strides: [usize; 2], dilation: [usize; 2], padding: Padding },
     MaxPool2d(PoolParams),
@@ -121,8 +126,10 @@ pub struct Gradients {
 }
 
 impl Gradients {
-    /// The gradient of the loss with respect to `v`; `None` if `v` is on another tape, does not require a
-    /// gradient, or the loss does not depend on it.
+    /// The gradient of the loss with respect to the leaf `v`; `None` if `v` is on another tape, is not a
+    /// leaf made by [`Tape::var`], or the loss does not depend on it. (Gradients of intermediate results
+    /// are freed during the backward pass; to get one, record its value as a leaf with [`Tape::var`] and build
+    /// the rest of the computation from that leaf.)
     pub fn get(&self, v: &Var) -> Option<&Tensor> {
         if Arc::as_ptr(&v.nodes) as usize != self.tape {
             return None;
@@ -179,7 +186,8 @@ impl Tape {
             if !node.requires_grad || matches!(node.op, Op::Leaf) {
                 continue;
             }
-            let Some(g) = grads[id].clone() else { continue };
+            // Interior gradients are released once used: only leaves' gradients are returned.
+            let Some(g) = grads[id].take() else { continue };
             let inputs: Vec<&Node> = node.inputs.iter().map(|&i| &nodes[i]).collect();
             let want: Vec<bool> = inputs.iter().map(|n| n.requires_grad).collect();
             let input_grads = node_backward(&node.op, &inputs, &want, &node.value, &g)?;
@@ -225,13 +233,14 @@ fn node_backward(op: &Op, inputs: &[&Node], want: &[bool], y: &Tensor, g: &Tenso
         }
         Op::Unary(u) => {
             let xv = x(0)?;
-            let data: Vec<f32> = xv
-                .as_slice()
-                .iter()
-                .zip(y.as_slice())
-                .zip(g.as_slice())
-                .map(|((&xi, &yi), &gi)| gi * u.derivative(xi, yi))
-                .collect();
+            let (xs, ys, gs) = (xv.as_slice(), y.as_slice(), g.as_slice());
+            let mut data = vec![0f32; xs.len()];
+            for_each_row(&mut data, 4096, |r, dst| {
+                let o = r * 4096;
+                for (j, d) in dst.iter_mut().enumerate() {
+                    *d = gs[o + j] * u.derivative(xs[o + j], ys[o + j]);
+                }
+            });
             one(Tensor::from_parts(xv.shape().to_vec(), data))
         }
         Op::Sum { axes, keepdims } | Op::Mean { axes, keepdims } => {
@@ -240,7 +249,7 @@ fn node_backward(op: &Op, inputs: &[&Node], want: &[bool], y: &Tensor, g: &Tenso
             let mut gx = gk.broadcast_to(xv.shape())?;
             if let Op::Mean { .. } = op {
                 let count: usize = axes.iter().map(|&a| xv.shape()[a]).product();
-                gx = gx.scale(1.0 / count as f32);
+                gx = gx.div(&Tensor::scalar(count as f32))?;
             }
             one(gx)
         }
@@ -310,6 +319,19 @@ fn node_backward(op: &Op, inputs: &[&Node], want: &[bool], y: &Tensor, g: &Tenso
             Ok(out)
         }
         Op::BroadcastTo => one(g.sum_to(x(0)?.shape())?),
+        Op::Select => {
+            // inputs: cond, a, b
+            let (c, a, b) = (x(0)?, x(1)?, x(2)?);
+            let mask = c.not_equal(&Tensor::scalar(0.0))?;
+            let ga = if w(1) { Some(g.mul(&mask)?.sum_to(a.shape())?) } else { None };
+            let gb = if w(2) {
+                Some(g.mul(&mask.map(UnaryOp::Scale(-1.0)).map(UnaryOp::Shift(1.0)))?.sum_to(b.shape())?)
+            } else {
+                None
+            };
+            Ok(vec![None, ga, gb])
+        }
+        Op::Take { indices, axis } => one(take_backward(x(0)?.shape(), indices, *axis, g)),
         Op::Conv2d(p) => {
             let (dx, dw) = conv2d_backward(x(0)?, x(1)?, p, g, w(0), w(1))?;
             Ok(vec![dx, dw])
@@ -484,6 +506,22 @@ impl Var {
         self.record("broadcast_to", v, Op::BroadcastTo, &[])
     }
 
+    /// Selects entries along `axis` by integer-valued `indices` (see [`Tensor::take`]); the gradient is
+    /// scatter-added back (repeated indices accumulate).
+    pub fn take(&self, indices: &Tensor, axis: isize) -> Result<Var> {
+        let a = normalize_axis("take", axis, self.shape())?;
+        let idx = to_indices("take", indices, self.shape(), a)?;
+        let v = take_checked(&self.value, &idx, indices.shape(), a)?;
+        self.record("take", v, Op::Take { indices: idx, axis: a }, &[])
+    }
+
+    /// `where(cond, a, b)` (see [`crate::select`]); the gradient flows to `a` where `cond != 0`, else to `b`,
+    /// never to `cond`.
+    pub fn select(cond: &Var, a: &Var, b: &Var) -> Result<Var> {
+        let v = select(&cond.value, &a.value, &b.value)?;
+        cond.record("select", v, Op::Select, &[a, b])
+    }
+
     /// Joins variables along an existing axis.
     pub fn concat(vars: &[&Var], axis: isize) -> Result<Var> {
         let first = vars.first().ok_or(Error::Empty { op: "concat" })?;
@@ -584,7 +622,11 @@ macro_rules! var_binary {
     };
 }
 
-var_binary! { add => Add; sub => Sub; mul => Mul; div => Div; maximum => Max; minimum => Min; pow => Pow; }
+var_binary! {
+    add => Add; sub => Sub; mul => Mul; div => Div; maximum => Max; minimum => Min; pow => Pow;
+    greater => Greater; greater_equal => GreaterEqual; less => Less; less_equal => LessEqual; equal => Equal;
+    not_equal => NotEqual;
+}
 
 macro_rules! var_unary {
     ($($name:ident => $op:ident;)*) => {
@@ -642,6 +684,27 @@ mod tests {
         );
         assert!(g.get(&other).is_none());
         assert_eq!(tape.backward(&other).unwrap_err(), Error::TapeMismatch { op: "backward" });
+    }
+
+    #[test]
+    fn tape_types_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Tape>();
+        send_sync::<Var>();
+        send_sync::<Gradients>();
+        send_sync::<Tensor>();
+    }
+
+    #[test]
+    fn only_leaf_gradients_are_kept() {
+        let tape = Tape::new();
+        let x = tape.var(Tensor::scalar(2.0));
+        let h = x.square();
+        let y = h.scale(3.0);
+        let g = y.backward().unwrap();
+        assert_eq!(g.get(&x).unwrap().item(), Some(12.0));
+        assert!(g.get(&h).is_none());
+        assert_eq!(tape.len(), 3);
     }
 
     #[test]

@@ -15,7 +15,8 @@ const F32_EXACT_INT: i64 = 1 << 24;
 
 /// An n-dimensional f32 array (row-major, contiguous, shared storage).
 ///
-/// A rank-0 tensor (shape `[]`) is a scalar with one element.
+/// A rank-0 tensor (shape `[]`) is a scalar with one element. Equality compares the shape, the dtype tag
+/// and the values with f32 `==` (so a tensor holding NaN is not equal to itself).
 #[derive(Clone, PartialEq)]
 pub struct Tensor {
     shape: Vec<usize>,

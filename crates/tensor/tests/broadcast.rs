@@ -55,7 +55,11 @@ proptest! {
     fn matches_naive_reference(a in prop::collection::vec(0usize..4, 0..5), b in prop::collection::vec(0usize..4, 0..5),
                                seed in any::<u32>()) {
         let (ta, tb) = (filled(&a, seed), filled(&b, seed.rotate_left(7)));
-        for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Max, BinaryOp::Min, BinaryOp::Pow] {
+        for op in [
+            BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Max, BinaryOp::Min, BinaryOp::Pow,
+            BinaryOp::Greater, BinaryOp::GreaterEqual, BinaryOp::Less, BinaryOp::LessEqual, BinaryOp::Equal,
+            BinaryOp::NotEqual,
+        ] {
             match (binary(op, &ta, &tb), naive(op, &ta, &tb)) {
                 (Ok(got), Some(want)) => {
                     prop_assert_eq!(got.shape(), want.shape());
@@ -84,5 +88,21 @@ proptest! {
         let got = a.mul(&b).unwrap();
         let want = naive(BinaryOp::Mul, &a, &b).unwrap();
         prop_assert_eq!(got, want);
+    }
+}
+
+proptest! {
+    #[test]
+    fn select_broadcasts_all_three(c in prop::collection::vec(1usize..3, 0..3), a in prop::collection::vec(1usize..3, 0..3),
+                                   seed in any::<u32>()) {
+        let cond = filled(&c, seed).greater(&Tensor::scalar(0.0)).unwrap();
+        let (x, y) = (filled(&a, seed ^ 1), filled(&[1], seed ^ 2));
+        if let Ok(got) = strata_tensor::select(&cond, &x, &y) {
+            // Reference: cond * x + (1 - cond) * y through the (already checked) broadcasting ops.
+            let want = cond.mul(&x).unwrap().add(&cond.neg().map(strata_tensor::UnaryOp::Shift(1.0)).mul(&y).unwrap()).unwrap();
+            prop_assert_eq!(got, want);
+        } else {
+            prop_assert!(naive(BinaryOp::Add, &cond, &x).is_none());
+        }
     }
 }

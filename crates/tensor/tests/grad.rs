@@ -143,6 +143,10 @@ proptest! {
             let f = move |v: &[Var]| v[0].binary(op, &v[1]);
             check(op.name(), &f, &[a.clone(), b.clone()], PIECEWISE);
         }
+        // where(a > b, a * 2, b): the condition is recomputed from constants of the unperturbed inputs.
+        let cond = a.greater(&b).unwrap();
+        let f = move |v: &[Var]| Var::select(&v[0].tape().constant(cond.clone()), &v[0].scale(2.0), &v[1]);
+        check("select", &f, &[a.clone(), b.clone()], POLY);
     }
 
     #[test]
@@ -229,6 +233,9 @@ proptest! {
         check("concat", &f, &[x.clone(), uniform(seed ^ 3, &other_shape, -1.0, 1.0)], POLY);
         let f = move |v: &[Var]| Var::stack(&[&v[0], &v[1]], -1);
         check("stack", &f, &[x.clone(), uniform(seed ^ 5, &shape, -1.0, 1.0)], POLY);
+        let ids = Tensor::from_vec(&[2, 2], vec![0.0, (shape[0] - 1) as f32, 0.0, (pick as usize % shape[0]) as f32]).unwrap();
+        let f = move |v: &[Var]| v[0].take(&ids, 0);
+        check("take", &f, &[x.clone()], POLY);
         let mut big = vec![2];
         big.extend(&shape);
         let f = move |v: &[Var]| v[0].broadcast_to(&big);
@@ -263,9 +270,13 @@ proptest! {
         }
         let padding = if same { Padding::Same } else { Padding::Valid };
         let img = uniform(seed, &[2, l, 4, 3], -1.0, 1.0);
-        let dk = uniform(seed ^ 2, &[k.min(3), 2, 3, 2], -1.0, 1.0);
-        let f = move |v: &[Var]| v[0].depthwise_conv2d(&v[1], [1, 2], [1, 1], padding);
-        check("depthwise_conv2d", &f, &[img.clone(), dk], POLY);
+        for (mult, strides, dilation) in [(2, [1, 2], [1, 1]), (1, [1, 1], [2, 1])] {
+            let dk = uniform(seed ^ 2, &[k.min(3), 2, 3, mult], -1.0, 1.0);
+            if strata_tensor::depthwise_conv2d(&img, &dk, strides, dilation, padding).is_ok() {
+                let f = move |v: &[Var]| v[0].depthwise_conv2d(&v[1], strides, dilation, padding);
+                check("depthwise_conv2d", &f, &[img.clone(), dk], POLY);
+            }
+        }
         let p = PoolParams::new([2, 2]).with_strides([1, 2]).with_padding(padding);
         let f = move |v: &[Var]| v[0].avg_pool2d(&p);
         check("avg_pool2d", &f, &[img], POLY);
