@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/oracle/setup.sh
 export STRATA_REQUIRE_ORACLE=1
-cargo test --workspace --locked "$@"
+cargo test --workspace --locked --no-fail-fast "$@"
