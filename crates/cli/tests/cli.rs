@@ -191,3 +191,24 @@ fn bit_flips_are_reported_not_crashed_on() {
         assert!(matches!(out.status.code(), Some(0) | Some(2)), "byte {i}: {:?}", out.status);
     }
 }
+
+#[test]
+fn convert_refuses_weights_that_do_not_fit_the_architecture() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("x.keras");
+    let out = strata(&[
+        "convert",
+        "fixtures/keras3/mlp/model.keras",
+        out_path.to_str().unwrap(),
+        "--weights",
+        "fixtures/keras3/normalization/model.weights.h5",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("layer `dense` (Dense) needs weights (*, 4), (4,) by its config, but the file has (6, 8), (8,)"),
+        "{err}"
+    );
+    assert!(err.contains("weights group `layers/batch_normalization` (4 tensors) belongs to no layer"), "{err}");
+    assert!(!out_path.exists(), "nothing is written on failure");
+}

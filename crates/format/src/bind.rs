@@ -68,6 +68,17 @@ pub enum BindProblem {
         /// The weight name.
         name: String,
     },
+    /// A layer's stored weights do not have the count or shapes its config implies.
+    Shape {
+        /// The layer's path.
+        layer: String,
+        /// The layer's class.
+        class_name: String,
+        /// What the config implies (`kernel (*, 32), bias (32,)`).
+        expected: String,
+        /// What is stored (`(10, 16), (16,)`).
+        found: String,
+    },
 }
 
 impl std::fmt::Display for BindProblem {
@@ -79,6 +90,10 @@ impl std::fmt::Display for BindProblem {
             BindProblem::Unassigned { model, name } => {
                 write!(f, "weight `{name}` of nested model `{model}` names none of its layers")
             }
+            BindProblem::Shape { layer, class_name, expected, found } => write!(
+                f,
+                "layer `{layer}` ({class_name}) needs weights {expected} by its config, but the file has {found}"
+            ),
         }
     }
 }
@@ -268,7 +283,85 @@ pub fn bind<'a>(config: &'a ModelConfig, store: &WeightStore) -> Binding<'a> {
             }
         }
     }
+    let shape_problems: Vec<BindProblem> = b.layers.iter().filter_map(check_shapes).collect();
+    b.problems.extend(shape_problems);
     b
+}
+
+/// A dimension the config fixes (`Some`), or any (`None`).
+type Dims = Vec<Option<u64>>;
+
+fn fmt_dims(d: &[Option<u64>]) -> String {
+    let parts: Vec<String> = d.iter().map(|x| x.map(|v| v.to_string()).unwrap_or_else(|| "*".into())).collect();
+    if parts.len() == 1 { format!("({},)", parts[0]) } else { format!("({})", parts.join(", ")) }
+}
+
+/// The weight shapes a layer's config implies, for the classes whose rule is plain; `None` when
+/// the class or the stored count is not one this knows (Keras 1 recurrent layers store twelve
+/// separate gate tensors, for example).
+fn expected_shapes(l: &BoundLayer<'_>) -> Option<Vec<Dims>> {
+    let class = python_class_name(l.layer);
+    let c = &l.layer.config;
+    let get = |k: &str| c.get(k).and_then(Json::as_u64);
+    let bias = config_bool(l.layer, "use_bias", true);
+    let n = l.tensors.len();
+    let last_and_bias = |units: u64, rank_min: usize| -> Option<Vec<Dims>> {
+        let kernel_rank = l.tensors.first().map_or(rank_min, |t| t.shape.len().max(rank_min));
+        let mut k: Dims = vec![None; kernel_rank];
+        *k.last_mut()? = Some(units);
+        let mut v = vec![k];
+        if bias {
+            v.push(vec![Some(units)]);
+        }
+        Some(v)
+    };
+    match class.as_str() {
+        "Dense" => last_and_bias(get("units").or_else(|| get("output_dim"))?, 2),
+        // Keras 2+ spelling only: Keras 1 Theano kernels put the filters first
+        "Conv1D" | "Conv2D" | "Conv3D" => last_and_bias(get("filters")?, 3),
+        "Embedding" => Some(vec![vec![get("input_dim"), get("output_dim")]]),
+        "LSTM" | "GRU" | "SimpleRNN" if n == 2 + usize::from(bias) || n == 0 => {
+            let units = get("units")?;
+            let gates = match class.as_str() {
+                "LSTM" => 4,
+                "GRU" => 3,
+                _ => 1,
+            } * units;
+            let mut v = vec![vec![None, Some(gates)], vec![Some(units), Some(gates)]];
+            if bias {
+                // GRU with reset_after (Keras 3 and tf.keras default) keeps two bias rows
+                let reset_after = class == "GRU" && c.get("reset_after").and_then(Json::as_bool).unwrap_or(false);
+                v.push(if reset_after { vec![Some(2), Some(gates)] } else { vec![Some(gates)] });
+            }
+            Some(v)
+        }
+        _ => None,
+    }
+}
+
+fn check_shapes(l: &BoundLayer<'_>) -> Option<BindProblem> {
+    let want = expected_shapes(l)?;
+    let fits = want.len() == l.tensors.len()
+        && want.iter().zip(&l.tensors).all(|(w, t)| {
+            w.len() == t.shape.len() && w.iter().zip(&t.shape).all(|(a, b)| a.is_none_or(|a| a == *b))
+        });
+    if fits {
+        return None;
+    }
+    Some(BindProblem::Shape {
+        layer: l.path.clone(),
+        class_name: l.layer.class_name.clone(),
+        expected: want.iter().map(|d| fmt_dims(d)).collect::<Vec<_>>().join(", "),
+        found: if l.tensors.is_empty() {
+            "none".to_string()
+        } else {
+            l.tensors
+                .iter()
+                .map(|t| fmt_dims(&t.shape.iter().map(|&d| Some(d)).collect::<Vec<_>>()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    })
 }
 
 fn bind_keras3<'a>(config: &'a ModelConfig, store: &WeightStore) -> Binding<'a> {

@@ -116,15 +116,17 @@ pub fn convert(src: &ModelFile, weights: Option<&ModelFile>, target: Target, out
     })?;
     let binding = bind::bind(config, store);
     if !binding.problems.is_empty() {
-        return Err(invalid(
-            format!(
-                "{} weight groups of `{}` do not match the architecture: {}",
+        return Err(Error::Invalid {
+            location: Location::file(&wsrc.path),
+            what: format!(
+                "{} problems binding the weights of `{}` to the architecture of `{}`: {}",
                 binding.problems.len(),
                 wsrc.path.display(),
+                src.path.display(),
                 binding.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")
             ),
-            "check that the weights belong to this model (`strata inspect` lists both)",
-        ));
+            help: "check that the weights belong to this model (`strata inspect` lists both); nothing was written".into(),
+        });
     }
     let mut notes = Vec::new();
     let (bytes, layers, tensors, tensor_bytes) = match target {
