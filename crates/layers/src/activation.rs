@@ -1,0 +1,198 @@
+//! Keras activation functions.
+
+use crate::error::{Error, Result};
+use strata_format::config::ConfigDialect;
+use strata_format::json::Json;
+use strata_tensor::Tensor;
+
+/// A Keras activation function.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Activation {
+    /// Identity (`linear`, `None`).
+    Linear,
+    /// `max(x, 0)`
+    Relu,
+    /// logistic sigmoid
+    Sigmoid,
+    /// tanh
+    Tanh,
+    /// softmax over the last axis
+    Softmax,
+    /// GELU, exact (erf) or tanh approximation
+    Gelu { approximate: bool },
+    /// `x * sigmoid(x)` (`swish`, `silu`)
+    Swish,
+    /// ELU with alpha 1
+    Elu,
+    /// SELU
+    Selu,
+    /// `log(1 + e^x)`
+    Softplus,
+    /// `x / (1 + |x|)`
+    Softsign,
+    /// `min(max(x, 0), 6)`
+    Relu6,
+    /// leaky relu with this negative slope
+    LeakyRelu(f32),
+    /// `e^x`
+    Exponential,
+    /// Keras 3: `relu6(x + 3) / 6`
+    HardSigmoid3,
+    /// Keras 2: `clip(0.2 x + 0.5, 0, 1)`
+    HardSigmoid2,
+}
+
+/// Parses an activation by Keras name; `dialect` picks the `hard_sigmoid` definition.
+pub fn parse_name(name: &str, dialect: ConfigDialect) -> Option<Activation> {
+    let keras3 = matches!(dialect, ConfigDialect::Keras3 | ConfigDialect::Keras3LegacyH5);
+    Some(match name {
+        "linear" => Activation::Linear,
+        "relu" => Activation::Relu,
+        "sigmoid" => Activation::Sigmoid,
+        "tanh" => Activation::Tanh,
+        "softmax" => Activation::Softmax,
+        "gelu" => Activation::Gelu { approximate: false },
+        "swish" | "silu" => Activation::Swish,
+        "elu" => Activation::Elu,
+        "selu" => Activation::Selu,
+        "softplus" => Activation::Softplus,
+        "softsign" => Activation::Softsign,
+        "relu6" => Activation::Relu6,
+        "leaky_relu" => Activation::LeakyRelu(if keras3 { 0.2 } else { 0.3 }),
+        "exponential" => Activation::Exponential,
+        "hard_sigmoid" if keras3 => Activation::HardSigmoid3,
+        "hard_sigmoid" => Activation::HardSigmoid2,
+        _ => return None,
+    })
+}
+
+/// Parses the `activation` value of a layer config (absent or null means linear).
+pub fn parse(layer: &str, value: Option<&Json>, dialect: ConfigDialect) -> Result<Activation> {
+    let name = match value {
+        None | Some(Json::Null) => return Ok(Activation::Linear),
+        Some(Json::String(s)) => s.as_str(),
+        Some(other) => {
+            // Keras 3 may serialize a function as {"class_name": "function", "config": "relu"}.
+            match other.get("config").and_then(Json::as_str).or_else(|| other.get("class_name").and_then(Json::as_str))
+            {
+                Some(s) => s,
+                None => {
+                    return Err(Error::Config {
+                        layer: layer.to_string(),
+                        key: "activation".into(),
+                        problem: "is neither a string nor a serialized function".into(),
+                    });
+                }
+            }
+        }
+    };
+    parse_name(name, dialect).ok_or_else(|| Error::Config {
+        layer: layer.to_string(),
+        key: "activation".into(),
+        problem: format!("names `{name}`, which strata does not implement"),
+    })
+}
+
+fn map(x: &Tensor, f: impl Fn(f32) -> f32) -> std::result::Result<Tensor, strata_tensor::Error> {
+    Tensor::from_vec(x.shape(), x.as_slice().iter().map(|&v| f(v)).collect())
+}
+
+/// erf with about 1e-7 relative accuracy (series near 0, continued-fraction style tail via erfc).
+fn erf(x: f64) -> f64 {
+    // Abramowitz-Stegun 7.1.26 is too coarse; use the Taylor series for |x| < 3 and erfc asymptotics beyond.
+    let ax = x.abs();
+    let r = if ax < 3.0 {
+        let mut sum = ax;
+        let mut term = ax;
+        let x2 = ax * ax;
+        let mut n = 0.0f64;
+        loop {
+            n += 1.0;
+            term *= -x2 / n;
+            let add = term / (2.0 * n + 1.0);
+            sum += add;
+            if add.abs() < 1e-17 * sum.abs() || n > 200.0 {
+                break;
+            }
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
+    } else {
+        // continued fraction for erfc (Lentz), converges fast for x >= 3
+        let x2 = ax * ax;
+        let mut f = ax;
+        let mut c = ax;
+        let mut d = 0.0f64;
+        for k in 1..60 {
+            let a = k as f64 * 0.5;
+            d = ax + a * d;
+            d = if d == 0.0 { 1e-300 } else { 1.0 / d };
+            c = ax + a / c;
+            let delta = c * d;
+            f *= delta;
+        }
+        1.0 - (-x2).exp() / (f * std::f64::consts::PI.sqrt())
+    };
+    if x < 0.0 { -r } else { r }
+}
+
+impl Activation {
+    /// Applies the activation.
+    pub fn apply(self, x: &Tensor) -> std::result::Result<Tensor, strata_tensor::Error> {
+        use Activation as A;
+        match self {
+            A::Linear => Ok(x.clone()),
+            A::Relu => Ok(x.relu()),
+            A::Sigmoid => Ok(x.sigmoid()),
+            A::Tanh => Ok(x.tanh()),
+            A::Softmax => x.softmax(-1),
+            A::Gelu { approximate: false } => map(x, |v| {
+                let v = f64::from(v);
+                (0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2))) as f32
+            }),
+            A::Gelu { approximate: true } => map(x, |v| {
+                let v = f64::from(v);
+                let c = (2.0 / std::f64::consts::PI).sqrt();
+                (0.5 * v * (1.0 + (c * (v + 0.044715 * v * v * v)).tanh())) as f32
+            }),
+            A::Swish => map(x, |v| v / (1.0 + (-v).exp())),
+            A::Elu => map(x, |v| if v > 0.0 { v } else { v.exp_m1() }),
+            A::Selu => {
+                const ALPHA: f32 = 1.673_263_2;
+                const SCALE: f32 = 1.050_701;
+                map(x, |v| if v > 0.0 { SCALE * v } else { SCALE * ALPHA * v.exp_m1() })
+            }
+            A::Softplus => Ok(x.map(strata_tensor::UnaryOp::Softplus)),
+            A::Softsign => map(x, |v| v / (1.0 + v.abs())),
+            A::Relu6 => map(x, |v| v.clamp(0.0, 6.0)),
+            A::LeakyRelu(a) => map(x, move |v| if v > 0.0 { v } else { a * v }),
+            A::Exponential => Ok(x.exp()),
+            A::HardSigmoid3 => map(x, |v| (v + 3.0).clamp(0.0, 6.0) / 6.0),
+            A::HardSigmoid2 => map(x, |v| (0.2 * v + 0.5).clamp(0.0, 1.0)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn erf_matches_known_values() {
+        // erf(0.5), erf(1), erf(2), erf(3.5) from standard tables (A&S table 7.1).
+        assert!((erf(0.5) - 0.520_499_877_8).abs() < 1e-9);
+        assert!((erf(1.0) - 0.842_700_792_9).abs() < 1e-9);
+        assert!((erf(2.0) - 0.995_322_265_0).abs() < 1e-9);
+        assert!((erf(-1.0) + 0.842_700_792_9).abs() < 1e-9);
+        assert!((erf(3.5) - 0.999_999_256_9).abs() < 1e-9);
+    }
+
+    #[test]
+    fn hard_sigmoid_depends_on_dialect() {
+        let x = Tensor::from_vec(&[1], vec![1.0]).unwrap();
+        let k3 = parse_name("hard_sigmoid", ConfigDialect::Keras3).unwrap().apply(&x).unwrap();
+        let k2 = parse_name("hard_sigmoid", ConfigDialect::Keras2).unwrap().apply(&x).unwrap();
+        assert!((k3.as_slice()[0] - 4.0 / 6.0).abs() < 1e-7);
+        assert!((k2.as_slice()[0] - 0.7).abs() < 1e-7);
+    }
+}

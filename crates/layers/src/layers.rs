@@ -1,0 +1,758 @@
+//! The `Layer` trait and the built-in layers.
+
+use crate::activation::{self, Activation};
+use crate::error::{Error, Result};
+use strata_format::config::{ConfigDialect, LayerConfig};
+use strata_format::json::Json;
+use strata_tensor::{Conv2dParams, DType, Padding, PoolParams, Tensor};
+
+/// A layer that can run inference.
+pub trait Layer: Send + Sync {
+    /// The layer's name in its model.
+    fn name(&self) -> &str;
+    /// The Keras class name.
+    fn class_name(&self) -> &str;
+    /// Runs the layer on its call's inputs; `training` selects training behaviour (dropout etc.).
+    fn forward(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>>;
+}
+
+/// What every built-in layer carries for errors.
+#[derive(Debug, Clone)]
+struct Meta {
+    name: String,
+    class: String,
+}
+
+impl Meta {
+    fn t<T>(&self, r: std::result::Result<T, strata_tensor::Error>) -> Result<T> {
+        r.map_err(|source| Error::Tensor {
+            layer: self.name.clone(),
+            class: self.class.clone(),
+            source: Box::new(source),
+        })
+    }
+    fn one<'a>(&self, inputs: &'a [Tensor]) -> Result<&'a Tensor> {
+        match inputs {
+            [x] => Ok(x),
+            _ => Err(Error::Arity {
+                layer: self.name.clone(),
+                class: self.class.clone(),
+                expected: "1".into(),
+                got: inputs.len(),
+            }),
+        }
+    }
+    fn cfg_err(&self, key: &str, problem: impl Into<String>) -> Error {
+        Error::Config { layer: self.name.clone(), key: key.into(), problem: problem.into() }
+    }
+}
+
+/// The typed body of a built-in layer.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Kind {
+    /// Input placeholder / identity (`InputLayer`, `Dropout` and other inference-time no-ops).
+    Identity,
+    /// `Activation`
+    Activation(Activation),
+    /// `Dense`
+    Dense { kernel: Tensor, bias: Option<Tensor>, activation: Activation },
+    /// `Flatten`
+    Flatten,
+    /// `Reshape` (target shape without batch; -1 allowed once)
+    Reshape(Vec<isize>),
+    /// `Conv2D`
+    Conv2d { kernel: Tensor, bias: Option<Tensor>, params: Conv2dParams, activation: Activation },
+    /// `MaxPooling2D`
+    MaxPool2d(PoolParams),
+    /// `AveragePooling2D`
+    AvgPool2d(PoolParams),
+    /// `GlobalAveragePooling2D` / `GlobalMaxPooling2D`
+    GlobalPool2d { max: bool, keepdims: bool },
+    /// `BatchNormalization` folded to `x * mul + add` along `axis`
+    BatchNorm { axis: isize, mul: Tensor, add: Tensor },
+    /// `LayerNormalization`
+    LayerNorm { axes: Vec<isize>, epsilon: f32, gamma: Option<Tensor>, beta: Option<Tensor> },
+    /// Elementwise merge layers
+    Merge(MergeOp),
+    /// `Concatenate`
+    Concatenate(isize),
+    /// `Embedding`
+    Embedding(Tensor),
+    /// `Rescaling`: `x * scale + offset`
+    Rescaling { scale: Tensor, offset: Tensor },
+    /// `Cropping2D`: `[(top, bottom), (left, right)]`
+    Cropping2d([(usize, usize); 2]),
+    /// `ZeroPadding2D`: `[(top, bottom), (left, right)]`
+    ZeroPadding2d([(usize, usize); 2]),
+    /// `UpSampling2D` with nearest interpolation
+    UpSampling2d([usize; 2]),
+    /// `Permute`: 1-based dims without the batch axis
+    Permute(Vec<usize>),
+    /// `RepeatVector`
+    RepeatVector(usize),
+    /// `UnitNormalization` over `axes`
+    UnitNorm(Vec<isize>),
+    /// `GroupNormalization` over the last axis
+    GroupNorm { groups: usize, epsilon: f32, gamma: Option<Tensor>, beta: Option<Tensor> },
+    /// `Normalization` (preprocessing): `(x - mean) / max(sqrt(variance), 1e-7)`, or the inverse
+    Normalization { mean: Tensor, variance: Tensor, invert: bool },
+    /// `Dot` of two rank-2 inputs over their feature axis
+    Dot { normalize: bool },
+}
+
+/// Elementwise merge operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeOp {
+    /// `Add`
+    Add,
+    /// `Subtract` (exactly two inputs)
+    Subtract,
+    /// `Multiply`
+    Multiply,
+    /// `Average`
+    Average,
+    /// `Maximum`
+    Maximum,
+    /// `Minimum`
+    Minimum,
+}
+
+/// A built-in layer.
+#[derive(Debug, Clone)]
+pub struct Builtin {
+    meta: Meta,
+    /// Reduced compute precision from the layer's dtype policy (`float16`, `mixed_float16`,
+    /// `bfloat16`, `mixed_bfloat16`): inputs, intermediate results and outputs are rounded to it.
+    pub compute: Option<DType>,
+    /// The typed config and weights.
+    pub kind: Kind,
+}
+
+/// Class names [`build`] knows, for support checks before reading weights.
+pub const SUPPORTED: &[&str] = &[
+    "InputLayer",
+    "Dense",
+    "Activation",
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "Flatten",
+    "Reshape",
+    "Conv2D",
+    "Convolution2D",
+    "MaxPooling2D",
+    "MaxPool2D",
+    "AveragePooling2D",
+    "AvgPool2D",
+    "GlobalAveragePooling2D",
+    "GlobalAvgPool2D",
+    "GlobalMaxPooling2D",
+    "GlobalMaxPool2D",
+    "BatchNormalization",
+    "LayerNormalization",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Concatenate",
+    "Embedding",
+    "Rescaling",
+    "Cropping2D",
+    "ZeroPadding2D",
+    "UpSampling2D",
+    "Permute",
+    "RepeatVector",
+    "UnitNormalization",
+    "GroupNormalization",
+    "Normalization",
+    "Dot",
+];
+
+/// `[(a, b), (c, d)]` from an int, a pair of ints or a pair of pairs (Keras `cropping`/`padding`).
+fn pads_of(m: &Meta, cfg: &Json, key: &str) -> Result<[(usize, usize); 2]> {
+    let err = || m.cfg_err(key, "must be an integer, two integers or two pairs of non-negative integers");
+    let u = |v: &Json| v.as_u64().and_then(|x| usize::try_from(x).ok());
+    let side = |v: &Json| -> Option<(usize, usize)> {
+        match v.as_array() {
+            Some([a, b]) => Some((u(a)?, u(b)?)),
+            Some(_) => None,
+            None => u(v).map(|x| (x, x)),
+        }
+    };
+    let v = get(cfg, key).ok_or_else(err)?;
+    match v.as_array() {
+        Some([h, w]) => Ok([side(h).ok_or_else(err)?, side(w).ok_or_else(err)?]),
+        Some(_) => Err(err()),
+        None => side(v).map(|p| [p, p]).ok_or_else(err),
+    }
+}
+
+/// `x / sqrt(max(sum(x^2 over axes), 1e-12))`
+fn l2_normalize(x: &Tensor, axes: &[isize]) -> std::result::Result<Tensor, strata_tensor::Error> {
+    let ss = x.square().sum(Some(axes), true)?;
+    x.mul(&ss.maximum(&Tensor::scalar(1e-12))?.rsqrt())
+}
+
+fn get<'a>(cfg: &'a Json, key: &str) -> Option<&'a Json> {
+    cfg.get(key).filter(|v| !v.is_null())
+}
+
+fn f32_of(m: &Meta, cfg: &Json, key: &str, default: f32) -> Result<f32> {
+    match get(cfg, key) {
+        None => Ok(default),
+        Some(v) => v.as_f64().map(|f| f as f32).ok_or_else(|| m.cfg_err(key, "is not a number")),
+    }
+}
+
+fn bool_of(m: &Meta, cfg: &Json, key: &str, default: bool) -> Result<bool> {
+    match get(cfg, key) {
+        None => Ok(default),
+        Some(v) => v.as_bool().ok_or_else(|| m.cfg_err(key, "is not a boolean")),
+    }
+}
+
+fn int_of(m: &Meta, cfg: &Json, key: &str, default: isize) -> Result<isize> {
+    match get(cfg, key) {
+        None => Ok(default),
+        Some(v) => v.as_i64().and_then(|i| isize::try_from(i).ok()).ok_or_else(|| m.cfg_err(key, "is not an integer")),
+    }
+}
+
+/// An int or a list of ints.
+fn ints_of(m: &Meta, cfg: &Json, key: &str) -> Result<Option<Vec<isize>>> {
+    let Some(v) = get(cfg, key) else { return Ok(None) };
+    if let Some(i) = v.as_i64() {
+        return isize::try_from(i).map(|i| Some(vec![i])).map_err(|_| m.cfg_err(key, "is out of range"));
+    }
+    let arr = v.as_array().ok_or_else(|| m.cfg_err(key, "is neither an integer nor a list of integers"))?;
+    arr.iter()
+        .map(|e| e.as_i64().and_then(|i| isize::try_from(i).ok()).ok_or_else(|| m.cfg_err(key, "holds a non-integer")))
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+fn pair_of(m: &Meta, cfg: &Json, key: &str, default: [usize; 2]) -> Result<[usize; 2]> {
+    match ints_of(m, cfg, key)? {
+        None => Ok(default),
+        Some(v) => {
+            let pos = |i: isize| usize::try_from(i).ok().filter(|&u| u > 0);
+            match v.as_slice() {
+                [a] => pos(*a).map(|a| [a, a]),
+                [a, b] => pos(*a).zip(pos(*b)).map(|(a, b)| [a, b]),
+                _ => None,
+            }
+            .ok_or_else(|| m.cfg_err(key, "must be one or two positive integers"))
+        }
+    }
+}
+
+fn padding_of(m: &Meta, cfg: &Json) -> Result<Padding> {
+    match get(cfg, "padding").or_else(|| get(cfg, "border_mode")).and_then(Json::as_str) {
+        None | Some("valid") => Ok(Padding::Valid),
+        Some("same") => Ok(Padding::Same),
+        Some(other) => Err(m.cfg_err("padding", format!("is `{other}`, expected `valid` or `same`"))),
+    }
+}
+
+fn channels_last(m: &Meta, cfg: &Json) -> Result<()> {
+    match get(cfg, "data_format").and_then(Json::as_str) {
+        None | Some("channels_last") => Ok(()),
+        Some(other) => Err(m.cfg_err("data_format", format!("is `{other}`; strata runs channels_last only"))),
+    }
+}
+
+fn weights_n(m: &Meta, w: &[Tensor], expected: usize) -> Result<()> {
+    if w.len() != expected {
+        return Err(Error::WeightCount { layer: m.name.clone(), expected, got: w.len() });
+    }
+    Ok(())
+}
+
+/// Builds a built-in layer from its config and its tensors in Keras order.
+/// Returns `Ok(None)` when the class is not implemented.
+pub fn build(layer: &LayerConfig, w: Vec<Tensor>, dialect: ConfigDialect) -> Result<Option<Builtin>> {
+    let m = Meta { name: layer.name.clone(), class: layer.class_name.clone() };
+    let cfg = &layer.config;
+    let act = |m: &Meta| activation::parse(&m.name, get(cfg, "activation"), dialect);
+    let kind = match layer.class_name.as_str() {
+        "InputLayer" | "Dropout" | "SpatialDropout1D" | "SpatialDropout2D" | "SpatialDropout3D" | "GaussianNoise"
+        | "GaussianDropout" | "AlphaDropout" => {
+            weights_n(&m, &w, 0)?;
+            Kind::Identity
+        }
+        "Activation" => {
+            weights_n(&m, &w, 0)?;
+            Kind::Activation(act(&m)?)
+        }
+        "Dense" => {
+            let use_bias = bool_of(&m, cfg, "use_bias", bool_of(&m, cfg, "bias", true)?)?;
+            weights_n(&m, &w, if use_bias { 2 } else { 1 })?;
+            let mut it = w.into_iter();
+            let kernel = it.next().ok_or_else(|| m.cfg_err("units", "has no kernel"))?;
+            Kind::Dense { kernel, bias: it.next(), activation: act(&m)? }
+        }
+        "Flatten" => {
+            channels_last(&m, cfg)?;
+            Kind::Flatten
+        }
+        "Reshape" => {
+            let t = ints_of(&m, cfg, "target_shape")?.ok_or_else(|| m.cfg_err("target_shape", "is missing"))?;
+            Kind::Reshape(t)
+        }
+        "Conv2D" | "Convolution2D" => {
+            channels_last(&m, cfg)?;
+            let use_bias = bool_of(&m, cfg, "use_bias", true)?;
+            weights_n(&m, &w, if use_bias { 2 } else { 1 })?;
+            let groups = usize::try_from(int_of(&m, cfg, "groups", 1)?)
+                .ok()
+                .filter(|&g| g > 0)
+                .ok_or_else(|| m.cfg_err("groups", "must be a positive integer"))?;
+            let params = Conv2dParams::default()
+                .with_strides(pair_of(&m, cfg, "strides", [1, 1])?)
+                .with_dilation(pair_of(&m, cfg, "dilation_rate", [1, 1])?)
+                .with_padding(padding_of(&m, cfg)?)
+                .with_groups(groups);
+            let mut it = w.into_iter();
+            let kernel = it.next().ok_or_else(|| m.cfg_err("filters", "has no kernel"))?;
+            Kind::Conv2d { kernel, bias: it.next(), params, activation: act(&m)? }
+        }
+        "MaxPooling2D" | "MaxPool2D" | "AveragePooling2D" | "AvgPool2D" => {
+            channels_last(&m, cfg)?;
+            let pool = pair_of(&m, cfg, "pool_size", [2, 2])?;
+            let strides = pair_of(&m, cfg, "strides", pool)?;
+            let p = PoolParams::new(pool).with_strides(strides).with_padding(padding_of(&m, cfg)?);
+            if layer.class_name.starts_with("Max") { Kind::MaxPool2d(p) } else { Kind::AvgPool2d(p) }
+        }
+        "GlobalAveragePooling2D" | "GlobalAvgPool2D" | "GlobalMaxPooling2D" | "GlobalMaxPool2D" => {
+            channels_last(&m, cfg)?;
+            Kind::GlobalPool2d { max: layer.class_name.contains("Max"), keepdims: bool_of(&m, cfg, "keepdims", false)? }
+        }
+        "BatchNormalization" => {
+            let center = bool_of(&m, cfg, "center", true)?;
+            let scale = bool_of(&m, cfg, "scale", true)?;
+            let eps = f32_of(&m, cfg, "epsilon", 1e-3)?;
+            let axis = match ints_of(&m, cfg, "axis")?.as_deref() {
+                None => -1,
+                Some([a]) => *a,
+                Some(_) => return Err(m.cfg_err("axis", "lists several axes; strata supports one")),
+            };
+            weights_n(&m, &w, 2 + usize::from(center) + usize::from(scale))?;
+            let mut it = w.into_iter();
+            let gamma = if scale { it.next() } else { None };
+            let beta = if center { it.next() } else { None };
+            let (Some(mean), Some(var)) = (it.next(), it.next()) else {
+                return Err(m.cfg_err("axis", "has no moving statistics"));
+            };
+            let mut inv = m.t(var.add(&Tensor::scalar(eps)))?.rsqrt();
+            if let Some(g) = gamma {
+                inv = m.t(inv.mul(&g))?;
+            }
+            let mut add = m.t(mean.mul(&inv))?.neg();
+            if let Some(b) = beta {
+                add = m.t(add.add(&b))?;
+            }
+            Kind::BatchNorm { axis, mul: inv, add }
+        }
+        "LayerNormalization" => {
+            let center = bool_of(&m, cfg, "center", true)?;
+            let scale = bool_of(&m, cfg, "scale", true)?;
+            if bool_of(&m, cfg, "rms_scaling", false)? {
+                return Err(m.cfg_err("rms_scaling", "is true, which strata does not implement yet"));
+            }
+            let epsilon = f32_of(&m, cfg, "epsilon", 1e-3)?;
+            let axes = ints_of(&m, cfg, "axis")?.unwrap_or_else(|| vec![-1]);
+            weights_n(&m, &w, usize::from(center) + usize::from(scale))?;
+            let mut it = w.into_iter();
+            let gamma = if scale { it.next() } else { None };
+            let beta = if center { it.next() } else { None };
+            Kind::LayerNorm { axes, epsilon, gamma, beta }
+        }
+        "Add" => Kind::Merge(MergeOp::Add),
+        "Subtract" => Kind::Merge(MergeOp::Subtract),
+        "Multiply" => Kind::Merge(MergeOp::Multiply),
+        "Average" => Kind::Merge(MergeOp::Average),
+        "Maximum" => Kind::Merge(MergeOp::Maximum),
+        "Minimum" => Kind::Merge(MergeOp::Minimum),
+        "Concatenate" => Kind::Concatenate(int_of(&m, cfg, "axis", -1)?),
+        "Embedding" => {
+            weights_n(&m, &w, 1)?;
+            let table = w.into_iter().next().ok_or_else(|| m.cfg_err("input_dim", "has no table"))?;
+            Kind::Embedding(table)
+        }
+        "Rescaling" => {
+            let num = |key: &str, default: f32| -> Result<Tensor> {
+                match get(cfg, key) {
+                    None => Ok(Tensor::scalar(default)),
+                    Some(Json::Array(a)) => {
+                        let v = a
+                            .iter()
+                            .map(|e| e.as_f64().map(|f| f as f32).ok_or_else(|| m.cfg_err(key, "holds a non-number")))
+                            .collect::<Result<Vec<_>>>()?;
+                        m.t(Tensor::from_vec(&[v.len()], v))
+                    }
+                    Some(v) => {
+                        v.as_f64().map(|f| Tensor::scalar(f as f32)).ok_or_else(|| m.cfg_err(key, "is not a number"))
+                    }
+                }
+            };
+            Kind::Rescaling { scale: num("scale", 1.0)?, offset: num("offset", 0.0)? }
+        }
+        "Cropping2D" => {
+            channels_last(&m, cfg)?;
+            Kind::Cropping2d(pads_of(&m, cfg, "cropping")?)
+        }
+        "ZeroPadding2D" => {
+            channels_last(&m, cfg)?;
+            Kind::ZeroPadding2d(pads_of(&m, cfg, "padding")?)
+        }
+        "UpSampling2D" => {
+            channels_last(&m, cfg)?;
+            match get(cfg, "interpolation").and_then(Json::as_str) {
+                None | Some("nearest") => {}
+                Some(other) => {
+                    return Err(m.cfg_err("interpolation", format!("is `{other}`; strata implements `nearest` only")));
+                }
+            }
+            Kind::UpSampling2d(pair_of(&m, cfg, "size", [2, 2])?)
+        }
+        "Permute" => {
+            let dims = ints_of(&m, cfg, "dims")?.ok_or_else(|| m.cfg_err("dims", "is missing"))?;
+            let mut sorted: Vec<isize> = dims.clone();
+            sorted.sort_unstable();
+            if sorted.iter().enumerate().any(|(i, &d)| usize::try_from(d).ok() != Some(i + 1)) {
+                return Err(m.cfg_err("dims", format!("{dims:?} is not a permutation of 1..={}", dims.len())));
+            }
+            Kind::Permute(dims.iter().filter_map(|&d| usize::try_from(d).ok()).collect())
+        }
+        "RepeatVector" => {
+            let n = usize::try_from(int_of(&m, cfg, "n", -1)?)
+                .map_err(|_| m.cfg_err("n", "must be a non-negative integer"))?;
+            Kind::RepeatVector(n)
+        }
+        "UnitNormalization" => Kind::UnitNorm(ints_of(&m, cfg, "axis")?.unwrap_or_else(|| vec![-1])),
+        "GroupNormalization" => {
+            if int_of(&m, cfg, "axis", -1)? != -1 {
+                return Err(
+                    m.cfg_err("axis", "is not -1; strata implements GroupNormalization over the last axis only")
+                );
+            }
+            let groups = usize::try_from(int_of(&m, cfg, "groups", 32)?)
+                .ok()
+                .filter(|&g| g > 0)
+                .ok_or_else(|| m.cfg_err("groups", "must be a positive integer"))?;
+            let center = bool_of(&m, cfg, "center", true)?;
+            let scale = bool_of(&m, cfg, "scale", true)?;
+            weights_n(&m, &w, usize::from(center) + usize::from(scale))?;
+            let mut it = w.into_iter();
+            let gamma = if scale { it.next() } else { None };
+            let beta = if center { it.next() } else { None };
+            Kind::GroupNorm { groups, epsilon: f32_of(&m, cfg, "epsilon", 1e-3)?, gamma, beta }
+        }
+        "Normalization" => {
+            let invert = bool_of(&m, cfg, "invert", false)?;
+            if get(cfg, "mean").is_some() || get(cfg, "variance").is_some() {
+                return Err(m.cfg_err("mean", "is set in the config; strata supports adapted (stored) statistics only"));
+            }
+            // Stored variables: mean, variance, count.
+            if w.len() != 3 {
+                return Err(Error::WeightCount { layer: m.name.clone(), expected: 3, got: w.len() });
+            }
+            let mut it = w.into_iter();
+            let (Some(mean), Some(variance)) = (it.next(), it.next()) else {
+                return Err(m.cfg_err("mean", "has no stored statistics"));
+            };
+            Kind::Normalization { mean, variance, invert }
+        }
+        "Dot" => {
+            let axes = ints_of(&m, cfg, "axes")?.ok_or_else(|| m.cfg_err("axes", "is missing"))?;
+            if !axes.iter().all(|&a| a == 1 || a == -1) {
+                return Err(
+                    m.cfg_err("axes", format!("is {axes:?}; strata implements Dot of rank-2 inputs over axis 1 only"))
+                );
+            }
+            Kind::Dot { normalize: bool_of(&m, cfg, "normalize", false)? }
+        }
+        _ => return Ok(None),
+    };
+    let compute = compute_dtype(&m, layer.config.get("dtype"))?;
+    Ok(Some(Builtin { meta: m, kind, compute }))
+}
+
+/// The reduced compute dtype of a dtype policy (a string or a Keras 3 `DTypePolicy` object); `None`
+/// for float32/float64 (computed in f32) and for integer policies.
+fn compute_dtype(m: &Meta, v: Option<&Json>) -> Result<Option<DType>> {
+    let name = match v {
+        None | Some(Json::Null) => return Ok(None),
+        Some(Json::String(s)) => s.as_str(),
+        Some(o) => match o.get("config").and_then(|c| c.get("name")).and_then(Json::as_str) {
+            Some(s) => s,
+            None => return Err(m.cfg_err("dtype", "is neither a dtype name nor a DTypePolicy")),
+        },
+    };
+    Ok(match name {
+        "float16" | "mixed_float16" => Some(DType::F16),
+        "bfloat16" | "mixed_bfloat16" => Some(DType::BF16),
+        _ => None,
+    })
+}
+
+impl Builtin {
+    /// Rounds to the compute dtype (identity at full precision).
+    fn rnd(&self, t: Tensor) -> Result<Tensor> {
+        let Some(d) = self.compute else { return Ok(t) };
+        let bytes = self.meta.t(t.to_le_bytes(d))?;
+        self.meta.t(Tensor::from_le_bytes(d, t.shape(), &bytes))
+    }
+}
+
+/// Shape `[1, .., n, .., 1]` of rank `rank` with `n` at `axis`.
+fn along(v: &Tensor, axis: isize, rank: usize) -> std::result::Result<Tensor, strata_tensor::Error> {
+    let a = strata_tensor::shape::normalize_axis("batch_normalization", axis, &vec![0; rank])?;
+    let mut shape = vec![1usize; rank];
+    if let Some(s) = shape.get_mut(a) {
+        *s = v.len();
+    }
+    v.reshape(&shape)
+}
+
+impl Layer for Builtin {
+    fn name(&self) -> &str {
+        &self.meta.name
+    }
+    fn class_name(&self) -> &str {
+        &self.meta.class
+    }
+    fn forward(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
+        let m = &self.meta;
+        let rounded;
+        let inputs = if self.compute.is_some() {
+            rounded = inputs.iter().map(|t| self.rnd(t.clone())).collect::<Result<Vec<_>>>()?;
+            rounded.as_slice()
+        } else {
+            inputs
+        };
+        let y = match &self.kind {
+            Kind::Identity => m.one(inputs)?.clone(),
+            Kind::Activation(a) => m.t(a.apply(m.one(inputs)?))?,
+            Kind::Dense { kernel, bias, activation } => {
+                let kernel = self.rnd(kernel.clone())?;
+                let mut y = self.rnd(m.t(m.one(inputs)?.matmul(&kernel))?)?;
+                if let Some(b) = bias {
+                    y = self.rnd(m.t(y.add(&self.rnd(b.clone())?))?)?;
+                }
+                m.t(activation.apply(&y))?
+            }
+            Kind::Flatten => {
+                let x = m.one(inputs)?;
+                let b = x.shape().first().copied().unwrap_or(1);
+                let rest = x.shape().iter().skip(1).try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(0);
+                m.t(x.reshape(&[b, rest]))?
+            }
+            Kind::Reshape(target) => {
+                let x = m.one(inputs)?;
+                let b = x.shape().first().copied().unwrap_or(1);
+                let mut shape = Vec::with_capacity(target.len() + 1);
+                shape.push(isize::try_from(b).unwrap_or(isize::MAX));
+                shape.extend_from_slice(target);
+                m.t(x.reshape_infer(&shape))?
+            }
+            Kind::Conv2d { kernel, bias, params, activation } => {
+                let mut y = m.t(strata_tensor::conv2d(m.one(inputs)?, kernel, params))?;
+                if let Some(b) = bias {
+                    y = m.t(y.add(b))?;
+                }
+                m.t(activation.apply(&y))?
+            }
+            Kind::MaxPool2d(p) => m.t(strata_tensor::max_pool2d(m.one(inputs)?, p))?,
+            Kind::AvgPool2d(p) => m.t(strata_tensor::avg_pool2d(m.one(inputs)?, p))?,
+            Kind::GlobalPool2d { max, keepdims } => {
+                let x = m.one(inputs)?;
+                if *max { m.t(x.max(Some(&[1, 2]), *keepdims))? } else { m.t(x.mean(Some(&[1, 2]), *keepdims))? }
+            }
+            Kind::BatchNorm { axis, mul, add } => {
+                let x = m.one(inputs)?;
+                let r = x.rank();
+                let y = m.t(x.mul(&m.t(along(mul, *axis, r))?))?;
+                m.t(y.add(&m.t(along(add, *axis, r))?))?
+            }
+            Kind::LayerNorm { axes, epsilon, gamma, beta } => {
+                let x = m.one(inputs)?;
+                let mean = m.t(x.mean(Some(axes), true))?;
+                let centered = m.t(x.sub(&mean))?;
+                let var = m.t(centered.square().mean(Some(axes), true))?;
+                let inv = m.t(var.add(&Tensor::scalar(*epsilon)))?.rsqrt();
+                let mut y = m.t(centered.mul(&inv))?;
+                // gamma/beta have the shape of the normalized axes; broadcast them into place.
+                let pshape = {
+                    let norm = m.t(strata_tensor::shape::normalize_axes("layer_normalization", axes, x.shape()))?;
+                    x.shape()
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &d)| if norm.contains(&i) { d } else { 1 })
+                        .collect::<Vec<_>>()
+                };
+                if let Some(g) = gamma {
+                    y = m.t(y.mul(&m.t(g.reshape(&pshape))?))?;
+                }
+                if let Some(b) = beta {
+                    y = m.t(y.add(&m.t(b.reshape(&pshape))?))?;
+                }
+                y
+            }
+            Kind::Merge(op) => {
+                let arity = |expected: &str| Error::Arity {
+                    layer: m.name.clone(),
+                    class: m.class.clone(),
+                    expected: expected.into(),
+                    got: inputs.len(),
+                };
+                if *op == MergeOp::Subtract {
+                    let [a, b] = inputs else { return Err(arity("2")) };
+                    m.t(a.sub(b))?
+                } else {
+                    let (first, rest) = inputs.split_first().ok_or_else(|| arity("1 or more"))?;
+                    let mut acc = first.clone();
+                    for x in rest {
+                        acc = m.t(match op {
+                            MergeOp::Add | MergeOp::Average => acc.add(x),
+                            MergeOp::Multiply => acc.mul(x),
+                            MergeOp::Maximum => acc.maximum(x),
+                            MergeOp::Minimum => acc.minimum(x),
+                            MergeOp::Subtract => acc.sub(x),
+                        })?;
+                    }
+                    if *op == MergeOp::Average {
+                        acc = acc.scale(1.0 / inputs.len() as f32);
+                    }
+                    acc
+                }
+            }
+            Kind::Concatenate(axis) => {
+                let refs: Vec<&Tensor> = inputs.iter().collect();
+                m.t(strata_tensor::concat(&refs, *axis))?
+            }
+            Kind::Embedding(table) => m.t(table.take(m.one(inputs)?, 0))?,
+            Kind::Rescaling { scale, offset } => m.t(m.t(m.one(inputs)?.mul(scale))?.add(offset))?,
+            Kind::Cropping2d([(t, b), (l, r)]) => {
+                let x = m.one(inputs)?;
+                let s = x.shape();
+                let (Some(&h), Some(&w)) = (s.get(1), s.get(2)) else {
+                    return Err(m.cfg_err("cropping", format!("needs a rank-4 input, got shape {s:?}")));
+                };
+                if t + b > h || l + r > w {
+                    return Err(m.cfg_err("cropping", format!("crops more than the input's {h}x{w}")));
+                }
+                let mut ranges: Vec<(usize, usize)> = s.iter().map(|&d| (0, d)).collect();
+                if let Some(e) = ranges.get_mut(1) {
+                    *e = (*t, h - b);
+                }
+                if let Some(e) = ranges.get_mut(2) {
+                    *e = (*l, w - r);
+                }
+                m.t(x.slice(&ranges))?
+            }
+            Kind::ZeroPadding2d([hp, wp]) => {
+                let x = m.one(inputs)?;
+                let mut pads = vec![(0, 0); x.rank()];
+                if pads.len() != 4 {
+                    return Err(m.cfg_err("padding", format!("needs a rank-4 input, got shape {:?}", x.shape())));
+                }
+                if let Some(e) = pads.get_mut(1) {
+                    *e = *hp;
+                }
+                if let Some(e) = pads.get_mut(2) {
+                    *e = *wp;
+                }
+                m.t(x.pad(&pads, 0.0))?
+            }
+            Kind::UpSampling2d(size) => {
+                let mut x = m.one(inputs)?.clone();
+                for (axis, &f) in [1usize, 2].iter().zip(size) {
+                    let d = x.shape().get(*axis).copied().unwrap_or(0);
+                    let idx: Vec<f32> = (0..d).flat_map(|i| std::iter::repeat_n(i as f32, f)).collect();
+                    let idx = m.t(Tensor::from_vec(&[idx.len()], idx))?;
+                    x = m.t(x.take(&idx, *axis as isize))?;
+                }
+                x
+            }
+            Kind::Permute(dims) => {
+                let mut perm = vec![0usize];
+                perm.extend_from_slice(dims);
+                m.t(m.one(inputs)?.permute(&perm))?
+            }
+            Kind::RepeatVector(n) => {
+                let x = m.one(inputs)?;
+                let u = m.t(x.unsqueeze(1))?;
+                let mut shape = u.shape().to_vec();
+                if let Some(s) = shape.get_mut(1) {
+                    *s = *n;
+                }
+                m.t(u.broadcast_to(&shape))?
+            }
+            Kind::UnitNorm(axes) => m.t(l2_normalize(m.one(inputs)?, axes))?,
+            Kind::GroupNorm { groups, epsilon, gamma, beta } => {
+                let x = m.one(inputs)?;
+                let s = x.shape().to_vec();
+                let Some((&c, lead)) = s.split_last() else {
+                    return Err(m.cfg_err("groups", "needs an input with a channel axis, got a scalar"));
+                };
+                if c % groups != 0 {
+                    return Err(m.cfg_err("groups", format!("{groups} does not divide the {c} channels")));
+                }
+                let mut gshape = lead.to_vec();
+                gshape.extend([*groups, c / groups]);
+                let r = m.t(x.reshape(&gshape))?;
+                let rank = gshape.len();
+                let axes: Vec<isize> = (1..rank).filter(|&a| a != rank - 2).map(|a| a as isize).collect();
+                let mean = m.t(r.mean(Some(&axes), true))?;
+                let var = m.t(m.t(r.sub(&mean))?.square().mean(Some(&axes), true))?;
+                let mut inv = m.t(var.add(&Tensor::scalar(*epsilon)))?.rsqrt();
+                let pshape = [*groups, c / groups];
+                if let Some(g) = gamma {
+                    inv = m.t(inv.mul(&m.t(g.reshape(&pshape))?))?;
+                }
+                let mut res = m.t(mean.mul(&inv))?.neg();
+                if let Some(b) = beta {
+                    res = m.t(res.add(&m.t(b.reshape(&pshape))?))?;
+                }
+                let y = m.t(m.t(r.mul(&inv))?.add(&res))?;
+                m.t(y.reshape(&s))?
+            }
+            Kind::Normalization { mean, variance, invert } => {
+                let x = m.one(inputs)?;
+                let std = variance.sqrt().maximum(&Tensor::scalar(1e-7));
+                let std = m.t(std)?;
+                if *invert { m.t(m.t(x.mul(&std))?.add(mean))? } else { m.t(m.t(x.sub(mean))?.div(&std))? }
+            }
+            Kind::Dot { normalize } => {
+                let [a, b] = inputs else {
+                    return Err(Error::Arity {
+                        layer: m.name.clone(),
+                        class: m.class.clone(),
+                        expected: "2".into(),
+                        got: inputs.len(),
+                    });
+                };
+                if a.rank() != 2 || b.rank() != 2 {
+                    return Err(
+                        m.cfg_err("axes", format!("needs rank-2 inputs, got {:?} and {:?}", a.shape(), b.shape()))
+                    );
+                }
+                let (a, b) = if *normalize {
+                    (m.t(l2_normalize(a, &[1]))?, m.t(l2_normalize(b, &[1]))?)
+                } else {
+                    (a.clone(), b.clone())
+                };
+                m.t(m.t(a.mul(&b))?.sum(Some(&[1]), true))?
+            }
+        };
+        Ok(vec![self.rnd(y)?])
+    }
+}

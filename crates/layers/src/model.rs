@@ -1,0 +1,292 @@
+//! Graph executor for Sequential and Functional configs.
+
+use crate::error::{Error, Result, Unsupported};
+use crate::layers::{self, Layer};
+use std::collections::HashMap;
+use strata_format::bind::Binding;
+use strata_format::config::{ModelConfig, ModelKind, TensorRef};
+use strata_format::model::ModelFile;
+use strata_format::weights::{TensorInfo, WeightStore};
+use strata_tensor::{DType, Tensor};
+
+struct Entry {
+    layer: Box<dyn Layer>,
+    /// Each call's inputs (empty for Sequential models and InputLayers).
+    calls: Vec<Vec<TensorRef>>,
+    is_input: bool,
+}
+
+/// A runnable model: a Sequential stack or a Functional graph. A nested model is itself a [`Layer`].
+pub struct Model {
+    name: String,
+    class: String,
+    kind: ModelKind,
+    entries: Vec<Entry>,
+    index: HashMap<String, usize>,
+    inputs: Vec<TensorRef>,
+    outputs: Vec<TensorRef>,
+    /// node-index base for each entry when referenced from `inputs`/`outputs` (`.0`) or nodes (`.1`).
+    bases: Vec<(usize, usize)>,
+}
+
+fn tensor_dtype(d: &strata_hdf5::DType) -> Option<DType> {
+    use strata_hdf5::DType as H;
+    Some(match d {
+        H::F16 => DType::F16,
+        H::BF16 => DType::BF16,
+        H::F32 => DType::F32,
+        H::F64 => DType::F64,
+        H::I32 => DType::I32,
+        H::I64 => DType::I64,
+        _ => return None,
+    })
+}
+
+fn load(layer: &str, info: &TensorInfo, store: &WeightStore) -> Result<Tensor> {
+    let dtype = tensor_dtype(&info.dtype).ok_or_else(|| Error::WeightDType {
+        layer: layer.to_string(),
+        tensor: info.h5_path.clone(),
+        dtype: format!("{:?}", info.dtype),
+    })?;
+    let bytes = store.read(info).map_err(|source| Error::Read {
+        layer: layer.to_string(),
+        tensor: info.h5_path.clone(),
+        source: Box::new(source),
+    })?;
+    let shape = info
+        .shape
+        .iter()
+        .map(|&d| usize::try_from(d))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|_| Error::WeightCount { layer: layer.to_string(), expected: 0, got: 0 })?;
+    Tensor::from_le_bytes(dtype, &shape, &bytes).map_err(|source| Error::Tensor {
+        layer: layer.to_string(),
+        class: "weight".into(),
+        source: Box::new(source),
+    })
+}
+
+/// Collects every unsupported layer of `config` (recursively) as `path -> class`.
+pub fn unsupported_layers(config: &ModelConfig) -> Vec<Unsupported> {
+    let mut out = Vec::new();
+    collect_unsupported(config, "", &mut out);
+    out
+}
+
+fn collect_unsupported(config: &ModelConfig, prefix: &str, out: &mut Vec<Unsupported>) {
+    for l in &config.layers {
+        let path = if prefix.is_empty() { l.name.clone() } else { format!("{prefix}/{}", l.name) };
+        match &l.nested {
+            Some(n) if matches!(n.kind, ModelKind::Sequential | ModelKind::Functional) => {
+                collect_unsupported(n, &path, out)
+            }
+            Some(_) => out.push(Unsupported { layer: path, class: l.class_name.clone() }),
+            None if !layers::SUPPORTED.contains(&l.class_name.as_str()) => {
+                out.push(Unsupported { layer: path, class: l.class_name.clone() })
+            }
+            None => {}
+        }
+    }
+}
+
+impl Model {
+    /// Opens a model file and builds it.
+    pub fn open(
+        path: impl AsRef<std::path::Path>,
+    ) -> std::result::Result<Model, Box<dyn std::error::Error + Send + Sync>> {
+        let file = ModelFile::open(path)?;
+        let config = file.config.as_ref().ok_or(Error::Missing { what: "model config" })?;
+        let store = file.weights.as_ref().ok_or(Error::Missing { what: "weights" })?;
+        let binding = strata_format::bind::bind(config, store);
+        Ok(Model::build(config, &binding, store)?)
+    }
+
+    /// Builds a model from its config and weight binding. Every unsupported layer is reported at once.
+    pub fn build(config: &ModelConfig, binding: &Binding<'_>, store: &WeightStore) -> Result<Model> {
+        let missing = unsupported_layers(config);
+        if !missing.is_empty() {
+            return Err(Error::Unsupported(missing));
+        }
+        let by_path: HashMap<&str, &[TensorInfo]> =
+            binding.layers.iter().map(|b| (b.path.as_str(), b.tensors.as_slice())).collect();
+        Model::build_inner(config, "", &by_path, store)
+    }
+
+    fn build_inner(
+        config: &ModelConfig,
+        prefix: &str,
+        by_path: &HashMap<&str, &[TensorInfo]>,
+        store: &WeightStore,
+    ) -> Result<Model> {
+        let mut entries = Vec::with_capacity(config.layers.len());
+        let mut index = HashMap::new();
+        let mut bases = Vec::with_capacity(config.layers.len());
+        for l in &config.layers {
+            let path = if prefix.is_empty() { l.name.clone() } else { format!("{prefix}/{}", l.name) };
+            let layer: Box<dyn Layer> = if let Some(n) = &l.nested {
+                Box::new(Model::build_inner(n, &path, by_path, store)?)
+            } else {
+                let infos = by_path.get(path.as_str()).copied().unwrap_or(&[]);
+                let weights = infos.iter().map(|i| load(&path, i, store)).collect::<Result<Vec<_>>>()?;
+                match layers::build(l, weights, config.source)? {
+                    Some(b) => Box::new(b),
+                    None => {
+                        return Err(Error::Unsupported(vec![Unsupported { layer: path, class: l.class_name.clone() }]));
+                    }
+                }
+            };
+            index.insert(l.name.clone(), entries.len());
+            bases.push((config.node_index_base(l, true), config.node_index_base(l, false)));
+            entries.push(Entry {
+                layer,
+                calls: l.inbound_nodes.iter().map(|n| n.inputs.clone()).collect(),
+                is_input: l.class_name == "InputLayer",
+            });
+        }
+        Ok(Model {
+            name: config.name.clone(),
+            class: match &config.kind {
+                ModelKind::Sequential => "Sequential".into(),
+                _ => config.envelope.class_name.clone(),
+            },
+            kind: config.kind.clone(),
+            entries,
+            index,
+            inputs: config.inputs.clone(),
+            outputs: config.outputs.clone(),
+            bases,
+        })
+    }
+
+    /// The model's name.
+    pub fn model_name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs inference on one tensor per model input, returning one tensor per model output.
+    pub fn predict(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        self.run(inputs, false)
+    }
+
+    fn graph_err(&self, problem: String) -> Error {
+        Error::Graph { model: self.name.clone(), problem }
+    }
+
+    fn run(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        if self.kind == ModelKind::Sequential {
+            let [x] = inputs else {
+                return Err(Error::InputCount { model: self.name.clone(), expected: 1, got: inputs.len() });
+            };
+            let mut cur = vec![x.clone()];
+            for e in self.entries.iter().filter(|e| !e.is_input) {
+                cur = e.layer.forward(&cur, training)?;
+            }
+            return Ok(cur);
+        }
+        if inputs.len() != self.inputs.len() {
+            return Err(Error::InputCount { model: self.name.clone(), expected: self.inputs.len(), got: inputs.len() });
+        }
+        let mut fed: HashMap<&str, &Tensor> = HashMap::new();
+        for (r, t) in self.inputs.iter().zip(inputs) {
+            fed.insert(r.layer.as_str(), t);
+        }
+        // (entry, call) -> outputs
+        let mut done: HashMap<(usize, usize), Vec<Tensor>> = HashMap::new();
+        let mut pending: Vec<(usize, usize)> = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| !e.is_input)
+            .flat_map(|(i, e)| (0..e.calls.len()).map(move |c| (i, c)))
+            .collect();
+        while !pending.is_empty() {
+            let before = pending.len();
+            let mut still = Vec::new();
+            for (i, c) in pending {
+                let Some(entry) = self.entries.get(i) else { continue };
+                let refs = entry.calls.get(c).map(Vec::as_slice).unwrap_or(&[]);
+                let mut args = Vec::with_capacity(refs.len());
+                let mut ready = true;
+                for r in refs {
+                    match self.resolve(r, false, &fed, &done)? {
+                        Some(t) => args.push(t),
+                        None => {
+                            ready = false;
+                            break;
+                        }
+                    }
+                }
+                if ready {
+                    done.insert((i, c), entry.layer.forward(&args, training)?);
+                } else {
+                    still.push((i, c));
+                }
+            }
+            if still.len() == before {
+                let names: Vec<&str> =
+                    still.iter().filter_map(|(i, _)| self.entries.get(*i)).map(|e| e.layer.name()).collect();
+                return Err(self.graph_err(format!(
+                    "the calls of {names:?} wait on tensors nothing produces (a cycle or a dangling reference)"
+                )));
+            }
+            pending = still;
+        }
+        self.outputs
+            .iter()
+            .map(|r| {
+                self.resolve(r, true, &fed, &done)?
+                    .ok_or_else(|| self.graph_err(format!("output {r} is never computed")))
+            })
+            .collect()
+    }
+
+    fn resolve(
+        &self,
+        r: &TensorRef,
+        in_model_io: bool,
+        fed: &HashMap<&str, &Tensor>,
+        done: &HashMap<(usize, usize), Vec<Tensor>>,
+    ) -> Result<Option<Tensor>> {
+        let &i = self.index.get(&r.layer).ok_or_else(|| self.graph_err(format!("{r} names no layer of the model")))?;
+        let entry = self.entries.get(i).ok_or_else(|| self.graph_err(format!("{r} names no layer of the model")))?;
+        if entry.is_input {
+            return fed
+                .get(r.layer.as_str())
+                .map(|t| Some((*t).clone()))
+                .ok_or_else(|| self.graph_err(format!("input layer `{}` is not a model input", r.layer)));
+        }
+        let (io, node) = self.bases.get(i).copied().unwrap_or((0, 0));
+        let base = if in_model_io { io } else { node };
+        let call = r
+            .node_index
+            .checked_sub(base)
+            .ok_or_else(|| self.graph_err(format!("{r} refers to a call before the first")))?;
+        if call >= entry.calls.len() {
+            return Err(self.graph_err(format!(
+                "{r} refers to call {call} but `{}` has {} call(s)",
+                r.layer,
+                entry.calls.len()
+            )));
+        }
+        match done.get(&(i, call)) {
+            None => Ok(None),
+            Some(outs) => outs
+                .get(r.tensor_index)
+                .cloned()
+                .map(Some)
+                .ok_or_else(|| self.graph_err(format!("{r}: `{}` has only {} output(s)", r.layer, outs.len()))),
+        }
+    }
+}
+
+impl Layer for Model {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn class_name(&self) -> &str {
+        &self.class
+    }
+    fn forward(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        self.run(inputs, training)
+    }
+}
