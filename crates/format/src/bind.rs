@@ -342,9 +342,10 @@ fn expected_shapes(l: &BoundLayer<'_>) -> Option<Vec<Dims>> {
 fn check_shapes(l: &BoundLayer<'_>) -> Option<BindProblem> {
     let want = expected_shapes(l)?;
     let fits = want.len() == l.tensors.len()
-        && want.iter().zip(&l.tensors).all(|(w, t)| {
-            w.len() == t.shape.len() && w.iter().zip(&t.shape).all(|(a, b)| a.is_none_or(|a| a == *b))
-        });
+        && want
+            .iter()
+            .zip(&l.tensors)
+            .all(|(w, t)| w.len() == t.shape.len() && w.iter().zip(&t.shape).all(|(a, b)| a.is_none_or(|a| a == *b)));
     if fits {
         return None;
     }

@@ -125,7 +125,8 @@ pub fn convert(src: &ModelFile, weights: Option<&ModelFile>, target: Target, out
                 src.path.display(),
                 binding.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")
             ),
-            help: "check that the weights belong to this model (`strata inspect` lists both); nothing was written".into(),
+            help: "check that the weights belong to this model (`strata inspect` lists both); nothing was written"
+                .into(),
         });
     }
     let mut notes = Vec::new();
@@ -305,12 +306,14 @@ pub fn upgrade_for_keras3(model: &mut Json, config: &crate::config::ModelConfig)
     // the same thing in a form Keras 3 reads
     if config.kind == ModelKind::Sequential {
         if let Some(layers) = model.get_mut("layers").and_then(Json::as_array_mut) {
-            let first_is_input = layers.first().and_then(|l| l.get("class_name")).and_then(Json::as_str) == Some("InputLayer");
+            let first_is_input =
+                layers.first().and_then(|l| l.get("class_name")).and_then(Json::as_str) == Some("InputLayer");
             if !first_is_input {
-                let taken = layers.first_mut().and_then(|l| l.get_mut("config")).and_then(Json::as_object_mut).and_then(|c| {
-                    let shape = c.remove("batch_input_shape")?;
-                    Some((shape, c.get("dtype").cloned().unwrap_or(Json::from("float32"))))
-                });
+                let taken =
+                    layers.first_mut().and_then(|l| l.get_mut("config")).and_then(Json::as_object_mut).and_then(|c| {
+                        let shape = c.remove("batch_input_shape")?;
+                        Some((shape, c.get("dtype").cloned().unwrap_or(Json::from("float32"))))
+                    });
                 if let Some((shape, dtype)) = taken {
                     let input = Json::object([
                         ("class_name", Json::from("InputLayer")),
