@@ -6,6 +6,9 @@ use strata_format::config::{ConfigDialect, LayerConfig};
 use strata_format::json::Json;
 use strata_tensor::{Conv2dParams, DType, Padding, PoolParams, Tensor};
 
+/// The largest repeat or upsampling factor read from a config (UpSampling2D `size`, RepeatVector `n`).
+const MAX_REPEAT: usize = 1 << 16;
+
 /// A layer that can run inference.
 pub trait Layer: Send + Sync {
     /// The layer's name in its model.
@@ -420,7 +423,14 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, dialect: ConfigDialect) -> Res
                     return Err(m.cfg_err("interpolation", format!("is `{other}`; strata implements `nearest` only")));
                 }
             }
-            Kind::UpSampling2d(pair_of(&m, cfg, "size", [2, 2])?)
+            let size = pair_of(&m, cfg, "size", [2, 2])?;
+            // a factor from the file multiplies the output size: bound it before anything allocates
+            if size.iter().any(|&f| f > MAX_REPEAT) {
+                return Err(
+                    m.cfg_err("size", format!("{size:?} is over {MAX_REPEAT}, which strata refuses as a memory bomb"))
+                );
+            }
+            Kind::UpSampling2d(size)
         }
         "Permute" => {
             let dims = ints_of(&m, cfg, "dims")?.ok_or_else(|| m.cfg_err("dims", "is missing"))?;
@@ -434,6 +444,9 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, dialect: ConfigDialect) -> Res
         "RepeatVector" => {
             let n = usize::try_from(int_of(&m, cfg, "n", -1)?)
                 .map_err(|_| m.cfg_err("n", "must be a non-negative integer"))?;
+            if n > MAX_REPEAT {
+                return Err(m.cfg_err("n", format!("is {n}, over {MAX_REPEAT}, which strata refuses as a memory bomb")));
+            }
             Kind::RepeatVector(n)
         }
         "UnitNormalization" => Kind::UnitNorm(ints_of(&m, cfg, "axis")?.unwrap_or_else(|| vec![-1])),
