@@ -2,8 +2,8 @@
 //! and the tolerance tiers every comparison uses.
 //!
 //! The oracle is a Python virtual environment with pinned Keras versions, created by
-//! `tools/oracle/setup.sh` (the test command `tools/test.sh` runs it first). Tests that
-//! need it call [`oracle_python`]; when `STRATA_REQUIRE_ORACLE=1` (set by `tools/test.sh`
+//! `tools/oracle/setup.sh` (the test command `scripts/test.sh` runs it first). Tests that
+//! need it call [`oracle_python`]; when `STRATA_REQUIRE_ORACLE=1` (set by `scripts/test.sh`
 //! and CI) a missing oracle fails the test instead of skipping it.
 
 use std::path::{Path, PathBuf};
