@@ -249,9 +249,10 @@ fn walk_keras3<'a>(
     }
 }
 
-/// Every layer of `config` (depth-first, with its name path) — in the order `model.summary`
-/// would list it (Sequential's `InputLayer` included; callers that mirror Keras hide it).
-fn all_layers<'a>(config: &'a ModelConfig) -> Vec<(String, usize, &'a LayerConfig)> {
+/// Every layer of `config` (depth-first, with its name path and depth) — in the order
+/// `model.summary` would list it (Sequential's `InputLayer` included; callers that mirror Keras
+/// hide it).
+pub fn all_layers<'a>(config: &'a ModelConfig) -> Vec<(String, usize, &'a LayerConfig)> {
     fn go<'a>(m: &'a ModelConfig, prefix: &str, depth: usize, out: &mut Vec<(String, usize, &'a LayerConfig)>) {
         for l in &m.layers {
             let p = format!("{prefix}{}", l.name);

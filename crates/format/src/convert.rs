@@ -131,10 +131,7 @@ pub fn convert(src: &ModelFile, weights: Option<&ModelFile>, target: Target, out
     }
     let mut notes = Vec::new();
     let (bytes, layers, tensors, tensor_bytes) = match target {
-        Target::WeightsH5 => {
-            let (b, l, t, n) = write_keras3_weights(config_name(src), &binding, store, &mut notes)?;
-            (b, l, t, n)
-        }
+        Target::WeightsH5 => write_keras3_weights(config_name(src), &binding, store)?,
         Target::KerasV3 => {
             if config.source == ConfigDialect::Keras1 {
                 return Err(Error::Unsupported {
@@ -143,7 +140,7 @@ pub fn convert(src: &ModelFile, weights: Option<&ModelFile>, target: Target, out
                     help: "Keras 3 cannot read Keras 1 layer configs; convert to .weights.h5 for the weights, or use `strata predict` on the original file".into(),
                 });
             }
-            let (w, l, t, n) = write_keras3_weights(config_name(src), &binding, store, &mut notes)?;
+            let (w, l, t, n) = write_keras3_weights(config_name(src), &binding, store)?;
             let cfg = keras3_config_json(src, &mut notes);
             let meta =
                 Json::object([("keras_version", Json::from(KERAS_VERSION)), ("date_saved", Json::from(date_saved()))]);
@@ -155,14 +152,9 @@ pub fn convert(src: &ModelFile, weights: Option<&ModelFile>, target: Target, out
         }
         Target::LegacyH5 => write_legacy_h5(src, config, &binding, store, &mut notes)?,
     };
-    if let Some(FileFormat::KerasV3) = Some(src.format) {
-        if !store.optimizer.is_empty() && target != Target::KerasV3 {
-            notes.push(format!("{} optimizer tensors were not carried over", store.optimizer.len()));
-        }
-    }
-    if !store.optimizer.is_empty() && target == Target::KerasV3 {
+    if !store.optimizer.is_empty() {
         notes.push(format!(
-            "{} optimizer tensors were not carried over (the model is written uncompiled-state; training restarts the optimizer)",
+            "{} optimizer tensors were not carried over: training restarts the optimizer",
             store.optimizer.len()
         ));
     }
@@ -203,9 +195,7 @@ fn write_keras3_weights(
     model_name: &str,
     binding: &bind::Binding<'_>,
     store: &WeightStore,
-    notes: &mut Vec<String>,
 ) -> Result<(Vec<u8>, usize, usize, u64)> {
-    let _ = notes;
     let mut w = Writer::new();
     w.create_group("/vars").map_err(h5w)?;
     w.set_attr("/vars", "name", WriteAttr::VlenUtf8(model_name.to_string())).map_err(h5w)?;

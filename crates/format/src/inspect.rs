@@ -423,20 +423,7 @@ impl Report {
         }
         let rows: Vec<(String, usize, &LayerConfig)> = match &binding {
             Some(b) => b.layers.iter().map(|bl| (bl.path.clone(), bl.depth, bl.layer)).collect(),
-            None => {
-                let mut v = Vec::new();
-                fn go<'a>(m: &'a ModelConfig, p: &str, d: usize, v: &mut Vec<(String, usize, &'a LayerConfig)>) {
-                    for l in &m.layers {
-                        let path = format!("{p}{}", l.name);
-                        v.push((path.clone(), d, l));
-                        if let Some(inner) = &l.nested {
-                            go(inner, &format!("{path}/"), d + 1, v);
-                        }
-                    }
-                }
-                go(config, "", 0, &mut v);
-                v
-            }
+            None => bind::all_layers(config),
         };
         propagate_shapes(config, "", &mut shapes);
         for (path, depth, l) in rows {
@@ -468,7 +455,7 @@ impl Report {
                 kind,
             });
         }
-        if let (Some(b), Some(store)) = (&binding, &mf.weights) {
+        if let Some(b) = &binding {
             r.total_params = b.total_params();
             r.non_trainable_params = b.non_trainable_params();
             r.trainable_params = r.total_params.saturating_sub(r.non_trainable_params);
@@ -489,7 +476,6 @@ impl Report {
                 }
             }
             r.problems = b.problems.iter().map(|p| p.to_string()).collect();
-            let _ = store;
         }
         r
     }

@@ -150,6 +150,10 @@ impl Tensor {
 
     /// Borrows the tensor as an ndarray view.
     pub fn as_ndarray(&self) -> ArrayViewD<'_, f32> {
+        // Unreachable failure: every constructor (`from_vec`, `from_le_bytes`, `from_parts`, and the
+        // ops, which build through them) checks that `data.len()` equals the product of `shape`,
+        // and both fields are private and never change afterwards; a contiguous row-major view of
+        // exactly that many elements always exists.
         ArrayViewD::from_shape(IxDyn(&self.shape), &self.data)
             .expect("struct invariant: storage length equals the shape's element count")
     }
