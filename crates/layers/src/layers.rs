@@ -1,13 +1,18 @@
-//! The `Layer` trait and the built-in layers.
+//! The `Layer` trait, the build dispatch over layer families, and the core built-in layers.
 
 use crate::activation::{self, Activation};
+use crate::cfg::{Meta, bool_of, channels_last, f32_of, get, int_of, ints_of, padding_of, pads_of, pair_of, weights_n};
 use crate::error::{Error, Result};
+use std::borrow::Cow;
 use strata_format::config::{ConfigDialect, LayerConfig};
 use strata_format::json::Json;
-use strata_tensor::{Conv2dParams, DType, Padding, PoolParams, Tensor};
+use strata_tensor::{Conv2dParams, DType, PoolParams, Tensor};
 
 /// The largest repeat or upsampling factor read from a config (UpSampling2D `size`, RepeatVector `n`).
-const MAX_REPEAT: usize = 1 << 16;
+pub const MAX_REPEAT: usize = 1 << 16;
+
+/// Outputs of a layer call with their Keras masks (one per output, `None` where unmasked).
+pub type Masked = (Vec<Tensor>, Vec<Option<Tensor>>);
 
 /// A layer that can run inference.
 pub trait Layer: Send + Sync {
@@ -17,36 +22,77 @@ pub trait Layer: Send + Sync {
     fn class_name(&self) -> &str;
     /// Runs the layer on its call's inputs; `training` selects training behaviour (dropout etc.).
     fn forward(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>>;
+    /// Runs the layer with Keras masks: `masks` has one entry per input (`None` where unmasked; a
+    /// mask is a 0/1 f32 tensor, usually `[batch, time]`). Returns the outputs and their masks.
+    ///
+    /// The default runs [`Layer::forward`] and passes the first input's mask on to each output whose
+    /// leading dimensions still match it (Keras's pass-through for layers with `supports_masking`);
+    /// layers that consume masks (RNNs, attention, global pooling) or create them (Embedding with
+    /// `mask_zero`, Masking) override it.
+    fn forward_masked(&self, inputs: &[Tensor], masks: &[Option<Tensor>], training: bool) -> Result<Masked> {
+        let outs = self.forward(inputs, training)?;
+        let mask = masks.first().cloned().flatten();
+        let out_masks = outs
+            .iter()
+            .map(|o| {
+                mask.as_ref().filter(|m| m.rank() <= o.rank() && o.shape().get(..m.rank()) == Some(m.shape())).cloned()
+            })
+            .collect();
+        Ok((outs, out_masks))
+    }
 }
 
-/// What every built-in layer carries for errors.
-#[derive(Debug, Clone)]
-struct Meta {
-    name: String,
-    class: String,
+/// What a layer build may need to know about the file it comes from.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildCtx<'a> {
+    /// The config dialect (Keras 1/2/tf.keras/Keras 3): picks legacy defaults such as `hard_sigmoid`.
+    pub dialect: ConfigDialect,
+    /// The backend that wrote the file (`theano` means convolution kernels need flipping).
+    pub backend: Option<&'a str>,
+    /// The Keras version that wrote the file, when recorded.
+    pub keras_version: Option<&'a str>,
 }
 
-impl Meta {
-    fn t<T>(&self, r: std::result::Result<T, strata_tensor::Error>) -> Result<T> {
-        r.map_err(|source| Error::Tensor {
-            layer: self.name.clone(),
-            class: self.class.clone(),
-            source: Box::new(source),
-        })
+impl<'a> BuildCtx<'a> {
+    /// A context with only a dialect (no backend or version recorded).
+    pub fn new(dialect: ConfigDialect) -> BuildCtx<'a> {
+        BuildCtx { dialect, backend: None, keras_version: None }
     }
-    fn one<'a>(&self, inputs: &'a [Tensor]) -> Result<&'a Tensor> {
-        match inputs {
-            [x] => Ok(x),
-            _ => Err(Error::Arity {
-                layer: self.name.clone(),
-                class: self.class.clone(),
-                expected: "1".into(),
-                got: inputs.len(),
-            }),
-        }
-    }
-    fn cfg_err(&self, key: &str, problem: impl Into<String>) -> Error {
-        Error::Config { layer: self.name.clone(), key: key.into(), problem: problem.into() }
+}
+
+/// A family of layers: the classes it builds and its builder. The builder gets a config already
+/// normalized by [`crate::legacy::normalize`] and the layer's weight tensors in Keras order.
+struct Family {
+    supported: &'static [&'static str],
+    build: fn(&LayerConfig, Vec<Tensor>, &BuildCtx<'_>) -> Result<Option<Box<dyn Layer>>>,
+}
+
+fn build_core(layer: &LayerConfig, w: Vec<Tensor>, ctx: &BuildCtx<'_>) -> Result<Option<Box<dyn Layer>>> {
+    Ok(build(layer, w, ctx.dialect)?.map(|b| Box::new(b) as Box<dyn Layer>))
+}
+
+const FAMILIES: &[Family] = &[
+    Family { supported: SUPPORTED, build: build_core },
+    Family { supported: crate::conv::SUPPORTED, build: crate::conv::build },
+    Family { supported: crate::spatial::SUPPORTED, build: crate::spatial::build },
+    Family { supported: crate::recurrent::SUPPORTED, build: crate::recurrent::build },
+    Family { supported: crate::attention::SUPPORTED, build: crate::attention::build },
+];
+
+/// Whether strata can build a layer of this class (Keras 3 names and the legacy spellings that
+/// [`crate::legacy::normalize`] maps to them).
+pub fn is_supported(class: &str) -> bool {
+    crate::legacy::renamed(class).is_some() || FAMILIES.iter().any(|f| f.supported.contains(&class))
+}
+
+/// Builds any supported layer from its config and its weight tensors in the order the file binds
+/// them. Legacy configs and weight layouts (Keras 1 names, Theano kernels, CuDNN weights) are
+/// normalized first. Returns `Ok(None)` when no family implements the class.
+pub fn build_layer(layer: &LayerConfig, w: Vec<Tensor>, ctx: &BuildCtx<'_>) -> Result<Option<Box<dyn Layer>>> {
+    let (layer, w): (Cow<'_, LayerConfig>, Vec<Tensor>) = crate::legacy::normalize(layer, w, ctx)?;
+    match FAMILIES.iter().find(|f| f.supported.contains(&layer.class_name.as_str())) {
+        Some(f) => (f.build)(&layer, w, ctx),
+        None => Ok(None),
     }
 }
 
@@ -132,7 +178,7 @@ pub struct Builtin {
     pub kind: Kind,
 }
 
-/// Class names [`build`] knows, for support checks before reading weights.
+/// Class names the core [`build`] knows.
 pub const SUPPORTED: &[&str] = &[
     "InputLayer",
     "Dense",
@@ -178,110 +224,16 @@ pub const SUPPORTED: &[&str] = &[
     "Dot",
 ];
 
-/// `[(a, b), (c, d)]` from an int, a pair of ints or a pair of pairs (Keras `cropping`/`padding`).
-fn pads_of(m: &Meta, cfg: &Json, key: &str) -> Result<[(usize, usize); 2]> {
-    let err = || m.cfg_err(key, "must be an integer, two integers or two pairs of non-negative integers");
-    let u = |v: &Json| v.as_u64().and_then(|x| usize::try_from(x).ok());
-    let side = |v: &Json| -> Option<(usize, usize)> {
-        match v.as_array() {
-            Some([a, b]) => Some((u(a)?, u(b)?)),
-            Some(_) => None,
-            None => u(v).map(|x| (x, x)),
-        }
-    };
-    let v = get(cfg, key).ok_or_else(err)?;
-    match v.as_array() {
-        Some([h, w]) => Ok([side(h).ok_or_else(err)?, side(w).ok_or_else(err)?]),
-        Some(_) => Err(err()),
-        None => side(v).map(|p| [p, p]).ok_or_else(err),
-    }
-}
-
 /// `x / sqrt(max(sum(x^2 over axes), 1e-12))`
 fn l2_normalize(x: &Tensor, axes: &[isize]) -> std::result::Result<Tensor, strata_tensor::Error> {
     let ss = x.square().sum(Some(axes), true)?;
     x.mul(&ss.maximum(&Tensor::scalar(1e-12))?.rsqrt())
 }
 
-fn get<'a>(cfg: &'a Json, key: &str) -> Option<&'a Json> {
-    cfg.get(key).filter(|v| !v.is_null())
-}
-
-fn f32_of(m: &Meta, cfg: &Json, key: &str, default: f32) -> Result<f32> {
-    match get(cfg, key) {
-        None => Ok(default),
-        Some(v) => v.as_f64().map(|f| f as f32).ok_or_else(|| m.cfg_err(key, "is not a number")),
-    }
-}
-
-fn bool_of(m: &Meta, cfg: &Json, key: &str, default: bool) -> Result<bool> {
-    match get(cfg, key) {
-        None => Ok(default),
-        Some(v) => v.as_bool().ok_or_else(|| m.cfg_err(key, "is not a boolean")),
-    }
-}
-
-fn int_of(m: &Meta, cfg: &Json, key: &str, default: isize) -> Result<isize> {
-    match get(cfg, key) {
-        None => Ok(default),
-        Some(v) => v.as_i64().and_then(|i| isize::try_from(i).ok()).ok_or_else(|| m.cfg_err(key, "is not an integer")),
-    }
-}
-
-/// An int or a list of ints.
-fn ints_of(m: &Meta, cfg: &Json, key: &str) -> Result<Option<Vec<isize>>> {
-    let Some(v) = get(cfg, key) else { return Ok(None) };
-    if let Some(i) = v.as_i64() {
-        return isize::try_from(i).map(|i| Some(vec![i])).map_err(|_| m.cfg_err(key, "is out of range"));
-    }
-    let arr = v.as_array().ok_or_else(|| m.cfg_err(key, "is neither an integer nor a list of integers"))?;
-    arr.iter()
-        .map(|e| e.as_i64().and_then(|i| isize::try_from(i).ok()).ok_or_else(|| m.cfg_err(key, "holds a non-integer")))
-        .collect::<Result<Vec<_>>>()
-        .map(Some)
-}
-
-fn pair_of(m: &Meta, cfg: &Json, key: &str, default: [usize; 2]) -> Result<[usize; 2]> {
-    match ints_of(m, cfg, key)? {
-        None => Ok(default),
-        Some(v) => {
-            let pos = |i: isize| usize::try_from(i).ok().filter(|&u| u > 0);
-            match v.as_slice() {
-                [a] => pos(*a).map(|a| [a, a]),
-                [a, b] => pos(*a).zip(pos(*b)).map(|(a, b)| [a, b]),
-                _ => None,
-            }
-            .ok_or_else(|| m.cfg_err(key, "must be one or two positive integers"))
-        }
-    }
-}
-
-fn padding_of(m: &Meta, cfg: &Json) -> Result<Padding> {
-    match get(cfg, "padding").or_else(|| get(cfg, "border_mode")).and_then(Json::as_str) {
-        None | Some("valid") => Ok(Padding::Valid),
-        Some("same") => Ok(Padding::Same),
-        Some(other) => Err(m.cfg_err("padding", format!("is `{other}`, expected `valid` or `same`"))),
-    }
-}
-
-fn channels_last(m: &Meta, cfg: &Json) -> Result<()> {
-    match get(cfg, "data_format").and_then(Json::as_str) {
-        None | Some("channels_last") => Ok(()),
-        Some(other) => Err(m.cfg_err("data_format", format!("is `{other}`; strata runs channels_last only"))),
-    }
-}
-
-fn weights_n(m: &Meta, w: &[Tensor], expected: usize) -> Result<()> {
-    if w.len() != expected {
-        return Err(Error::WeightCount { layer: m.name.clone(), expected, got: w.len() });
-    }
-    Ok(())
-}
-
 /// Builds a built-in layer from its config and its tensors in Keras order.
 /// Returns `Ok(None)` when the class is not implemented.
 pub fn build(layer: &LayerConfig, w: Vec<Tensor>, dialect: ConfigDialect) -> Result<Option<Builtin>> {
-    let m = Meta { name: layer.name.clone(), class: layer.class_name.clone() };
+    let m = Meta::of(layer);
     let cfg = &layer.config;
     let act = |m: &Meta| activation::parse(&m.name, get(cfg, "activation"), dialect);
     let kind = match layer.class_name.as_str() {

@@ -1,6 +1,10 @@
 //! Keras layers for inference on `strata-tensor`, and a graph executor for Sequential and
 //! Functional model configs read by `strata-format`.
 //!
+//! Layers are grouped in families (core in [`layers`], [`conv`], [`spatial`], [`recurrent`],
+//! [`attention`]); [`legacy`] rewrites Keras 1/2 configs and weight layouts before a family builds
+//! them. [`layers::build_layer`] is the one entry point.
+//!
 //! ```no_run
 //! let model = strata_layers::Model::open("model.keras").unwrap();
 //! # let x = strata_tensor::Tensor::zeros(&[1, 4]).unwrap();
@@ -8,11 +12,17 @@
 //! ```
 
 pub mod activation;
+pub mod attention;
+pub mod cfg;
+pub mod conv;
 pub mod error;
 pub mod layers;
+pub mod legacy;
 pub mod model;
+pub mod recurrent;
+pub mod spatial;
 
 pub use activation::Activation;
 pub use error::{Error, Result, Unsupported};
-pub use layers::{Builtin, Kind, Layer, MergeOp};
+pub use layers::{BuildCtx, Builtin, Kind, Layer, MergeOp, build_layer, is_supported};
 pub use model::{Model, unsupported_layers};

@@ -1,7 +1,7 @@
 //! Graph executor for Sequential and Functional configs.
 
 use crate::error::{Error, Result, Unsupported};
-use crate::layers::{self, Layer};
+use crate::layers::{self, BuildCtx, Layer, Masked};
 use std::collections::HashMap;
 use strata_format::bind::Binding;
 use strata_format::config::{ModelConfig, ModelKind, TensorRef};
@@ -81,7 +81,7 @@ fn collect_unsupported(config: &ModelConfig, prefix: &str, out: &mut Vec<Unsuppo
                 collect_unsupported(n, &path, out)
             }
             Some(_) => out.push(Unsupported { layer: path, class: l.class_name.clone() }),
-            None if !layers::SUPPORTED.contains(&l.class_name.as_str()) => {
+            None if !layers::is_supported(&l.class_name) => {
                 out.push(Unsupported { layer: path, class: l.class_name.clone() })
             }
             None => {}
@@ -95,21 +95,41 @@ impl Model {
         path: impl AsRef<std::path::Path>,
     ) -> std::result::Result<Model, Box<dyn std::error::Error + Send + Sync>> {
         let file = ModelFile::open(path)?;
+        Ok(Model::from_file(&file)?)
+    }
+
+    /// Builds the model of an opened file (its config, weights, backend and Keras version).
+    pub fn from_file(file: &ModelFile) -> Result<Model> {
         let config = file.config.as_ref().ok_or(Error::Missing { what: "model config" })?;
         let store = file.weights.as_ref().ok_or(Error::Missing { what: "weights" })?;
         let binding = strata_format::bind::bind(config, store);
-        Ok(Model::build(config, &binding, store)?)
+        let ctx = BuildCtx {
+            dialect: config.source,
+            backend: file.backend.as_deref(),
+            keras_version: file.keras_version.as_deref(),
+        };
+        Model::build_with(config, &binding, store, &ctx)
     }
 
     /// Builds a model from its config and weight binding. Every unsupported layer is reported at once.
     pub fn build(config: &ModelConfig, binding: &Binding<'_>, store: &WeightStore) -> Result<Model> {
+        Model::build_with(config, binding, store, &BuildCtx::new(config.source))
+    }
+
+    /// [`Model::build`] with what is known of the file (backend, Keras version).
+    pub fn build_with(
+        config: &ModelConfig,
+        binding: &Binding<'_>,
+        store: &WeightStore,
+        ctx: &BuildCtx<'_>,
+    ) -> Result<Model> {
         let missing = unsupported_layers(config);
         if !missing.is_empty() {
             return Err(Error::Unsupported(missing));
         }
         let by_path: HashMap<&str, &[TensorInfo]> =
             binding.layers.iter().map(|b| (b.path.as_str(), b.tensors.as_slice())).collect();
-        Model::build_inner(config, "", &by_path, store)
+        Model::build_inner(config, "", &by_path, store, ctx)
     }
 
     fn build_inner(
@@ -117,19 +137,21 @@ impl Model {
         prefix: &str,
         by_path: &HashMap<&str, &[TensorInfo]>,
         store: &WeightStore,
+        ctx: &BuildCtx<'_>,
     ) -> Result<Model> {
+        let ctx = BuildCtx { dialect: config.source, ..*ctx };
         let mut entries = Vec::with_capacity(config.layers.len());
         let mut index = HashMap::new();
         let mut bases = Vec::with_capacity(config.layers.len());
         for l in &config.layers {
             let path = if prefix.is_empty() { l.name.clone() } else { format!("{prefix}/{}", l.name) };
             let layer: Box<dyn Layer> = if let Some(n) = &l.nested {
-                Box::new(Model::build_inner(n, &path, by_path, store)?)
+                Box::new(Model::build_inner(n, &path, by_path, store, &ctx)?)
             } else {
                 let infos = by_path.get(path.as_str()).copied().unwrap_or(&[]);
                 let weights = infos.iter().map(|i| load(&path, i, store)).collect::<Result<Vec<_>>>()?;
-                match layers::build(l, weights, config.source)? {
-                    Some(b) => Box::new(b),
+                match layers::build_layer(l, weights, &ctx)? {
+                    Some(b) => b,
                     None => {
                         return Err(Error::Unsupported(vec![Unsupported { layer: path, class: l.class_name.clone() }]));
                     }
@@ -173,25 +195,33 @@ impl Model {
     }
 
     fn run(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        Ok(self.run_masked(inputs, &[], training)?.0)
+    }
+
+    /// Runs the graph with input masks (`masks` may be empty: no masks), carrying Keras masks
+    /// from layer to layer.
+    fn run_masked(&self, inputs: &[Tensor], masks: &[Option<Tensor>], training: bool) -> Result<Masked> {
+        let mask_of = |i: usize| masks.get(i).cloned().flatten();
         if self.kind == ModelKind::Sequential {
             let [x] = inputs else {
                 return Err(Error::InputCount { model: self.name.clone(), expected: 1, got: inputs.len() });
             };
             let mut cur = vec![x.clone()];
+            let mut cur_masks = vec![mask_of(0)];
             for e in self.entries.iter().filter(|e| !e.is_input) {
-                cur = e.layer.forward(&cur, training)?;
+                (cur, cur_masks) = e.layer.forward_masked(&cur, &cur_masks, training)?;
             }
-            return Ok(cur);
+            return Ok((cur, cur_masks));
         }
         if inputs.len() != self.inputs.len() {
             return Err(Error::InputCount { model: self.name.clone(), expected: self.inputs.len(), got: inputs.len() });
         }
-        let mut fed: HashMap<&str, &Tensor> = HashMap::new();
-        for (r, t) in self.inputs.iter().zip(inputs) {
-            fed.insert(r.layer.as_str(), t);
+        let mut fed: HashMap<&str, (Tensor, Option<Tensor>)> = HashMap::new();
+        for (k, (r, t)) in self.inputs.iter().zip(inputs).enumerate() {
+            fed.insert(r.layer.as_str(), (t.clone(), mask_of(k)));
         }
-        // (entry, call) -> outputs
-        let mut done: HashMap<(usize, usize), Vec<Tensor>> = HashMap::new();
+        // (entry, call) -> outputs with masks
+        let mut done: HashMap<(usize, usize), Masked> = HashMap::new();
         let mut pending: Vec<(usize, usize)> = self
             .entries
             .iter()
@@ -206,10 +236,14 @@ impl Model {
                 let Some(entry) = self.entries.get(i) else { continue };
                 let refs = entry.calls.get(c).map(Vec::as_slice).unwrap_or(&[]);
                 let mut args = Vec::with_capacity(refs.len());
+                let mut arg_masks = Vec::with_capacity(refs.len());
                 let mut ready = true;
                 for r in refs {
                     match self.resolve(r, false, &fed, &done)? {
-                        Some(t) => args.push(t),
+                        Some((t, m)) => {
+                            args.push(t);
+                            arg_masks.push(m);
+                        }
                         None => {
                             ready = false;
                             break;
@@ -217,7 +251,7 @@ impl Model {
                     }
                 }
                 if ready {
-                    done.insert((i, c), entry.layer.forward(&args, training)?);
+                    done.insert((i, c), entry.layer.forward_masked(&args, &arg_masks, training)?);
                 } else {
                     still.push((i, c));
                 }
@@ -231,28 +265,31 @@ impl Model {
             }
             pending = still;
         }
-        self.outputs
-            .iter()
-            .map(|r| {
-                self.resolve(r, true, &fed, &done)?
-                    .ok_or_else(|| self.graph_err(format!("output {r} is never computed")))
-            })
-            .collect()
+        let mut outs = Vec::with_capacity(self.outputs.len());
+        let mut out_masks = Vec::with_capacity(self.outputs.len());
+        for r in &self.outputs {
+            let (t, m) = self
+                .resolve(r, true, &fed, &done)?
+                .ok_or_else(|| self.graph_err(format!("output {r} is never computed")))?;
+            outs.push(t);
+            out_masks.push(m);
+        }
+        Ok((outs, out_masks))
     }
 
     fn resolve(
         &self,
         r: &TensorRef,
         in_model_io: bool,
-        fed: &HashMap<&str, &Tensor>,
-        done: &HashMap<(usize, usize), Vec<Tensor>>,
-    ) -> Result<Option<Tensor>> {
+        fed: &HashMap<&str, (Tensor, Option<Tensor>)>,
+        done: &HashMap<(usize, usize), Masked>,
+    ) -> Result<Option<(Tensor, Option<Tensor>)>> {
         let &i = self.index.get(&r.layer).ok_or_else(|| self.graph_err(format!("{r} names no layer of the model")))?;
         let entry = self.entries.get(i).ok_or_else(|| self.graph_err(format!("{r} names no layer of the model")))?;
         if entry.is_input {
             return fed
                 .get(r.layer.as_str())
-                .map(|t| Some((*t).clone()))
+                .map(|t| Some(t.clone()))
                 .ok_or_else(|| self.graph_err(format!("input layer `{}` is not a model input", r.layer)));
         }
         let (io, node) = self.bases.get(i).copied().unwrap_or((0, 0));
@@ -270,10 +307,10 @@ impl Model {
         }
         match done.get(&(i, call)) {
             None => Ok(None),
-            Some(outs) => outs
+            Some((outs, masks)) => outs
                 .get(r.tensor_index)
                 .cloned()
-                .map(Some)
+                .map(|t| Some((t, masks.get(r.tensor_index).cloned().flatten())))
                 .ok_or_else(|| self.graph_err(format!("{r}: `{}` has only {} output(s)", r.layer, outs.len()))),
         }
     }
@@ -288,5 +325,8 @@ impl Layer for Model {
     }
     fn forward(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
         self.run(inputs, training)
+    }
+    fn forward_masked(&self, inputs: &[Tensor], masks: &[Option<Tensor>], training: bool) -> Result<Masked> {
+        self.run_masked(inputs, masks, training)
     }
 }

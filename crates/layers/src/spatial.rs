@@ -1,0 +1,15 @@
+//! Spatial layers: pooling 1D/2D/3D and global pooling (mask-aware), Cropping/ZeroPadding/UpSampling 1D/3D, CenterCrop, Resizing.
+
+use crate::error::Result;
+use crate::layers::{BuildCtx, Layer};
+use strata_format::config::LayerConfig;
+use strata_tensor::Tensor;
+
+/// Classes this family builds.
+pub const SUPPORTED: &[&str] = &[];
+
+/// Builds a layer of this family; `Ok(None)` for classes it does not know.
+pub fn build(layer: &LayerConfig, w: Vec<Tensor>, ctx: &BuildCtx<'_>) -> Result<Option<Box<dyn Layer>>> {
+    let _ = (layer, w, ctx);
+    Ok(None)
+}

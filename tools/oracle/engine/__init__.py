@@ -1,0 +1,1 @@
+"""Engine fixture cases, one module per layer family (see gen_engine.py)."""
