@@ -51,7 +51,9 @@ mod tape;
 mod tensor;
 
 pub use conv::{
-    Conv2dParams, Padding, Padding1d, conv1d, conv2d, conv2d_backward, depthwise_conv2d, depthwise_conv2d_backward,
+    Conv2dParams, ConvParams, Padding, Padding1d, PaddingNd, conv_nd, conv_nd_backward, conv_transpose_nd,
+    conv_transpose_nd_backward, conv_transpose_output_len, conv1d, conv2d, conv2d_backward, depthwise_conv2d,
+    depthwise_conv2d_backward, extract_patches,
 };
 pub use dtype::{DType, bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 pub use elementwise::{BinaryOp, UnaryOp, binary, select, unary};
