@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use std::borrow::Cow;
 use strata_format::config::{ConfigDialect, LayerConfig};
 use strata_format::json::Json;
-use strata_tensor::{Conv2dParams, DType, PoolParams, Tensor};
+use strata_tensor::{DType, PoolParams, Tensor};
 
 /// The largest repeat or upsampling factor read from a config (UpSampling2D `size`, RepeatVector `n`).
 pub const MAX_REPEAT: usize = 1 << 16;
@@ -110,8 +110,6 @@ pub enum Kind {
     Flatten,
     /// `Reshape` (target shape without batch; -1 allowed once)
     Reshape(Vec<isize>),
-    /// `Conv2D`
-    Conv2d { kernel: Tensor, bias: Option<Tensor>, params: Conv2dParams, activation: Activation },
     /// `MaxPooling2D`
     MaxPool2d(PoolParams),
     /// `AveragePooling2D`
@@ -192,8 +190,6 @@ pub const SUPPORTED: &[&str] = &[
     "AlphaDropout",
     "Flatten",
     "Reshape",
-    "Conv2D",
-    "Convolution2D",
     "MaxPooling2D",
     "MaxPool2D",
     "AveragePooling2D",
@@ -260,23 +256,6 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, dialect: ConfigDialect) -> Res
         "Reshape" => {
             let t = ints_of(&m, cfg, "target_shape")?.ok_or_else(|| m.cfg_err("target_shape", "is missing"))?;
             Kind::Reshape(t)
-        }
-        "Conv2D" | "Convolution2D" => {
-            channels_last(&m, cfg)?;
-            let use_bias = bool_of(&m, cfg, "use_bias", true)?;
-            weights_n(&m, &w, if use_bias { 2 } else { 1 })?;
-            let groups = usize::try_from(int_of(&m, cfg, "groups", 1)?)
-                .ok()
-                .filter(|&g| g > 0)
-                .ok_or_else(|| m.cfg_err("groups", "must be a positive integer"))?;
-            let params = Conv2dParams::default()
-                .with_strides(pair_of(&m, cfg, "strides", [1, 1])?)
-                .with_dilation(pair_of(&m, cfg, "dilation_rate", [1, 1])?)
-                .with_padding(padding_of(&m, cfg)?)
-                .with_groups(groups);
-            let mut it = w.into_iter();
-            let kernel = it.next().ok_or_else(|| m.cfg_err("filters", "has no kernel"))?;
-            Kind::Conv2d { kernel, bias: it.next(), params, activation: act(&m)? }
         }
         "MaxPooling2D" | "MaxPool2D" | "AveragePooling2D" | "AvgPool2D" => {
             channels_last(&m, cfg)?;
@@ -452,7 +431,7 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, dialect: ConfigDialect) -> Res
 
 /// The reduced compute dtype of a dtype policy (a string or a Keras 3 `DTypePolicy` object); `None`
 /// for float32/float64 (computed in f32) and for integer policies.
-fn compute_dtype(m: &Meta, v: Option<&Json>) -> Result<Option<DType>> {
+pub(crate) fn compute_dtype(m: &Meta, v: Option<&Json>) -> Result<Option<DType>> {
     let name = match v {
         None | Some(Json::Null) => return Ok(None),
         Some(Json::String(s)) => s.as_str(),
@@ -527,13 +506,6 @@ impl Layer for Builtin {
                 shape.push(isize::try_from(b).unwrap_or(isize::MAX));
                 shape.extend_from_slice(target);
                 m.t(x.reshape_infer(&shape))?
-            }
-            Kind::Conv2d { kernel, bias, params, activation } => {
-                let mut y = m.t(strata_tensor::conv2d(m.one(inputs)?, kernel, params))?;
-                if let Some(b) = bias {
-                    y = m.t(y.add(b))?;
-                }
-                m.t(activation.apply(&y))?
             }
             Kind::MaxPool2d(p) => m.t(strata_tensor::max_pool2d(m.one(inputs)?, p))?,
             Kind::AvgPool2d(p) => m.t(strata_tensor::avg_pool2d(m.one(inputs)?, p))?,

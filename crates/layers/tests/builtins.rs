@@ -67,7 +67,8 @@ fn conv2d_with_identity_kernel_returns_its_input() {
     k[0] = 1.0; // in 0 -> out 0
     k[3] = 1.0; // in 1 -> out 1
     let kernel = Tensor::from_vec(&[1, 1, 2, 2], k).unwrap();
-    let l = build(layer(&m), vec![kernel], ConfigDialect::Keras3).unwrap().unwrap();
+    let ctx = strata_layers::layers::BuildCtx::new(ConfigDialect::Keras3);
+    let l = strata_layers::layers::build_layer(layer(&m), vec![kernel], &ctx).unwrap().unwrap();
     let x = Tensor::from_vec(&[1, 3, 3, 2], (0..18).map(|v| v as f32 * 0.5 - 3.0).collect()).unwrap();
     let y = l.forward(std::slice::from_ref(&x), false).unwrap();
     assert_eq!(y[0].shape(), x.shape());
