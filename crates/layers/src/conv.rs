@@ -45,7 +45,7 @@ pub const SUPPORTED: &[&str] = &[
 ];
 
 /// The largest locally connected kernel strata converts (elements), to refuse absurd configs.
-const MAX_LOCAL_KERNEL: usize = 1 << 28;
+const MAX_LOCAL_KERNEL: usize = 1 << 26;
 
 /// Padding modes of the conv family's configs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -359,9 +359,12 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, ctx: &BuildCtx<'_>) -> Result<
     Ok(Some(Box::new(ConvLayer { meta: m, rank, channels_first: cf, op, bias, activation, compute })))
 }
 
+/// Output sizes and `(before, after)` padding per spatial axis.
+type LocalAxes = (Vec<usize>, Vec<(usize, usize)>);
+
 impl Local {
     /// Output spatial size and leading padding per axis (tf-keras rule: `same` pads `k // 2` first).
-    fn axes(&self, input: &[usize]) -> Option<(Vec<usize>, Vec<(usize, usize)>)> {
+    fn axes(&self, input: &[usize]) -> Option<LocalAxes> {
         let mut outs = Vec::new();
         let mut pads = Vec::new();
         for ((&n, &k), &s) in input.iter().zip(&self.window).zip(&self.strides) {
@@ -677,7 +680,7 @@ mod tests {
                     .unwrap();
             let mut to_cf = vec![0, r + 1];
             to_cf.extend(1..r + 1);
-            let y_last = last.forward(&[x.clone()], false).unwrap().remove(0);
+            let y_last = last.forward(std::slice::from_ref(&x), false).unwrap().remove(0);
             let y_first = first.forward(&[x.permute(&to_cf).unwrap()], false).unwrap().remove(0);
             assert!(y_first.all_close(&y_last.permute(&to_cf).unwrap(), 1e-6, 1e-6), "{class} {extra}");
         }

@@ -247,6 +247,9 @@ pub(crate) fn spatial_nd(
     Ok(axes)
 }
 
+/// Flat input and kernel gradients, each present when asked for.
+type Grads = (Option<Vec<f32>>, Option<Vec<f32>>);
+
 /// Everything the conv kernels need, validated. Spatial axes are lifted to three (`[d, h, w]`);
 /// 1-D and 2-D convolutions have leading axes of size 1.
 #[derive(Debug, Clone, Copy)]
@@ -524,14 +527,7 @@ impl Geometry {
 
     /// Input and kernel gradients given the output gradient `dys` (each only if asked for). `xs`
     /// is only read for the kernel gradient.
-    fn backward(
-        &self,
-        xs: &[f32],
-        ks: &[f32],
-        dys: &[f32],
-        want_dx: bool,
-        want_dw: bool,
-    ) -> Result<(Option<Vec<f32>>, Option<Vec<f32>>)> {
+    fn backward(&self, xs: &[f32], ks: &[f32], dys: &[f32], want_dx: bool, want_dw: bool) -> Result<Grads> {
         let g = self;
         let (k, rpi) = (g.k(), g.rows_per_image());
         let mut dx = if want_dx { Some(vec![0f32; g.input_len()]) } else { None };
