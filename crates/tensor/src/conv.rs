@@ -435,39 +435,43 @@ impl Geometry {
         });
     }
 
+    /// Output coordinate whose tap `t` on axis `a` reads input coordinate `i`, if any.
+    #[inline]
+    fn untap(&self, a: usize, i: usize, t: usize) -> Option<usize> {
+        let v = (i + self.pad[a]).checked_sub(t * self.d[a])?;
+        (v % self.s[a] == 0).then_some(v / self.s[a]).filter(|&o| o < self.out[a])
+    }
+
     /// Adds patch gradients of images `n0..n1`, group `grp`, back into `dx` (the inverse of im2col).
+    /// Gathers per destination row (image, depth, `iy`), so rows run in parallel even for one image.
     fn col2im(&self, dcols: &[f32], n0: usize, n1: usize, grp: usize, dx: &mut [f32]) {
         let (k, rpi, c0) = (self.k(), self.rows_per_image(), grp * self.cg);
         let [id, ih, iw] = self.inp;
         let [kd, kh, kw] = self.k;
-        let [od, oh, ow] = self.out;
+        let [_, oh, ow] = self.out;
         let img = id * ih * iw * self.c;
         if img == 0 || k == 0 {
             return;
         }
         let (cg, tap_k, plane_k) = (self.cg, kw * self.cg, kh * kw * self.cg);
-        dx[n0 * img..n1 * img].par_chunks_mut(img).enumerate().for_each(|(i, dst)| {
+        for_each_row(&mut dx[n0 * img..n1 * img], iw * self.c, |r, dst_row| {
+            let (iy, iz, i) = (r % ih, (r / ih) % id, r / (ih * id));
             let base = i * rpi * k;
-            for oz in 0..od {
-                for kz in 0..kd {
-                    let Some(iz) = self.tap_on(0, oz, kz) else { continue };
-                    for oy in 0..oh {
-                        for ky in 0..kh {
-                            let Some(iy) = self.tap_on(1, oy, ky) else { continue };
-                            let dst_row = &mut dst[(iz * ih + iy) * iw * self.c..][..iw * self.c];
-                            for ox in 0..ow {
-                                let row = (oz * oh + oy) * ow + ox;
-                                let src = &dcols[base + row * k + kz * plane_k + ky * tap_k..][..tap_k];
-                                for (kx, seg) in src.chunks_exact(cg).enumerate() {
-                                    match self.tap_on(2, ox, kx) {
-                                        Some(ix) if cg == 1 => dst_row[ix * self.c + c0] += seg[0],
-                                        Some(ix) => {
-                                            let d = &mut dst_row[ix * self.c + c0..][..cg];
-                                            d.iter_mut().zip(seg).for_each(|(a, b)| *a += b);
-                                        }
-                                        None => {}
-                                    }
+            for kz in 0..kd {
+                let Some(oz) = self.untap(0, iz, kz) else { continue };
+                for ky in 0..kh {
+                    let Some(oy) = self.untap(1, iy, ky) else { continue };
+                    for ox in 0..ow {
+                        let row = (oz * oh + oy) * ow + ox;
+                        let src = &dcols[base + row * k + kz * plane_k + ky * tap_k..][..tap_k];
+                        for (kx, seg) in src.chunks_exact(cg).enumerate() {
+                            match self.tap_on(2, ox, kx) {
+                                Some(ix) if cg == 1 => dst_row[ix * self.c + c0] += seg[0],
+                                Some(ix) => {
+                                    let d = &mut dst_row[ix * self.c + c0..][..cg];
+                                    d.iter_mut().zip(seg).for_each(|(a, b)| *a += b);
                                 }
+                                None => {}
                             }
                         }
                     }
