@@ -687,6 +687,29 @@ mod tests {
     }
 
     #[test]
+    fn keras2_aliases_build_like_their_keras3_classes() {
+        for (alias, class, xs, ws) in [
+            ("Convolution1D", "Conv1D", vec![2, 6, 3], vec![vec![3, 3, 4], vec![4]]),
+            ("Convolution3D", "Conv3D", vec![1, 3, 3, 3, 2], vec![vec![2, 2, 2, 2, 4], vec![4]]),
+            ("Deconvolution2D", "Conv2DTranspose", vec![2, 3, 3, 3], vec![vec![2, 2, 4, 3], vec![4]]),
+            (
+                "SeparableConvolution2D",
+                "SeparableConv2D",
+                vec![2, 4, 4, 3],
+                vec![vec![2, 2, 3, 1], vec![1, 1, 3, 5], vec![5]],
+            ),
+        ] {
+            let w: Vec<Tensor> = ws.iter().enumerate().map(|(i, s)| seq(s, i)).collect();
+            let a = make(alias, r#"{"name": "a", "strides": 2, "padding": "same"}"#, w.clone()).unwrap();
+            let b = make(class, r#"{"name": "b", "strides": 2, "padding": "same"}"#, w).unwrap();
+            let x = seq(&xs, 9);
+            let (ya, yb) = (a.forward(std::slice::from_ref(&x), false).unwrap(), b.forward(&[x], false).unwrap());
+            assert_eq!(ya, yb, "{alias}");
+            assert!(crate::layers::is_supported(alias));
+        }
+    }
+
+    #[test]
     fn conv2d_with_identity_kernel_returns_its_input() {
         let mut k = vec![0.0f32; 4];
         k[0] = 1.0;

@@ -230,3 +230,29 @@ def case_conv_tfkeras(K, impl, rng):
     ]
     m = K.Model([x1, x2], outs, name="conv_tfk")
     return dict(model=m, inputs=[f32(rng, 2, 9, 3), f32(rng, 2, 6, 6, 2)], description="tf.keras convs")
+
+
+@impls("tfkeras")
+def case_conv1d_family_tfkeras(K, impl, rng):
+    """tf.keras 1-D family: Conv1DTranspose, SeparableConv1D, DepthwiseConv1D (Keras 2 configs)."""
+    L = K.layers
+    layers = [
+        L.Conv1DTranspose(3, 3, strides=2, padding="same", name="t1"),
+        L.Conv1DTranspose(3, 2, strides=2, output_padding=1, name="t1_op"),
+        L.SeparableConv1D(4, 3, depth_multiplier=2, padding="same", name="s1"),
+        L.DepthwiseConv1D(3, depth_multiplier=2, strides=2, name="d1"),
+    ]
+    return dict(model=_branches(K, (8, 3), layers, "c1d_tfk"), inputs=[f32(rng, 2, 8, 3)],
+                description="tf.keras 1-D conv family")
+
+
+@impls("keras3")
+def case_channels_first_xla(K, impl, rng):
+    """channels_first layers Keras computes on CPU (grouped Conv2D runs through XLA)."""
+    L = K.layers
+    layers = [
+        L.Conv2D(6, 3, groups=3, padding="same", data_format="channels_first", name="g"),
+    ]
+    return dict(model=_branches(K, (3, 6, 5), layers, "cf_xla"), inputs=[f32(rng, 2, 3, 6, 5)],
+                description="grouped channels_first Conv2D")
+
