@@ -82,7 +82,9 @@ const FAMILIES: &[Family] = &[
 /// Whether strata can build a layer of this class (Keras 3 names and the legacy spellings that
 /// [`crate::legacy::normalize`] maps to them).
 pub fn is_supported(class: &str) -> bool {
-    crate::legacy::renamed(class).is_some() || FAMILIES.iter().any(|f| f.supported.contains(&class))
+    // a legacy spelling is supported when the class it maps to is
+    let class = crate::legacy::renamed(class).unwrap_or(class);
+    FAMILIES.iter().any(|f| f.supported.contains(&class))
 }
 
 /// Builds any supported layer from its config and its weight tensors in the order the file binds
