@@ -38,7 +38,7 @@ pub fn convert(m: &Meta, class: &str, cfg: &Json, w: Vec<Tensor>, keras1: bool, 
         }
         "Bidirectional" => {
             let Some((c, ic)) = inner() else { return Ok(w) };
-            if w.len() % 2 != 0 {
+            if !w.len().is_multiple_of(2) {
                 return Err(Error::WeightCount { layer: m.name.clone(), expected: w.len() + 1, got: w.len() });
             }
             let mut fw = w;
@@ -196,7 +196,7 @@ fn per_gate(m: &Meta, k: &Tensor, n: usize, f: impl Fn(&[f32], usize, usize) -> 
     let [rows, cols] = s[..] else {
         return Err(m.cfg_err("units", format!("recurrent kernel has shape {s:?}, expected 2-D")));
     };
-    if n == 0 || cols % n != 0 {
+    if n == 0 || !cols.is_multiple_of(n) {
         return Err(m.cfg_err("units", format!("kernel of shape {s:?} does not split into {n} gates")));
     }
     let u = cols / n;
