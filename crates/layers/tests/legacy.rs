@@ -3,6 +3,8 @@
 //! `keras/engine/saving.py` `preprocess_weights_for_loading` / `_convert_rnn_weights`,
 //! `conv_utils.convert_kernel`) on small arrays whose expected values are derived by index here.
 
+mod common;
+
 use strata_format::config::{ConfigDialect, LayerConfig, ModelConfig};
 use strata_format::json::Json;
 use strata_layers::cfg::{Meta, inner_layer_json};
@@ -375,4 +377,57 @@ fn keras1_sequential_merge_of_models_runs_its_branches() {
     assert!(err.contains('2'), "{err}");
     let y = model.predict(&[x.clone(), x]).unwrap();
     assert_eq!(y[0].shape(), &[1, 2]);
+}
+
+/// The weights a legacy `.h5` binds to the layer at `path`, as f32 tensors.
+fn bound_weights(file: &strata_format::model::ModelFile, path: &str) -> Vec<Tensor> {
+    let config = file.config.as_ref().unwrap();
+    let store = file.weights.as_ref().unwrap();
+    let binding = strata_format::bind::bind(config, store);
+    let l = binding.layers.iter().find(|l| l.path == path).unwrap_or_else(|| panic!("no layer {path}"));
+    l.tensors
+        .iter()
+        .map(|t| {
+            let shape: Vec<usize> = t.shape.iter().map(|&d| d as usize).collect();
+            Tensor::from_le_bytes(strata_tensor::DType::F32, &shape, &store.read(t).unwrap()).unwrap()
+        })
+        .collect()
+}
+
+/// The Keras 1 Theano CNN fixtures (`Convolution2D` th-ordered, `MaxPooling2D`, `Flatten`, `Dense`
+/// softmax) computed with a channels-last convolution on kernels normalized here: only the
+/// transposed *and flipped* kernel reproduces the outputs Keras 1 on Theano computed. This checks
+/// the weight transform before the conv family runs channels_first models itself.
+#[test]
+fn keras1_theano_cnn_kernels_reproduce_keras() {
+    for generation in ["keras1_th", "keras1_0_th"] {
+        let dir = strata_testkit::fixture(&format!("{generation}/cnn"));
+        let file = strata_format::model::ModelFile::open(dir.join("model.h5")).unwrap();
+        let config = file.config.as_ref().unwrap();
+        let ctx = BuildCtx { dialect: config.source, backend: legacy::guess_backend(config), keras_version: None };
+        assert_eq!(ctx.backend, Some("theano"));
+        let conv = &config.layers[0];
+        let (n, w) = legacy::normalize(conv, bound_weights(&file, &conv.name), &ctx).unwrap();
+        assert_eq!(cfg(&n, "data_format").as_str(), Some("channels_first"));
+        let (ins, outs) = common::read_npz(&dir.join("io.npz"));
+        let x = ins[0].permute(&[0, 2, 3, 1]).unwrap(); // NCHW -> NHWC
+        let y = strata_tensor::conv2d(&x, &w[0], &Default::default()).unwrap().add(&w[1]).unwrap();
+        let y = y.maximum(&Tensor::scalar(0.0)).unwrap();
+        let y = strata_tensor::max_pool2d(&y, &strata_tensor::PoolParams::new([2, 2])).unwrap();
+        // Keras 1 Flatten flattens the channels-first tensor as it is
+        let y = y.permute(&[0, 3, 1, 2]).unwrap();
+        let b = y.shape()[0];
+        let y = y.reshape(&[b, y.len() / b]).unwrap();
+        let dense = &config.layers[3];
+        let d = build_layer(dense, bound_weights(&file, &dense.name), &ctx).unwrap().unwrap();
+        let got = &d.forward(&[y], false).unwrap()[0];
+        let worst = got.as_slice().iter().zip(outs[0].as_slice()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "{generation}: max abs diff {worst}");
+        // without the flip the numbers are wrong: the flip is what Theano needs
+        let tf_ctx = BuildCtx { backend: Some("tensorflow"), ..ctx };
+        let (_, w) = legacy::normalize(conv, bound_weights(&file, &conv.name), &tf_ctx).unwrap();
+        let y = strata_tensor::conv2d(&x, &w[0], &Default::default()).unwrap();
+        let y0 = strata_tensor::conv2d(&x, &legacy::weights::convert_kernel(&w[0]).unwrap(), &Default::default()).unwrap();
+        assert!(y.as_slice().iter().zip(y0.as_slice()).any(|(a, b)| (a - b).abs() > 1e-3));
+    }
 }
