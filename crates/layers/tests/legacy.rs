@@ -427,7 +427,99 @@ fn keras1_theano_cnn_kernels_reproduce_keras() {
         let tf_ctx = BuildCtx { backend: Some("tensorflow"), ..ctx };
         let (_, w) = legacy::normalize(conv, bound_weights(&file, &conv.name), &tf_ctx).unwrap();
         let y = strata_tensor::conv2d(&x, &w[0], &Default::default()).unwrap();
-        let y0 = strata_tensor::conv2d(&x, &legacy::weights::convert_kernel(&w[0]).unwrap(), &Default::default()).unwrap();
+        let y0 =
+            strata_tensor::conv2d(&x, &legacy::weights::convert_kernel(&w[0]).unwrap(), &Default::default()).unwrap();
         assert!(y.as_slice().iter().zip(y0.as_slice()).any(|(a, b)| (a - b).abs() > 1e-3));
+    }
+}
+
+fn hard_sigmoid(x: f32) -> f32 {
+    (0.2 * x + 0.5).clamp(0.0, 1.0)
+}
+
+/// `x[b, t, :] @ k` for a row-major `(in, n)` matrix.
+fn row_matmul(x: &[f32], k: &Tensor) -> Vec<f32> {
+    let n = k.shape()[1];
+    let mut out = vec![0.0; n];
+    for (i, xi) in x.iter().enumerate() {
+        for (j, o) in out.iter_mut().enumerate() {
+            *o += xi * at(k, &[i, j]);
+        }
+    }
+    out
+}
+
+/// A Keras 2 LSTM (gates i, f, c, o; hard_sigmoid) or GRU (z, r, h; reset_after=False) over `x`
+/// (batch, time, in), written out by hand, on weights normalized from Keras 1's per-gate arrays:
+/// it reproduces the Keras 1 fixtures only if the gates were merged in Keras 2's order.
+fn run_rnn(lstm: bool, w: &[Tensor], x: &Tensor, units: usize) -> Vec<Vec<f32>> {
+    let [b, t, d] = x.shape()[..] else { panic!("rank-3 input") };
+    let (k, rk, bias) = (&w[0], &w[1], w[2].as_slice());
+    let mut outs = Vec::new();
+    for bi in 0..b {
+        let mut h = vec![0.0f32; units];
+        let mut c = vec![0.0f32; units];
+        for ti in 0..t {
+            let xs = &x.as_slice()[(bi * t + ti) * d..(bi * t + ti + 1) * d];
+            let xk = row_matmul(xs, k);
+            if lstm {
+                let hk = row_matmul(&h, rk);
+                let g = |gate: usize, j: usize| xk[gate * units + j] + hk[gate * units + j] + bias[gate * units + j];
+                for j in 0..units {
+                    let (i, f, cc, o) =
+                        (hard_sigmoid(g(0, j)), hard_sigmoid(g(1, j)), g(2, j).tanh(), hard_sigmoid(g(3, j)));
+                    c[j] = f * c[j] + i * cc;
+                    h[j] = o * c[j].tanh();
+                }
+            } else {
+                let hk = row_matmul(&h, rk);
+                let z: Vec<f32> = (0..units).map(|j| hard_sigmoid(xk[j] + hk[j] + bias[j])).collect();
+                let r: Vec<f32> =
+                    (0..units).map(|j| hard_sigmoid(xk[units + j] + hk[units + j] + bias[units + j])).collect();
+                let rh: Vec<f32> = h.iter().zip(&r).map(|(a, b)| a * b).collect();
+                // the candidate's recurrent part: (r * h) @ U_h
+                let mut u_h = vec![0.0f32; units];
+                for (i, v) in rh.iter().enumerate() {
+                    for (j, o) in u_h.iter_mut().enumerate() {
+                        *o += v * at(rk, &[i, 2 * units + j]);
+                    }
+                }
+                for j in 0..units {
+                    let hh = (xk[2 * units + j] + u_h[j] + bias[2 * units + j]).tanh();
+                    h[j] = z[j] * h[j] + (1.0 - z[j]) * hh;
+                }
+            }
+        }
+        outs.push(h);
+    }
+    outs
+}
+
+#[test]
+fn keras1_recurrent_gates_reproduce_keras() {
+    for (case, lstm) in [
+        ("keras1_th/lstm", true),
+        ("keras1_0_th/lstm", true),
+        ("keras1_1_tf/lstm", true),
+        ("keras1_tf/gru", false),
+        ("keras1_th/gru", false),
+    ] {
+        let dir = strata_testkit::fixture(case);
+        let file = strata_format::model::ModelFile::open(dir.join("model.h5")).unwrap();
+        let config = file.config.as_ref().unwrap();
+        let ctx = BuildCtx::new(config.source);
+        let rnn = &config.layers[0];
+        let (n, w) = legacy::normalize(rnn, bound_weights(&file, &rnn.name), &ctx).unwrap();
+        assert_eq!(w.len(), 3, "{case}");
+        assert_eq!(cfg(&n, "recurrent_activation").as_str(), Some("hard_sigmoid"));
+        let units = cfg(&n, "units").as_u64().unwrap() as usize;
+        let (ins, outs) = common::read_npz(&dir.join("io.npz"));
+        let hs = run_rnn(lstm, &w, &ins[0], units);
+        let h = Tensor::from_vec(&[hs.len(), units], hs.concat()).unwrap();
+        let dense = &config.layers[1];
+        let d = build_layer(dense, bound_weights(&file, &dense.name), &ctx).unwrap().unwrap();
+        let got = &d.forward(&[h], false).unwrap()[0];
+        let worst = got.as_slice().iter().zip(outs[0].as_slice()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "{case}: max abs diff {worst}");
     }
 }
