@@ -523,3 +523,34 @@ fn keras1_recurrent_gates_reproduce_keras() {
         assert!(worst < 1e-5, "{case}: max abs diff {worst}");
     }
 }
+
+/// The Keras 2.2.4 Theano CNN (`Conv2D` channels_first, `BatchNormalization(axis=1)`,
+/// `MaxPooling2D`, `Flatten(data_format=channels_first)`, `Dense`): its kernel, flipped because the
+/// file says `backend: theano`, reproduces Keras with a channels-last convolution.
+#[test]
+fn keras2_theano_cnn_kernels_reproduce_keras() {
+    let dir = strata_testkit::fixture("keras2_2_4_th/cnn");
+    let file = strata_format::model::ModelFile::open(dir.join("model.h5")).unwrap();
+    let config = file.config.as_ref().unwrap();
+    assert_eq!(file.backend.as_deref(), Some("theano"));
+    let ctx = BuildCtx { dialect: config.source, backend: file.backend.as_deref(), keras_version: None };
+    let layer = |i: usize| {
+        let l = &config.layers[i];
+        build_layer(l, bound_weights(&file, &l.name), &ctx).unwrap().unwrap()
+    };
+    let conv = &config.layers[0];
+    let (_, w) = legacy::normalize(conv, bound_weights(&file, &conv.name), &ctx).unwrap();
+    let (ins, outs) = common::read_npz(&dir.join("io.npz"));
+    let x = ins[0].permute(&[0, 2, 3, 1]).unwrap();
+    let y = strata_tensor::conv2d(&x, &w[0], &Default::default()).unwrap().add(&w[1]).unwrap();
+    let y = y.maximum(&Tensor::scalar(0.0)).unwrap().permute(&[0, 3, 1, 2]).unwrap();
+    let y = layer(1).forward(&[y], false).unwrap().remove(0); // BatchNormalization(axis=1)
+    let y = strata_tensor::max_pool2d(&y.permute(&[0, 2, 3, 1]).unwrap(), &strata_tensor::PoolParams::new([2, 2]))
+        .unwrap()
+        .permute(&[0, 3, 1, 2])
+        .unwrap();
+    let y = layer(3).forward(&[y], false).unwrap().remove(0); // Flatten(channels_first)
+    let got = layer(4).forward(&[y], false).unwrap().remove(0);
+    let worst = got.as_slice().iter().zip(outs[0].as_slice()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-5, "max abs diff {worst}");
+}

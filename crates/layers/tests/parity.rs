@@ -231,6 +231,8 @@ fn fixtures_match_keras() {
         "keras1_0_th/merge/model.h5",
         "keras2_0_8/functional/model.h5",
         "keras2_2_4_th/shared/model.h5",
+        "keras2_2_4_th/embedding/model.h5",
+        "keras1_th/embedding/model.json+weights.h5",
         "tf213/nested/model.keras",
     ] {
         assert!(passed.iter().any(|p| p == must), "{must} did not pass parity:\n{report}");
