@@ -554,3 +554,15 @@ fn keras2_theano_cnn_kernels_reproduce_keras() {
     let worst = got.as_slice().iter().zip(outs[0].as_slice()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     assert!(worst < 1e-5, "max abs diff {worst}");
 }
+
+#[test]
+fn gru_bias_shape_must_match_reset_after_when_the_config_says() {
+    let w = || vec![arange(&[2, 3]), arange(&[1, 3]), arange(&[2, 3])];
+    let ctx = BuildCtx::new(ConfigDialect::TfKeras);
+    // reset_after bias (2, 3u) with reset_after unspecified: left to the family's default
+    let open = layer(r#"{"class_name": "GRU", "config": {"name": "g", "units": 1}}"#);
+    assert_eq!(legacy::normalize(&open, w(), &ctx).unwrap().1[2].shape(), &[2, 3]);
+    let off = layer(r#"{"class_name": "GRU", "config": {"name": "g", "units": 1, "reset_after": false}}"#);
+    let err = legacy::normalize(&off, w(), &ctx).unwrap_err().to_string();
+    assert!(err.contains("layer `g`") && err.contains("reset_after=true"), "{err}");
+}

@@ -255,7 +255,8 @@ pub fn cudnn(m: &Meta, class: &str, cfg: &Json, w: Vec<Tensor>) -> Result<Vec<Te
     let gates_u =
         units.checked_mul(n).filter(|&g| g < MAX_ELEMENTS).ok_or_else(|| m.cfg_err("units", "is too large"))?;
     let flat_cudnn = b.shape() == [2 * gates_u];
-    let reset_after = cfg.get("reset_after").and_then(Json::as_bool).unwrap_or(false);
+    // absent: the family picks the dialect's default, and the stored bias decides below
+    let reset_after = cfg.get("reset_after").and_then(Json::as_bool);
     if class == "LSTM" {
         if b.shape() == [gates_u] {
             return Ok(w);
@@ -277,7 +278,7 @@ pub fn cudnn(m: &Meta, class: &str, cfg: &Json, w: Vec<Tensor>) -> Result<Vec<Te
         s if s == [gates_u] => false,
         s if s == [2, gates_u] => true,
         _ if flat_cudnn => {
-            if !reset_after {
+            if reset_after == Some(false) {
                 return Err(m.cfg_err(
                     "reset_after",
                     "is false, but the weights are CuDNNGRU's, which only GRU(reset_after=True) can run",
@@ -298,7 +299,9 @@ pub fn cudnn(m: &Meta, class: &str, cfg: &Json, w: Vec<Tensor>) -> Result<Vec<Te
             ));
         }
     };
-    if source_reset_after != reset_after {
+    if let Some(reset_after) = reset_after
+        && source_reset_after != reset_after
+    {
         return Err(m.cfg_err(
             "reset_after",
             format!(
