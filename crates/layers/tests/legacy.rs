@@ -566,3 +566,24 @@ fn gru_bias_shape_must_match_reset_after_when_the_config_says() {
     let err = legacy::normalize(&off, w(), &ctx).unwrap_err().to_string();
     assert!(err.contains("layer `g`") && err.contains("reset_after=true"), "{err}");
 }
+
+#[test]
+fn wrapped_weights_are_converted_once() {
+    // Keras 1 Theano TimeDistributed(Convolution2D th): the wrapper converts the inner kernel
+    let td = layer(
+        r#"{"class_name": "TimeDistributed", "config": {"name": "t", "layer": {"class_name": "Convolution2D",
+            "config": {"name": "c", "nb_filter": 2, "nb_row": 2, "nb_col": 2, "dim_ordering": "th"}}}}"#,
+    );
+    let k = arange(&[2, 1, 2, 2]);
+    let ctx = theano(ConfigDialect::Keras1);
+    let (n, w) = legacy::normalize(&td, vec![k.clone(), full(&[2], 0.0)], &ctx).unwrap();
+    assert_eq!(at(&w[0], &[0, 1, 0, 1]), at(&k, &[1, 0, 1, 0]));
+    // a family building the inner layer through build_layer/normalize gets it unchanged
+    let inner =
+        inner_layer_json(&Meta { name: "t".into(), class: "TimeDistributed".into() }, cfg(&n, "layer"), "layer")
+            .unwrap();
+    assert_eq!(inner.class_name, "Conv2D");
+    let (again, w2) = legacy::normalize(&inner, w.clone(), &ctx).unwrap();
+    assert!(matches!(again, std::borrow::Cow::Borrowed(_)));
+    assert_eq!(w2[0].as_slice(), w[0].as_slice());
+}

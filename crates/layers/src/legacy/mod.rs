@@ -24,6 +24,12 @@ pub mod weights;
 
 pub use branch::BranchMerge;
 
+/// Set (to `true`) in the inner layer config of a `TimeDistributed`/`Bidirectional` whose weights
+/// [`normalize`] already converted along with the wrapper: a family that builds the inner layer
+/// through [`crate::build_layer`] gets it as it is, never converted twice (a Theano flip applied
+/// twice would undo itself).
+pub const DONE_KEY: &str = "strata_legacy_normalized";
+
 use crate::cfg::Meta;
 use crate::error::Result;
 use crate::layers::BuildCtx;
@@ -101,6 +107,9 @@ pub fn normalize<'a>(
     w: Vec<Tensor>,
     ctx: &BuildCtx<'_>,
 ) -> Result<(Cow<'a, LayerConfig>, Vec<Tensor>)> {
+    if layer.config.get(DONE_KEY).and_then(Json::as_bool) == Some(true) {
+        return Ok((Cow::Borrowed(layer), w));
+    }
     let m = Meta::of(layer);
     let keras1 = ctx.dialect == ConfigDialect::Keras1;
     let legacy_dialect = matches!(ctx.dialect, ConfigDialect::Keras1 | ConfigDialect::Keras2);
@@ -120,7 +129,21 @@ pub fn normalize<'a>(
     let theano = ctx.backend == Some("theano");
     let target = new_entry.as_ref().unwrap_or(layer);
     let w = weights::convert(&m, &target.class_name, &target.config, w, keras1, theano)?;
-    Ok((new_entry.map_or(Cow::Borrowed(layer), Cow::Owned), w))
+    let wrapper = matches!(target.class_name.as_str(), "TimeDistributed" | "Bidirectional");
+    let mut out = new_entry.map_or(Cow::Borrowed(layer), Cow::Owned);
+    if wrapper && (keras1 || theano || wraps_rnn(&out.config)) {
+        // the inner layer's weights were converted here: mark them so
+        let mut l = out.into_owned();
+        if let Some(inner) = l.config.get_mut("layer").and_then(|v| v.get_mut("config")).and_then(Json::as_object_mut) {
+            inner.insert(DONE_KEY, Json::from(true));
+        }
+        out = Cow::Owned(l);
+    }
+    Ok((out, w))
+}
+
+fn wraps_rnn(cfg: &Json) -> bool {
+    matches!(cfg.get("layer").and_then(|v| v.get("class_name")).and_then(Json::as_str), Some("LSTM" | "GRU"))
 }
 
 /// Whether a non-Keras-1 entry still needs a rewrite: a CuDNN class, a Keras 2 GRU that relies on
