@@ -82,7 +82,9 @@ const FAMILIES: &[Family] = &[
 /// Whether strata can build a layer of this class (Keras 3 names and the legacy spellings that
 /// [`crate::legacy::normalize`] maps to them).
 pub fn is_supported(class: &str) -> bool {
-    crate::legacy::renamed(class).is_some() || FAMILIES.iter().any(|f| f.supported.contains(&class))
+    // a legacy spelling is supported when the class it maps to is
+    let class = crate::legacy::renamed(class).unwrap_or(class);
+    FAMILIES.iter().any(|f| f.supported.contains(&class))
 }
 
 /// Builds any supported layer from its config and its weight tensors in the order the file binds
@@ -108,6 +110,9 @@ pub enum Kind {
     Dense { kernel: Tensor, bias: Option<Tensor>, activation: Activation },
     /// `Flatten`
     Flatten,
+    /// `Flatten` with `data_format: channels_first` (Keras 2.2+ and 3): the channel axis is moved
+    /// last before flattening, so that a Dense after it sees the channels-last order.
+    FlattenChannelsFirst,
     /// `Reshape` (target shape without batch; -1 allowed once)
     Reshape(Vec<isize>),
     /// `MaxPooling2D`
@@ -249,10 +254,13 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, dialect: ConfigDialect) -> Res
             let kernel = it.next().ok_or_else(|| m.cfg_err("units", "has no kernel"))?;
             Kind::Dense { kernel, bias: it.next(), activation: act(&m)? }
         }
-        "Flatten" => {
-            channels_last(&m, cfg)?;
-            Kind::Flatten
-        }
+        "Flatten" => match get(cfg, "data_format").and_then(Json::as_str) {
+            Some("channels_first") => Kind::FlattenChannelsFirst,
+            _ => {
+                channels_last(&m, cfg)?;
+                Kind::Flatten
+            }
+        },
         "Reshape" => {
             let t = ints_of(&m, cfg, "target_shape")?.ok_or_else(|| m.cfg_err("target_shape", "is missing"))?;
             Kind::Reshape(t)
@@ -493,8 +501,16 @@ impl Layer for Builtin {
                 }
                 m.t(activation.apply(&y))?
             }
-            Kind::Flatten => {
-                let x = m.one(inputs)?;
+            Kind::Flatten | Kind::FlattenChannelsFirst => {
+                let mut x = m.one(inputs)?;
+                let moved;
+                if matches!(self.kind, Kind::FlattenChannelsFirst) && x.rank() > 2 {
+                    let mut perm: Vec<usize> = vec![0];
+                    perm.extend(2..x.rank());
+                    perm.push(1);
+                    moved = m.t(x.permute(&perm))?;
+                    x = &moved;
+                }
                 let b = x.shape().first().copied().unwrap_or(1);
                 let rest = x.shape().iter().skip(1).try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(0);
                 m.t(x.reshape(&[b, rest]))?

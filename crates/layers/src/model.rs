@@ -27,6 +27,9 @@ pub struct Model {
     outputs: Vec<TensorRef>,
     /// node-index base for each entry when referenced from `inputs`/`outputs` (`.0`) or nodes (`.1`).
     bases: Vec<(usize, usize)>,
+    /// Inputs a Sequential model takes: 1, or those of the branch models of a Keras 1 `Merge` that
+    /// starts it.
+    seq_inputs: usize,
 }
 
 fn tensor_dtype(d: &strata_hdf5::DType) -> Option<DType> {
@@ -80,11 +83,15 @@ fn collect_unsupported(config: &ModelConfig, prefix: &str, out: &mut Vec<Unsuppo
             Some(n) if matches!(n.kind, ModelKind::Sequential | ModelKind::Functional) => {
                 collect_unsupported(n, &path, out)
             }
-            Some(_) => out.push(Unsupported { layer: path, class: l.class_name.clone() }),
+            Some(_) => out.push(Unsupported { layer: path.clone(), class: l.class_name.clone() }),
             None if !layers::is_supported(&l.class_name) => {
-                out.push(Unsupported { layer: path, class: l.class_name.clone() })
+                out.push(Unsupported { layer: path.clone(), class: l.class_name.clone() })
             }
             None => {}
+        }
+        // a Keras 1 `Merge` of whole models: its branches' layers are layers of this model
+        for b in &l.branches {
+            collect_unsupported(b, &path, out);
         }
     }
 }
@@ -105,7 +112,8 @@ impl Model {
         let binding = strata_format::bind::bind(config, store);
         let ctx = BuildCtx {
             dialect: config.source,
-            backend: file.backend.as_deref(),
+            // Keras 1 files do not record their backend: guessed from `dim_ordering`
+            backend: file.backend.as_deref().or_else(|| crate::legacy::guess_backend(config)),
             keras_version: file.keras_version.as_deref(),
         };
         Model::build_with(config, &binding, store, &ctx)
@@ -143,10 +151,26 @@ impl Model {
         let mut entries = Vec::with_capacity(config.layers.len());
         let mut index = HashMap::new();
         let mut bases = Vec::with_capacity(config.layers.len());
+        let mut seq_inputs = 1;
         for l in &config.layers {
             let path = if prefix.is_empty() { l.name.clone() } else { format!("{prefix}/{}", l.name) };
             let layer: Box<dyn Layer> = if let Some(n) = &l.nested {
                 Box::new(Model::build_inner(n, &path, by_path, store, &ctx)?)
+            } else if !l.branches.is_empty() {
+                // Keras 1 `Merge` of whole models (bound under `<merge>/<layer>`)
+                let branches = l
+                    .branches
+                    .iter()
+                    .map(|b| Model::build_inner(b, &path, by_path, store, &ctx))
+                    .collect::<Result<Vec<_>>>()?;
+                let Some(merge) = layers::build_layer(l, Vec::new(), &ctx)? else {
+                    return Err(Error::Unsupported(vec![Unsupported { layer: path, class: l.class_name.clone() }]));
+                };
+                let bm = crate::legacy::BranchMerge::new(branches, merge);
+                if entries.iter().all(|e: &Entry| e.is_input) {
+                    seq_inputs = bm.input_count();
+                }
+                Box::new(bm)
             } else {
                 let infos = by_path.get(path.as_str()).copied().unwrap_or(&[]);
                 let weights = infos.iter().map(|i| load(&path, i, store)).collect::<Result<Vec<_>>>()?;
@@ -177,12 +201,18 @@ impl Model {
             inputs: config.inputs.clone(),
             outputs: config.outputs.clone(),
             bases,
+            seq_inputs,
         })
     }
 
     /// The model's name.
     pub fn model_name(&self) -> &str {
         &self.name
+    }
+
+    /// How many input tensors [`Model::predict`] takes.
+    pub fn input_count(&self) -> usize {
+        if self.kind == ModelKind::Sequential { self.seq_inputs } else { self.inputs.len() }
     }
 
     /// Runs inference on one tensor per model input, returning one tensor per model output.
@@ -203,11 +233,15 @@ impl Model {
     fn run_masked(&self, inputs: &[Tensor], masks: &[Option<Tensor>], training: bool) -> Result<Masked> {
         let mask_of = |i: usize| masks.get(i).cloned().flatten();
         if self.kind == ModelKind::Sequential {
-            let [x] = inputs else {
-                return Err(Error::InputCount { model: self.name.clone(), expected: 1, got: inputs.len() });
-            };
-            let mut cur = vec![x.clone()];
-            let mut cur_masks = vec![mask_of(0)];
+            if inputs.len() != self.seq_inputs {
+                return Err(Error::InputCount {
+                    model: self.name.clone(),
+                    expected: self.seq_inputs,
+                    got: inputs.len(),
+                });
+            }
+            let mut cur = inputs.to_vec();
+            let mut cur_masks: Vec<Option<Tensor>> = (0..inputs.len()).map(mask_of).collect();
             for e in self.entries.iter().filter(|e| !e.is_input) {
                 (cur, cur_masks) = e.layer.forward_masked(&cur, &cur_masks, training)?;
             }
