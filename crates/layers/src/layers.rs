@@ -40,6 +40,45 @@ pub trait Layer: Send + Sync {
             .collect();
         Ok((outs, out_masks))
     }
+
+    /// Runs one call of a functional graph: positional tensors, their masks (explicit `mask=`
+    /// tensors where the config passes them, else those carried from the producers) and the rest
+    /// of the call ([`CallArgs`]). The default refuses keyword tensors (naming them) and runs
+    /// [`Layer::forward_masked`]; layers that take keyword tensors or call constants override it.
+    fn call(&self, inputs: &[Tensor], masks: &[Option<Tensor>], args: &CallArgs<'_>) -> Result<Masked> {
+        if let Some((k, _)) = args.kw_tensors.first() {
+            return Err(Error::Keyword {
+                layer: self.name().to_string(),
+                class: self.class_name().to_string(),
+                keyword: k.clone(),
+            });
+        }
+        self.forward_masked(inputs, masks, args.training)
+    }
+}
+
+/// What one call passes a layer besides its positional tensors and their masks.
+#[derive(Debug, Clone, Copy)]
+pub struct CallArgs<'a> {
+    /// Tensors passed by keyword, with the keyword (`value`, `key`, `attention_mask`,
+    /// `initial_state`, ...). Masks passed as `mask=` are not here: they arrive as the masks.
+    pub kw_tensors: &'a [(String, Tensor)],
+    /// The call's positional arguments as written (Keras 3 `args`, with constants such as the
+    /// `0.0` of `ops.not_equal(x, 0.0)` and `__keras_tensor__` markers for the tensors); `Null`
+    /// for Sequential models and legacy configs.
+    pub args: &'a Json,
+    /// The call's keyword arguments as written (`training`, `use_causal_mask`, ...; tf-keras:
+    /// the kwargs of the inbound entry); `Null` when none.
+    pub kwargs: &'a Json,
+    /// Training mode.
+    pub training: bool,
+}
+
+impl CallArgs<'_> {
+    /// The keyword tensor passed as `name`.
+    pub fn kw(&self, name: &str) -> Option<&Tensor> {
+        self.kw_tensors.iter().find(|(k, _)| k == name).map(|(_, t)| t)
+    }
 }
 
 /// What a layer build may need to know about the file it comes from.

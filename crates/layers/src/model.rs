@@ -1,19 +1,67 @@
 //! Graph executor for Sequential and Functional configs.
 
 use crate::error::{Error, Result, Unsupported};
-use crate::layers::{self, BuildCtx, Layer, Masked};
+use crate::layers::{self, BuildCtx, CallArgs, Layer, Masked};
 use std::collections::HashMap;
 use strata_format::bind::Binding;
-use strata_format::config::{ModelConfig, ModelKind, TensorRef};
+use strata_format::config::{ModelConfig, ModelKind, Node, NodeFormat, TensorRef};
+use strata_format::json::Json;
 use strata_format::model::ModelFile;
 use strata_format::weights::{TensorInfo, WeightStore};
 use strata_tensor::{DType, Tensor};
 
 struct Entry {
     layer: Box<dyn Layer>,
-    /// Each call's inputs (empty for Sequential models and InputLayers).
-    calls: Vec<Vec<TensorRef>>,
+    /// Each call (empty for Sequential models and InputLayers).
+    calls: Vec<CallSpec>,
     is_input: bool,
+}
+
+/// One call of a layer in a functional graph.
+struct CallSpec {
+    /// Positional tensors in Keras flatten order.
+    inputs: Vec<TensorRef>,
+    /// Keyword tensors other than `mask`, with their keyword.
+    kw: Vec<(String, TensorRef)>,
+    /// Explicit masks passed as `mask=` (Keras 3 serializes the mask ops of a functional model
+    /// this way): one per positional input, `None` where that input has none. Empty: use the
+    /// masks carried from the producers.
+    masks: Vec<Option<TensorRef>>,
+    /// The call's positional arguments as written (Keras 3), `Null` otherwise.
+    args: Json,
+    /// The call's keyword arguments as written.
+    kwargs: Json,
+}
+
+impl CallSpec {
+    fn of(node: &Node) -> CallSpec {
+        let names = node.kwarg_input_names();
+        let mut kw = Vec::new();
+        let mut mask_refs = Vec::new();
+        for (name, r) in names.iter().zip(&node.kwarg_inputs) {
+            if name == "mask" {
+                mask_refs.push(r.clone());
+            } else {
+                kw.push((name.clone(), r.clone()));
+            }
+        }
+        // `mask` may be a tensor or a list with nulls ([None, v_mask]): line the tensors up with
+        // the list's slots.
+        let masks = match node.kwargs.get("mask") {
+            Some(Json::Array(slots)) if !mask_refs.is_empty() => {
+                let mut it = mask_refs.into_iter();
+                slots.iter().map(|v| if v.is_null() { None } else { it.next() }).collect()
+            }
+            _ => mask_refs.into_iter().map(Some).collect(),
+        };
+        CallSpec {
+            inputs: node.inputs.clone(),
+            kw,
+            masks,
+            args: if node.format == NodeFormat::ArgsKwargs { node.args_structure.clone() } else { Json::Null },
+            kwargs: node.kwargs.clone(),
+        }
+    }
 }
 
 /// A runnable model: a Sequential stack or a Functional graph. A nested model is itself a [`Layer`].
@@ -185,7 +233,7 @@ impl Model {
             bases.push((config.node_index_base(l, true), config.node_index_base(l, false)));
             entries.push(Entry {
                 layer,
-                calls: l.inbound_nodes.iter().map(|n| n.inputs.clone()).collect(),
+                calls: l.inbound_nodes.iter().map(CallSpec::of).collect(),
                 is_input: l.class_name == "InputLayer",
             });
         }
@@ -268,11 +316,12 @@ impl Model {
             let mut still = Vec::new();
             for (i, c) in pending {
                 let Some(entry) = self.entries.get(i) else { continue };
-                let refs = entry.calls.get(c).map(Vec::as_slice).unwrap_or(&[]);
-                let mut args = Vec::with_capacity(refs.len());
-                let mut arg_masks = Vec::with_capacity(refs.len());
+                let Some(spec) = entry.calls.get(c) else { continue };
+                let mut args = Vec::with_capacity(spec.inputs.len());
+                let mut arg_masks = Vec::with_capacity(spec.inputs.len());
+                let mut kw = Vec::with_capacity(spec.kw.len());
                 let mut ready = true;
-                for r in refs {
+                for r in &spec.inputs {
                     match self.resolve(r, false, &fed, &done)? {
                         Some((t, m)) => {
                             args.push(t);
@@ -284,8 +333,32 @@ impl Model {
                         }
                     }
                 }
+                for (name, r) in &spec.kw {
+                    if !ready {
+                        break;
+                    }
+                    match self.resolve(r, false, &fed, &done)? {
+                        Some((t, _)) => kw.push((name.clone(), t)),
+                        None => ready = false,
+                    }
+                }
+                if ready && !spec.masks.is_empty() {
+                    let mut explicit = Vec::with_capacity(spec.masks.len());
+                    for r in &spec.masks {
+                        match r {
+                            None => explicit.push(None),
+                            Some(r) => match self.resolve(r, false, &fed, &done)? {
+                                Some((t, _)) => explicit.push(Some(t)),
+                                None => ready = false,
+                            },
+                        }
+                    }
+                    explicit.resize(arg_masks.len().max(explicit.len()), None);
+                    arg_masks = explicit;
+                }
                 if ready {
-                    done.insert((i, c), entry.layer.forward_masked(&args, &arg_masks, training)?);
+                    let call = CallArgs { kw_tensors: &kw, args: &spec.args, kwargs: &spec.kwargs, training };
+                    done.insert((i, c), entry.layer.call(&args, &arg_masks, &call)?);
                 } else {
                     still.push((i, c));
                 }
