@@ -37,7 +37,8 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(&again, a, "the writer's .npy parses to another array");
     }
     if let Ok(z) = npy::npz_bytes(&arrays) {
-        let again = npy::parse_npz(z, &loc, &limits).unwrap_or_else(|e| panic!("the writer's .npz does not parse: {e}"));
+        let again =
+            npy::parse_npz(z, &loc, &limits).unwrap_or_else(|e| panic!("the writer's .npz does not parse: {e}"));
         assert_eq!(again, arrays, "the writer's .npz parses to other arrays");
     }
 });
