@@ -437,3 +437,147 @@ impl Layer for Model {
         self.run_masked(inputs, masks, training)
     }
 }
+
+/// One model input as its config declares it: what `strata predict` checks arrays against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputSpec {
+    /// The input's name: the `InputLayer`'s name, or `<first layer>_input` (what Keras 2 names
+    /// the implicit input of a Sequential model without an `InputLayer`).
+    pub name: String,
+    /// The declared shape, batch axis first, `None` for a free dimension; `None` as a whole when
+    /// the config declares no shape (a Sequential model built without one).
+    pub shape: Option<Vec<Option<usize>>>,
+    /// The declared dtype (`float32` when the config names none).
+    pub dtype: String,
+}
+
+impl InputSpec {
+    /// The shape as Keras prints it: `(None, 8)`; `unknown` when undeclared.
+    pub fn shape_text(&self) -> String {
+        match &self.shape {
+            None => "unknown".into(),
+            Some(dims) => {
+                let parts: Vec<String> =
+                    dims.iter().map(|d| d.map(|v| v.to_string()).unwrap_or_else(|| "None".into())).collect();
+                if parts.len() == 1 { format!("({},)", parts[0]) } else { format!("({})", parts.join(", ")) }
+            }
+        }
+    }
+
+    /// Whether an array of `shape` fits the declared shape (same rank, equal fixed dimensions).
+    /// An undeclared shape accepts anything.
+    pub fn accepts(&self, shape: &[usize]) -> bool {
+        match &self.shape {
+            None => true,
+            Some(dims) => dims.len() == shape.len() && dims.iter().zip(shape).all(|(d, s)| d.is_none_or(|d| d == *s)),
+        }
+    }
+}
+
+fn shape_of_json(v: &strata_format::json::Json) -> Option<Vec<Option<usize>>> {
+    v.as_array()?.iter().map(|d| if d.is_null() { Some(None) } else { d.as_usize().map(Some) }).collect()
+}
+
+fn first_layer_spec(config: &ModelConfig) -> Option<InputSpec> {
+    let first = config.layers.first()?;
+    if first.class_name != "InputLayer"
+        && let Some(n) = &first.nested
+        && let Some(inner) = Model::input_specs(n).into_iter().next()
+    {
+        return Some(inner);
+    }
+    // Keras 1 writes `input_dtype` on the first layer
+    let dtype = first.dtype().or_else(|| first.config.get("input_dtype").and_then(|v| v.as_str())).unwrap_or("float32");
+    let dtype = dtype.to_string();
+    let name = if first.class_name == "InputLayer" { first.name.clone() } else { format!("{}_input", first.name) };
+    let shape = first
+        .batch_input_shape()
+        .and_then(shape_of_json)
+        .or_else(|| {
+            // Keras 1 `Dense(input_dim=...)`
+            let dim = first.config.get("input_dim").and_then(|v| v.as_usize())?;
+            Some(vec![None, Some(dim)])
+        })
+        .or_else(|| config.build_input_shape.as_ref().and_then(shape_of_json));
+    Some(InputSpec { name, shape, dtype })
+}
+
+impl Model {
+    /// The inputs `config` declares, in the order [`Model::predict`] takes them: name, shape
+    /// (`batch_shape` / `batch_input_shape` of each `InputLayer`, `None` for free dimensions) and
+    /// dtype.
+    pub fn input_specs(config: &ModelConfig) -> Vec<InputSpec> {
+        if config.kind == ModelKind::Sequential {
+            return first_layer_spec(config).into_iter().collect();
+        }
+        config
+            .inputs
+            .iter()
+            .map(|r| {
+                let layer = config.layer(&r.layer);
+                InputSpec {
+                    name: r.layer.clone(),
+                    shape: layer.and_then(|l| l.batch_input_shape()).and_then(shape_of_json),
+                    dtype: layer.and_then(|l| l.dtype()).unwrap_or("float32").to_string(),
+                }
+            })
+            .collect()
+    }
+
+    /// [`Model::predict`] over a large batch in chunks of `batch_size` samples (0: one chunk),
+    /// run in parallel with rayon and concatenated along the batch axis. Every input must have
+    /// the same leading (batch) dimension, and every output must keep it.
+    pub fn predict_batched(&self, inputs: &[Tensor], batch_size: usize) -> Result<Vec<Tensor>> {
+        use rayon::prelude::*;
+        let mut n = None;
+        for (k, t) in inputs.iter().enumerate() {
+            let Some(&d) = t.shape().first() else {
+                return Err(self.graph_err(format!("input {k} is a scalar; predict_batched needs a batch axis")));
+            };
+            match n {
+                None => n = Some(d),
+                Some(m) if m != d => {
+                    return Err(self.graph_err(format!(
+                        "input 0 has {m} samples but input {k} has {d}; every input needs the same batch size"
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        let n = n.unwrap_or(0);
+        if batch_size == 0 || n <= batch_size {
+            return self.predict(inputs);
+        }
+        let terr = |source| Error::Tensor {
+            layer: self.name.clone(),
+            class: "predict_batched".into(),
+            source: Box::new(source),
+        };
+        let starts: Vec<usize> = (0..n).step_by(batch_size).collect();
+        let chunks: Vec<Vec<Tensor>> = starts
+            .par_iter()
+            .map(|&s| {
+                let e = s.saturating_add(batch_size).min(n);
+                let part = inputs.iter().map(|t| t.slice_axis(0, s, e)).collect::<std::result::Result<Vec<_>, _>>();
+                let outs = self.predict(&part.map_err(terr)?)?;
+                for (k, o) in outs.iter().enumerate() {
+                    if o.shape().first() != Some(&(e - s)) {
+                        return Err(self.graph_err(format!(
+                            "output {k} has shape {:?} for a chunk of {} samples: it has no batch axis, so it cannot be computed in chunks; use a batch size of at least {n}",
+                            o.shape(),
+                            e - s
+                        )));
+                    }
+                }
+                Ok(outs)
+            })
+            .collect::<Result<_>>()?;
+        let outputs = chunks.first().map_or(0, Vec::len);
+        (0..outputs)
+            .map(|k| {
+                let parts: Vec<&Tensor> = chunks.iter().filter_map(|c| c.get(k)).collect();
+                strata_tensor::concat(&parts, 0).map_err(terr)
+            })
+            .collect()
+    }
+}
