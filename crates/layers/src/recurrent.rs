@@ -1,15 +1,322 @@
-//! Recurrent layers: SimpleRNN, LSTM, GRU, RNN over cells, StackedRNNCells, Bidirectional, TimeDistributed, ConvLSTM1D/2D.
+//! Recurrent layers: SimpleRNN, LSTM, GRU, RNN over cells, StackedRNNCells, Bidirectional,
+//! TimeDistributed, ConvLSTM1D/2D, the CuDNN layers of tf.keras/Keras 2, and the mask producers
+//! Embedding (`mask_zero`) and Masking.
+//!
+//! Every recurrent layer runs as a stack of [`cell::Cell`]s over time with Keras's masking rules
+//! (the non-unrolled `backend.rnn` loop): at a masked step the states keep their previous value
+//! and the output is the previous output (or zeros with `zero_output_for_mask`).
 
-use crate::error::Result;
-use crate::layers::{BuildCtx, Layer};
-use strata_format::config::LayerConfig;
+mod cell;
+mod embed;
+mod wrappers;
+
+use crate::cfg::{Meta, bool_of, get, inner_layer, inner_layer_json};
+use crate::error::{Error, Result};
+use crate::layers::{BuildCtx, Layer, Masked};
+use cell::Cell;
+use strata_format::config::{ConfigDialect, LayerConfig};
+use strata_format::json::Json;
 use strata_tensor::Tensor;
 
 /// Classes this family builds.
-pub const SUPPORTED: &[&str] = &[];
+pub const SUPPORTED: &[&str] = &[
+    "SimpleRNN",
+    "LSTM",
+    "GRU",
+    "CuDNNLSTM",
+    "CuDNNGRU",
+    "RNN",
+    "ConvLSTM1D",
+    "ConvLSTM2D",
+    "Bidirectional",
+    "TimeDistributed",
+    "Embedding",
+    "Masking",
+];
 
 /// Builds a layer of this family; `Ok(None)` for classes it does not know.
 pub fn build(layer: &LayerConfig, w: Vec<Tensor>, ctx: &BuildCtx<'_>) -> Result<Option<Box<dyn Layer>>> {
-    let _ = (layer, w, ctx);
-    Ok(None)
+    Ok(Some(match layer.class_name.as_str() {
+        "SimpleRNN" | "LSTM" | "GRU" | "CuDNNLSTM" | "CuDNNGRU" | "RNN" | "ConvLSTM1D" | "ConvLSTM2D" => {
+            Box::new(Recurrent::build(layer, w, ctx)?)
+        }
+        "Bidirectional" => Box::new(wrappers::Bidirectional::build(layer, w, ctx)?),
+        "TimeDistributed" => Box::new(wrappers::TimeDistributed::build(layer, w, ctx)?),
+        "Embedding" => Box::new(embed::Embedding::build(layer, w)?),
+        "Masking" => Box::new(embed::Masking::build(layer, w)?),
+        _ => return Ok(None),
+    }))
 }
+
+/// The number of weight tensors a recurrent layer config binds (for wrappers splitting a flat list).
+pub(crate) fn weight_count(layer: &LayerConfig) -> Result<usize> {
+    let m = Meta::of(layer);
+    let cfg = &layer.config;
+    match layer.class_name.as_str() {
+        "CuDNNLSTM" | "CuDNNGRU" => Ok(3),
+        "RNN" => cell_configs(&m, cfg)?.iter().map(|c| Ok(cell_weight_count(&Meta::of(c), &c.config)?)).sum(),
+        _ => cell_weight_count(&m, cfg),
+    }
+}
+
+fn cell_weight_count(m: &Meta, cfg: &Json) -> Result<usize> {
+    Ok(if bool_of(m, cfg, "use_bias", true)? { 3 } else { 2 })
+}
+
+/// The cell configs of an `RNN` layer (`cell` as one cell, a list, or `StackedRNNCells`).
+fn cell_configs(m: &Meta, cfg: &Json) -> Result<Vec<LayerConfig>> {
+    let v = get(cfg, "cell").ok_or_else(|| m.cfg_err("cell", "is missing"))?;
+    if let Some(list) = v.as_array() {
+        return list.iter().map(|c| inner_layer_json(m, c, "cell")).collect();
+    }
+    let c = inner_layer(m, cfg, "cell")?;
+    if c.class_name == "StackedRNNCells" {
+        let cells = get(&c.config, "cells")
+            .and_then(Json::as_array)
+            .ok_or_else(|| m.cfg_err("cell", "is a StackedRNNCells without a `cells` list"))?;
+        return cells.iter().map(|c| inner_layer_json(m, c, "cells")).collect();
+    }
+    Ok(vec![c])
+}
+
+/// Options shared by every RNN layer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RnnOpts {
+    pub return_sequences: bool,
+    pub return_state: bool,
+    pub go_backwards: bool,
+    pub time_major: bool,
+    pub zero_output_for_mask: bool,
+}
+
+impl RnnOpts {
+    fn of(m: &Meta, cfg: &Json) -> Result<RnnOpts> {
+        Ok(RnnOpts {
+            return_sequences: bool_of(m, cfg, "return_sequences", false)?,
+            return_state: bool_of(m, cfg, "return_state", false)?,
+            go_backwards: bool_of(m, cfg, "go_backwards", false)?,
+            time_major: bool_of(m, cfg, "time_major", false)?,
+            zero_output_for_mask: bool_of(m, cfg, "zero_output_for_mask", false)?,
+        })
+    }
+}
+
+/// A recurrent layer: a stack of cells run over the time axis.
+pub(crate) struct Recurrent {
+    meta: Meta,
+    cells: Vec<Cell>,
+    pub(crate) opts: RnnOpts,
+}
+
+/// Splits `w` into consecutive chunks of the given sizes.
+pub(crate) fn split_weights(m: &Meta, w: Vec<Tensor>, sizes: &[usize]) -> Result<Vec<Vec<Tensor>>> {
+    let total: usize = sizes.iter().sum();
+    if w.len() != total {
+        return Err(Error::WeightCount { layer: m.name.clone(), expected: total, got: w.len() });
+    }
+    let mut it = w.into_iter();
+    Ok(sizes.iter().map(|&n| it.by_ref().take(n).collect()).collect())
+}
+
+impl Recurrent {
+    pub(crate) fn build(layer: &LayerConfig, w: Vec<Tensor>, ctx: &BuildCtx<'_>) -> Result<Recurrent> {
+        let m = Meta::of(layer);
+        let cfg = &layer.config;
+        let opts = RnnOpts::of(&m, cfg)?;
+        // `unroll`, `stateful` (a fresh call starts from zeros), `dropout` and `recurrent_dropout`
+        // (inference) do not change the numbers.
+        let cells = match layer.class_name.as_str() {
+            "RNN" => {
+                let cfgs = cell_configs(&m, cfg)?;
+                let sizes =
+                    cfgs.iter().map(|c| cell_weight_count(&Meta::of(c), &c.config)).collect::<Result<Vec<_>>>()?;
+                let parts = split_weights(&m, w, &sizes)?;
+                cfgs.iter()
+                    .zip(parts)
+                    .map(|(c, w)| {
+                        let kind = match c.class_name.as_str() {
+                            "SimpleRNNCell" => "SimpleRNN",
+                            "LSTMCell" => "LSTM",
+                            "GRUCell" => "GRU",
+                            other => {
+                                return Err(m.cfg_err(
+                                    "cell",
+                                    format!(
+                                        "holds a `{other}` cell; strata runs SimpleRNNCell, LSTMCell, GRUCell and \
+                                         StackedRNNCells of them"
+                                    ),
+                                ));
+                            }
+                        };
+                        Cell::build(&m, kind, &c.config, w, ctx)
+                    })
+                    .collect::<Result<Vec<_>>>()?
+            }
+            class => vec![Cell::build(&m, class, cfg, w, ctx)?],
+        };
+        if cells.is_empty() {
+            return Err(m.cfg_err("cell", "holds no cells"));
+        }
+        Ok(Recurrent { meta: m, cells, opts })
+    }
+
+    /// Runs the layer: outputs (sequence or last output, then the final states when `return_state`).
+    pub(crate) fn run(&self, x: &Tensor, mask: Option<&Tensor>, opts: &RnnOpts) -> Result<Vec<Tensor>> {
+        let m = &self.meta;
+        let x = if opts.time_major { m.t(swap01(x))? } else { x.clone() };
+        let s = x.shape().to_vec();
+        let (Some(&b), Some(&t)) = (s.first(), s.get(1)) else {
+            return Err(m.cfg_err("units", format!("needs a [batch, time, ...] input, got shape {s:?}")));
+        };
+        if t == 0 {
+            return Err(m.cfg_err("units", "got an input with no time steps"));
+        }
+        if let Some(mk) = mask
+            && mk.shape() != [b, t]
+        {
+            return Err(m.cfg_err("mask", format!("has shape {:?}, expected [{b}, {t}]", mk.shape())));
+        }
+        // Input projection of the first cell for all steps at once: [b * t, ...] -> [b, t, ...].
+        let first = self.cells.first().ok_or_else(|| m.cfg_err("cell", "holds no cells"))?;
+        let mut flat = vec![b * t];
+        flat.extend_from_slice(s.get(2..).unwrap_or(&[]));
+        let xp = first.input_proj(m, &m.t(x.reshape(&flat))?)?;
+        let mut ps = vec![b, t];
+        ps.extend_from_slice(xp.shape().get(1..).unwrap_or(&[]));
+        let xp = m.t(xp.reshape(&ps))?;
+        let steps: Vec<Tensor> = (0..t).map(|i| step_at(m, &xp, i)).collect::<Result<_>>()?;
+        let mask_steps: Option<Vec<Tensor>> =
+            mask.map(|mk| (0..t).map(|i| m.t(mk.slice_axis(1, i, i + 1))).collect::<Result<_>>()).transpose()?;
+
+        // Initial states: zeros shaped like each cell's state.
+        let mut states: Vec<Vec<Tensor>> = Vec::with_capacity(self.cells.len());
+        let first_step = steps.first().ok_or_else(|| m.cfg_err("units", "got an input with no time steps"))?;
+        let mut lead = first_step.shape().to_vec();
+        for c in &self.cells {
+            if let Some(l) = lead.last_mut() {
+                *l = c.units;
+            }
+            let z = m.t(Tensor::zeros(&lead))?;
+            states.push(vec![z; c.n_states()]);
+        }
+
+        let order: Vec<usize> = if opts.go_backwards { (0..t).rev().collect() } else { (0..t).collect() };
+        let mut outputs = Vec::with_capacity(if opts.return_sequences { t } else { 1 });
+        let mut prev: Option<Tensor> = None;
+        for &i in &order {
+            let mut inp = steps.get(i).cloned().ok_or_else(|| m.cfg_err("units", "lost a time step"))?;
+            let mut new_states = Vec::with_capacity(self.cells.len());
+            for (k, (c, st)) in self.cells.iter().zip(&states).enumerate() {
+                let xp = if k == 0 { inp.clone() } else { c.input_proj(m, &inp)? };
+                let (out, ns) = c.step(m, &xp, st)?;
+                inp = out;
+                new_states.push(ns);
+            }
+            let mut out = inp;
+            match mask_steps.as_ref().and_then(|ms| ms.get(i)) {
+                Some(mt) => {
+                    let mt = m.t(bcast_mask(mt, out.rank()))?;
+                    let fallback = match (&prev, opts.zero_output_for_mask) {
+                        (Some(p), false) => p.clone(),
+                        _ => m.t(Tensor::zeros(out.shape()))?,
+                    };
+                    out = m.t(strata_tensor::select(&mt, &out, &fallback))?;
+                    for (old, new) in states.iter_mut().zip(new_states) {
+                        for (o, n) in old.iter_mut().zip(new) {
+                            let mk = m.t(bcast_mask(&mt, n.rank()))?;
+                            *o = m.t(strata_tensor::select(&mk, &n, o))?;
+                        }
+                    }
+                }
+                None => states = new_states,
+            }
+            if opts.return_sequences {
+                outputs.push(out.clone());
+            }
+            prev = Some(out);
+        }
+        let last = prev.ok_or_else(|| m.cfg_err("units", "got an input with no time steps"))?;
+        let y = if opts.return_sequences {
+            let refs: Vec<&Tensor> = outputs.iter().collect();
+            let seq = m.t(strata_tensor::stack(&refs, 1))?;
+            if opts.time_major { m.t(swap01(&seq))? } else { seq }
+        } else {
+            last
+        };
+        let mut outs = vec![y];
+        if opts.return_state {
+            outs.extend(states.into_iter().flatten());
+        }
+        Ok(outs)
+    }
+
+    /// The masks of [`Recurrent::run`]'s outputs.
+    pub(crate) fn out_masks(&self, n: usize, mask: Option<&Tensor>, opts: &RnnOpts) -> Vec<Option<Tensor>> {
+        let mut v = vec![None; n];
+        if opts.return_sequences
+            && let Some(first) = v.first_mut()
+        {
+            *first = mask.cloned();
+        }
+        v
+    }
+}
+
+/// `x[:, i]` of a `[b, t, ...]` tensor.
+fn step_at(m: &Meta, x: &Tensor, i: usize) -> Result<Tensor> {
+    let s = m.t(x.slice_axis(1, i, i + 1))?;
+    let mut shape = x.shape().to_vec();
+    shape.remove(1);
+    m.t(s.reshape(&shape))
+}
+
+/// A `[b, 1]` mask reshaped to `[b, 1, ..., 1]` of `rank`.
+fn bcast_mask(mask: &Tensor, rank: usize) -> std::result::Result<Tensor, strata_tensor::Error> {
+    let b = mask.shape().first().copied().unwrap_or(1);
+    let mut shape = vec![1usize; rank.max(1)];
+    if let Some(s) = shape.first_mut() {
+        *s = b;
+    }
+    mask.reshape(&shape)
+}
+
+/// Swaps the first two axes.
+fn swap01(x: &Tensor) -> std::result::Result<Tensor, strata_tensor::Error> {
+    let mut perm: Vec<usize> = (0..x.rank()).collect();
+    if perm.len() >= 2 {
+        perm.swap(0, 1);
+    }
+    x.permute(&perm)
+}
+
+impl Layer for Recurrent {
+    fn name(&self) -> &str {
+        &self.meta.name
+    }
+    fn class_name(&self) -> &str {
+        &self.meta.class
+    }
+    fn forward(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
+        self.run(self.meta.one(inputs)?, None, &self.opts)
+    }
+    fn forward_masked(&self, inputs: &[Tensor], masks: &[Option<Tensor>], _training: bool) -> Result<Masked> {
+        // Extra inputs would be initial states, which strata does not take yet.
+        let x = self.meta.one(inputs)?;
+        let mask = masks.first().and_then(Option::as_ref);
+        let outs = self.run(x, mask, &self.opts)?;
+        let out_masks = self.out_masks(outs.len(), mask, &self.opts);
+        Ok((outs, out_masks))
+    }
+}
+
+/// Whether the dialect's GRU defaults to `reset_after=True` (tf.keras 2 and Keras 3).
+pub(crate) fn gru_reset_after_default(ctx: &BuildCtx<'_>) -> bool {
+    match ctx.dialect {
+        ConfigDialect::Keras1 => false,
+        ConfigDialect::Keras2 => ctx.keras_version.is_some_and(|v| v.contains("tf")),
+        ConfigDialect::TfKeras | ConfigDialect::Keras3 | ConfigDialect::Keras3LegacyH5 => true,
+    }
+}
+
+#[cfg(test)]
+mod tests;

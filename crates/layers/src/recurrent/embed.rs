@@ -1,0 +1,119 @@
+//! The mask producers: `Embedding` (with `mask_zero`) and `Masking`.
+
+use crate::cfg::{Meta, bool_of, f32_of, weights_n};
+use crate::error::Result;
+use crate::layers::{Layer, Masked};
+use strata_format::config::LayerConfig;
+use strata_tensor::Tensor;
+
+/// `Embedding`: a table lookup of integer ids (given as f32 values); with `mask_zero` id 0 is
+/// padding and masks its position.
+pub(crate) struct Embedding {
+    meta: Meta,
+    table: Tensor,
+    mask_zero: bool,
+}
+
+impl Embedding {
+    pub(crate) fn build(layer: &LayerConfig, w: Vec<Tensor>) -> Result<Embedding> {
+        let m = Meta::of(layer);
+        let cfg = &layer.config;
+        let mask_zero = bool_of(&m, cfg, "mask_zero", false)?;
+        // `input_length` (Keras 2) only fixed the static shape; the lookup does not need it.
+        weights_n(&m, &w, 1)?;
+        let table = w.into_iter().next().ok_or_else(|| m.cfg_err("input_dim", "has no embedding table"))?;
+        if table.rank() != 2 {
+            return Err(
+                m.cfg_err("input_dim", format!("has an embedding table of shape {:?}, expected 2-D", table.shape()))
+            );
+        }
+        Ok(Embedding { meta: m, table, mask_zero })
+    }
+
+    fn lookup(&self, ids: &Tensor) -> Result<Tensor> {
+        let vocab = self.table.shape().first().copied().unwrap_or(0);
+        if let Some((pos, &v)) =
+            ids.as_slice().iter().enumerate().find(|(_, v)| !(v.fract() == 0.0 && **v >= 0.0 && (**v as usize) < vocab))
+        {
+            return Err(self.meta.cfg_err(
+                "input_dim",
+                format!(
+                    "is {vocab} but input position {pos} holds id {v}; ids must be integers in 0..{vocab} \
+                     (check the tokenizer or raise input_dim)"
+                ),
+            ));
+        }
+        self.meta.t(self.table.take(ids, 0))
+    }
+}
+
+impl Layer for Embedding {
+    fn name(&self) -> &str {
+        &self.meta.name
+    }
+    fn class_name(&self) -> &str {
+        &self.meta.class
+    }
+    fn forward(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
+        Ok(vec![self.lookup(self.meta.one(inputs)?)?])
+    }
+    fn forward_masked(&self, inputs: &[Tensor], _masks: &[Option<Tensor>], _training: bool) -> Result<Masked> {
+        let ids = self.meta.one(inputs)?;
+        let y = self.lookup(ids)?;
+        let mask = if self.mask_zero { Some(ids.ne_scalar(0.0)) } else { None };
+        Ok((vec![y], vec![mask]))
+    }
+}
+
+/// `Masking`: time steps whose features all equal `mask_value` are zeroed and masked.
+pub(crate) struct Masking {
+    meta: Meta,
+    value: f32,
+}
+
+impl Masking {
+    pub(crate) fn build(layer: &LayerConfig, w: Vec<Tensor>) -> Result<Masking> {
+        let m = Meta::of(layer);
+        weights_n(&m, &w, 0)?;
+        let value = f32_of(&m, &layer.config, "mask_value", 0.0)?;
+        Ok(Masking { meta: m, value })
+    }
+
+    /// The output and its mask (`any(x != mask_value)` over the last axis).
+    fn run(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let m = &self.meta;
+        let keep = m.t(x.ne_scalar(self.value).max(Some(&[-1]), true))?;
+        let y = m.t(x.mul(&keep))?;
+        let mut shape = keep.shape().to_vec();
+        shape.pop();
+        Ok((y, m.t(keep.reshape(&shape))?))
+    }
+}
+
+impl Layer for Masking {
+    fn name(&self) -> &str {
+        &self.meta.name
+    }
+    fn class_name(&self) -> &str {
+        &self.meta.class
+    }
+    fn forward(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
+        Ok(vec![self.run(self.meta.one(inputs)?)?.0])
+    }
+    fn forward_masked(&self, inputs: &[Tensor], _masks: &[Option<Tensor>], _training: bool) -> Result<Masked> {
+        let (y, mask) = self.run(self.meta.one(inputs)?)?;
+        Ok((vec![y], vec![Some(mask)]))
+    }
+}
+
+trait NeScalar {
+    fn ne_scalar(&self, v: f32) -> Tensor;
+}
+
+impl NeScalar for Tensor {
+    /// 1 where `x != v`, else 0 (NaN counts as different).
+    fn ne_scalar(&self, v: f32) -> Tensor {
+        let data = self.as_slice().iter().map(|&x| if x != v { 1.0 } else { 0.0 }).collect();
+        Tensor::from_vec(self.shape(), data).unwrap_or_else(|_| self.clone())
+    }
+}
