@@ -32,6 +32,8 @@ pub const SUPPORTED: &[&str] = &[
     "TimeDistributed",
     "Embedding",
     "Masking",
+    "NotEqual",
+    "Any",
 ];
 
 /// Builds a layer of this family; `Ok(None)` for classes it does not know.
@@ -44,6 +46,8 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, ctx: &BuildCtx<'_>) -> Result<
         "TimeDistributed" => Box::new(wrappers::TimeDistributed::build(layer, w, ctx)?),
         "Embedding" => Box::new(embed::Embedding::build(layer, w)?),
         "Masking" => Box::new(embed::Masking::build(layer, w)?),
+        "NotEqual" => Box::new(embed::NotEqual::build(layer, w)?),
+        "Any" => Box::new(embed::Any::build(layer, w)?),
         _ => return Ok(None),
     }))
 }
