@@ -216,3 +216,29 @@ def case_stacked_cells_name_order(K, impl, rng):
     # Saved as cells/lstm_cell and cells/gru_cell, which do not sort in config order.
     m = seq(K, (T, F), L.RNN([L.LSTMCell(3), L.GRUCell(4)], return_sequences=True))
     return dict(model=m, inputs=[f32(rng, B, T, F)], description="StackedRNNCells whose cell names sort out of order")
+
+
+@impls("keras3", "tfkeras")
+def case_inert_options(K, impl, rng):
+    L = K.layers
+    # stateful (a fresh model starts from zeros), unroll, dropout and recurrent_dropout change nothing
+    # at inference.
+    x = K.Input(batch_shape=(B, T, F))
+    a = L.LSTM(3, stateful=True, unroll=True, dropout=0.3, recurrent_dropout=0.3, return_sequences=True)(x)
+    b = L.GRU(3, stateful=True, dropout=0.5)(a)
+    c = L.SimpleRNN(2, unroll=True, recurrent_dropout=0.2, go_backwards=True)(x)
+    m = K.Model(x, [a, b, c])
+    return dict(model=m, inputs=[f32(rng, B, T, F)], description="stateful/unroll/dropout options at inference")
+
+
+@impls("keras3", "tfkeras")
+def case_mask_chain(K, impl, rng):
+    L = K.layers
+    x = K.Input((T,), dtype="int32")
+    e = L.Embedding(10, 4, mask_zero=True)(x)
+    td = L.TimeDistributed(L.Dense(3))(e)
+    outs = list(L.Bidirectional(L.GRU(2, return_sequences=True, return_state=True), merge_mode="ave")(td))
+    outs.append(L.LSTM(2, go_backwards=True, return_sequences=True)(outs[0]))
+    outs.append(L.RNN([L.GRUCell(2), L.LSTMCell(3)])(td))
+    m = K.Model(x, outs)
+    return dict(model=m, inputs=[padded_ids(rng, lengths=(2, 5, 4))], description="a mask through TimeDistributed, Bidirectional with states, stacked cells")
