@@ -23,6 +23,8 @@ pub const SUPPORTED: &[&str] = &[
     "SimpleRNN",
     "LSTM",
     "GRU",
+    "LSTMV1",
+    "GRUV1",
     "CuDNNLSTM",
     "CuDNNGRU",
     "RNN",
@@ -36,12 +38,14 @@ pub const SUPPORTED: &[&str] = &[
     "Any",
 ];
 
+/// The recurrent layer classes (what `Bidirectional` may wrap).
+pub(crate) const RNN_CLASSES: &[&str] =
+    &["SimpleRNN", "LSTM", "GRU", "LSTMV1", "GRUV1", "CuDNNLSTM", "CuDNNGRU", "RNN", "ConvLSTM1D", "ConvLSTM2D"];
+
 /// Builds a layer of this family; `Ok(None)` for classes it does not know.
 pub fn build(layer: &LayerConfig, w: Vec<Tensor>, ctx: &BuildCtx<'_>) -> Result<Option<Box<dyn Layer>>> {
     Ok(Some(match layer.class_name.as_str() {
-        "SimpleRNN" | "LSTM" | "GRU" | "CuDNNLSTM" | "CuDNNGRU" | "RNN" | "ConvLSTM1D" | "ConvLSTM2D" => {
-            Box::new(Recurrent::build(layer, w, ctx)?)
-        }
+        c if RNN_CLASSES.contains(&c) => Box::new(Recurrent::build(layer, w, ctx)?),
         "Bidirectional" => Box::new(wrappers::Bidirectional::build(layer, w, ctx)?),
         "TimeDistributed" => Box::new(wrappers::TimeDistributed::build(layer, w, ctx)?),
         "Embedding" => Box::new(embed::Embedding::build(layer, w)?),

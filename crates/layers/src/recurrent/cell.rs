@@ -137,12 +137,13 @@ impl Cell {
         let conv = class.starts_with("ConvLSTM");
         let kind = match class {
             "SimpleRNN" => CellKind::Simple,
-            "LSTM" | "CuDNNLSTM" | "ConvLSTM1D" | "ConvLSTM2D" => CellKind::Lstm,
-            "GRU" => {
+            "LSTM" | "LSTMV1" | "CuDNNLSTM" | "ConvLSTM1D" | "ConvLSTM2D" => CellKind::Lstm,
+            "GRU" | "GRUV1" => {
                 let inferred = bias.as_ref().map(|b| b.rank() == 2);
                 let reset_after = match get(cfg, "reset_after") {
                     Some(v) => v.as_bool().ok_or_else(|| m.cfg_err("reset_after", "is not a boolean"))?,
-                    None => inferred.unwrap_or_else(|| super::gru_reset_after_default(ctx)),
+                    // tf.keras's `GRUV1` (the TF 1 GRU) defaults to false.
+                    None => inferred.unwrap_or_else(|| class == "GRU" && super::gru_reset_after_default(ctx)),
                 };
                 CellKind::Gru { reset_after }
             }

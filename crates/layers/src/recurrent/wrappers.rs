@@ -66,10 +66,7 @@ impl Bidirectional {
             }
         };
         for c in [&fcfg, &bcfg] {
-            if !matches!(
-                c.class_name.as_str(),
-                "SimpleRNN" | "LSTM" | "GRU" | "CuDNNLSTM" | "CuDNNGRU" | "RNN" | "ConvLSTM1D" | "ConvLSTM2D"
-            ) {
+            if !super::RNN_CLASSES.contains(&c.class_name.as_str()) {
                 return Err(m.cfg_err(
                     "layer",
                     format!("wraps a `{}`; strata runs Bidirectional over recurrent layers only", c.class_name),
