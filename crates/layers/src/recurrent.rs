@@ -62,7 +62,7 @@ pub(crate) fn weight_count(layer: &LayerConfig) -> Result<usize> {
     let cfg = &layer.config;
     match layer.class_name.as_str() {
         "CuDNNLSTM" | "CuDNNGRU" => Ok(3),
-        "RNN" => cell_configs(&m, cfg)?.iter().map(|c| Ok(cell_weight_count(&Meta::of(c), &c.config)?)).sum(),
+        "RNN" => cell_configs(&m, cfg)?.iter().map(|c| cell_weight_count(&Meta::of(c), &c.config)).sum(),
         _ => cell_weight_count(&m, cfg),
     }
 }
@@ -186,7 +186,8 @@ impl Recurrent {
         }
         // Input projection of the first cell for all steps at once: [b * t, ...] -> [b, t, ...].
         let first = self.cells.first().ok_or_else(|| m.cfg_err("cell", "holds no cells"))?;
-        let mut flat = vec![b * t];
+        let bt = b.checked_mul(t).ok_or_else(|| m.cfg_err("units", "got an input too large to flatten"))?;
+        let mut flat = vec![bt];
         flat.extend_from_slice(s.get(2..).unwrap_or(&[]));
         let xp = first.input_proj(m, &m.t(x.reshape(&flat))?)?;
         let mut ps = vec![b, t];
