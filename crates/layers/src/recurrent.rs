@@ -165,11 +165,19 @@ impl Recurrent {
         if cells.is_empty() {
             return Err(m.cfg_err("cell", "holds no cells"));
         }
+        refuse_keyword_states(&m, layer)?;
         Ok(Recurrent { meta: m, cells, opts })
     }
 
     /// Runs the layer: outputs (sequence or last output, then the final states when `return_state`).
-    pub(crate) fn run(&self, x: &Tensor, mask: Option<&Tensor>, opts: &RnnOpts) -> Result<Vec<Tensor>> {
+    /// `init` holds initial states (all cells' states in Keras order), or is empty for zeros.
+    pub(crate) fn run(
+        &self,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        opts: &RnnOpts,
+        init: &[Tensor],
+    ) -> Result<Vec<Tensor>> {
         let m = &self.meta;
         let x = if opts.time_major { m.t(swap01(x))? } else { x.clone() };
         let s = x.shape().to_vec();
@@ -207,6 +215,23 @@ impl Recurrent {
             }
             let z = m.t(Tensor::zeros(&lead))?;
             states.push(vec![z; c.n_states()]);
+        }
+        if !init.is_empty() {
+            let n = self.n_states();
+            if init.len() != n {
+                return Err(self.meta.arity(&format!("1, or 1 + {n} initial states"), 1 + init.len()));
+            }
+            let mut it = init.iter();
+            for st in states.iter_mut().flat_map(|v| v.iter_mut()) {
+                let Some(v) = it.next() else { break };
+                if v.shape() != st.shape() {
+                    return Err(m.cfg_err(
+                        "initial_state",
+                        format!("got a state of shape {:?}, expected {:?}", v.shape(), st.shape()),
+                    ));
+                }
+                *st = v.clone();
+            }
         }
 
         let order: Vec<usize> = if opts.go_backwards { (0..t).rev().collect() } else { (0..t).collect() };
@@ -259,6 +284,11 @@ impl Recurrent {
         Ok(outs)
     }
 
+    /// The number of state tensors over all cells.
+    pub(crate) fn n_states(&self) -> usize {
+        self.cells.iter().map(Cell::n_states).sum()
+    }
+
     /// The masks of [`Recurrent::run`]'s outputs.
     pub(crate) fn out_masks(&self, n: usize, mask: Option<&Tensor>, opts: &RnnOpts) -> Vec<Option<Tensor>> {
         let mut v = vec![None; n];
@@ -269,6 +299,23 @@ impl Recurrent {
         }
         v
     }
+}
+
+/// Keras 3 records `initial_state` (and `constants`) as keyword tensors, which the executor does
+/// not pass to layers: refuse them rather than silently start from zeros.
+pub(crate) fn refuse_keyword_states(m: &Meta, layer: &LayerConfig) -> Result<()> {
+    for node in &layer.inbound_nodes {
+        for key in ["initial_state", "constants"] {
+            if node.kwargs.get(key).is_some_and(|v| !v.is_null()) {
+                return Err(m.cfg_err(
+                    key,
+                    "is passed as a keyword tensor in the model graph, which strata does not run yet; \
+                     call the layer without it",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `x[:, i]` of a `[b, t, ...]` tensor.
@@ -306,13 +353,14 @@ impl Layer for Recurrent {
         &self.meta.class
     }
     fn forward(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
-        self.run(self.meta.one(inputs)?, None, &self.opts)
+        let (x, init) = inputs.split_first().ok_or_else(|| self.meta.arity("1", 0))?;
+        self.run(x, None, &self.opts, init)
     }
     fn forward_masked(&self, inputs: &[Tensor], masks: &[Option<Tensor>], _training: bool) -> Result<Masked> {
-        // Extra inputs would be initial states, which strata does not take yet.
-        let x = self.meta.one(inputs)?;
+        // Inputs after the first are initial states (tf.keras records `initial_state` so).
+        let (x, init) = inputs.split_first().ok_or_else(|| self.meta.arity("1", 0))?;
         let mask = masks.first().and_then(Option::as_ref);
-        let outs = self.run(x, mask, &self.opts)?;
+        let outs = self.run(x, mask, &self.opts, init)?;
         let out_masks = self.out_masks(outs.len(), mask, &self.opts);
         Ok((outs, out_masks))
     }

@@ -242,3 +242,16 @@ def case_mask_chain(K, impl, rng):
     outs.append(L.RNN([L.GRUCell(2), L.LSTMCell(3)])(td))
     m = K.Model(x, outs)
     return dict(model=m, inputs=[padded_ids(rng, lengths=(2, 5, 4))], description="a mask through TimeDistributed, Bidirectional with states, stacked cells")
+
+
+@impls("tfkeras")
+def case_initial_state(K, impl, rng):
+    L = K.layers
+    # tf.keras records initial_state tensors as extra inbound tensors of the call.
+    x = K.Input((T, F))
+    h0 = K.Input((3,))
+    c0 = K.Input((3,))
+    a = L.LSTM(3, return_sequences=True)(x, initial_state=[h0, c0])
+    b = L.GRU(3)(a, initial_state=[h0])
+    m = K.Model([x, h0, c0], [a, b])
+    return dict(model=m, inputs=[f32(rng, B, T, F), f32(rng, B, 3), f32(rng, B, 3)], description="initial_state inputs")

@@ -197,3 +197,33 @@ fn unsupported_cells_are_named() {
         build_layer(&layer, vec![det(&[2, 2], 1), det(&[2, 2], 2), det(&[2], 3)], &ctx).err().expect("custom cell");
     assert!(err.to_string().contains("holds a `MinimalRNNCell` cell"), "{err}");
 }
+
+#[test]
+fn keras3_keyword_initial_state_is_refused() {
+    let kt = |layer: &str, shape: &str| {
+        format!(
+            r#"{{"class_name": "__keras_tensor__", "config": {{"shape": {shape}, "dtype": "float32", "keras_history": ["{layer}", 0, 0]}}}}"#
+        )
+    };
+    let text = format!(
+        r#"{{"module": "keras", "class_name": "Functional", "config": {{"name": "f", "layers": [
+          {{"module": "keras.layers", "class_name": "InputLayer", "name": "x", "config": {{"batch_shape": [null, 5, 2], "name": "x"}}, "inbound_nodes": []}},
+          {{"module": "keras.layers", "class_name": "InputLayer", "name": "h", "config": {{"batch_shape": [null, 3], "name": "h"}}, "inbound_nodes": []}},
+          {{"module": "keras.layers", "class_name": "GRU", "name": "g", "config": {{"name": "g", "units": 3}},
+            "inbound_nodes": [{{"args": [{x}], "kwargs": {{"initial_state": [{h}]}}}}]}}],
+          "input_layers": [["x", 0, 0], ["h", 0, 0]], "output_layers": [["g", 0, 0]]}}}}"#,
+        x = kt("x", "[null, 5, 2]"),
+        h = kt("h", "[null, 3]")
+    );
+    let json = Json::parse(text, &JsonLimits::default()).expect("test json");
+    let model = strata_format::config::ModelConfig::parse(&json).expect("config");
+    let g = model.layers.iter().find(|l| l.name == "g").expect("gru");
+    let ctx = BuildCtx::new(ConfigDialect::Keras3);
+    let w = vec![det(&[2, 9], 1), det(&[3, 9], 2), det(&[2, 9], 3)];
+    let err = build_layer(g, w, &ctx).err().expect("keyword initial_state");
+    assert_eq!(
+        err.to_string(),
+        "layer `g`: config key `initial_state` is passed as a keyword tensor in the model graph, which strata does \
+         not run yet; call the layer without it; fix the model config"
+    );
+}

@@ -83,14 +83,25 @@ impl Bidirectional {
         // Keras forces zero outputs at masked steps when the wrapper returns sequences.
         fwd.opts.zero_output_for_mask = fwd.opts.return_sequences;
         bwd.opts.zero_output_for_mask = bwd.opts.return_sequences;
+        super::refuse_keyword_states(&m, layer)?;
         Ok(Bidirectional { meta: m, fwd, bwd, merge })
     }
 
-    fn run(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Masked> {
+    /// `init`: the forward layer's initial states then the backward layer's, or empty.
+    fn run(&self, x: &Tensor, mask: Option<&Tensor>, init: &[Tensor]) -> Result<Masked> {
         let m = &self.meta;
         let o: &RnnOpts = &self.fwd.opts;
-        let mut y = self.fwd.run(x, mask, &self.fwd.opts)?;
-        let mut yr = self.bwd.run(x, mask, &self.bwd.opts)?;
+        let (fi, bi) = if init.is_empty() {
+            (init, init)
+        } else {
+            let nf = self.fwd.n_states();
+            if init.len() != nf + self.bwd.n_states() {
+                return Err(m.arity(&format!("1, or 1 + {} initial states", nf + self.bwd.n_states()), 1 + init.len()));
+            }
+            init.split_at(nf)
+        };
+        let mut y = self.fwd.run(x, mask, &self.fwd.opts, fi)?;
+        let mut yr = self.bwd.run(x, mask, &self.bwd.opts, bi)?;
         if y.is_empty() || yr.is_empty() {
             return Err(m.cfg_err("layer", "produced no output"));
         }
@@ -125,10 +136,12 @@ impl Layer for Bidirectional {
         &self.meta.class
     }
     fn forward(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
-        Ok(self.run(self.meta.one(inputs)?, None)?.0)
+        let (x, init) = inputs.split_first().ok_or_else(|| self.meta.arity("1", 0))?;
+        Ok(self.run(x, None, init)?.0)
     }
     fn forward_masked(&self, inputs: &[Tensor], masks: &[Option<Tensor>], _training: bool) -> Result<Masked> {
-        self.run(self.meta.one(inputs)?, masks.first().and_then(Option::as_ref))
+        let (x, init) = inputs.split_first().ok_or_else(|| self.meta.arity("1", 0))?;
+        self.run(x, masks.first().and_then(Option::as_ref), init)
     }
 }
 
