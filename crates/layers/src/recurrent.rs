@@ -366,13 +366,27 @@ impl Layer for Recurrent {
     }
 }
 
-/// Whether the dialect's GRU defaults to `reset_after=True` (tf.keras 2 and Keras 3).
-pub(crate) fn gru_reset_after_default(ctx: &BuildCtx<'_>) -> bool {
+/// Whether the file comes from the TF 2 generation of recurrent layers (tf.keras 2 / Keras 3:
+/// GRU `reset_after=True`, `recurrent_activation="sigmoid"`) rather than Keras 1/2 multi-backend
+/// or tf.keras 1.x (TF 1 wrote `keras_version` `2.2.4-tf` and kept `reset_after=False`,
+/// `hard_sigmoid`).
+pub(crate) fn tf2_recurrent_defaults(ctx: &BuildCtx<'_>) -> bool {
+    // `Some(true)`: a tf.keras version string (`2.x.y-tf`) of TF 2; `Some(false)`: one of TF 1.
+    let tf_suffix = ctx.keras_version.filter(|v| v.contains("tf")).map(|v| {
+        let mut it = v.split(|c: char| !c.is_ascii_digit()).filter_map(|p| p.parse::<u32>().ok());
+        (it.next().unwrap_or(0), it.next().unwrap_or(0)) >= (2, 3)
+    });
     match ctx.dialect {
         ConfigDialect::Keras1 => false,
-        ConfigDialect::Keras2 => ctx.keras_version.is_some_and(|v| v.contains("tf")),
-        ConfigDialect::TfKeras | ConfigDialect::Keras3 | ConfigDialect::Keras3LegacyH5 => true,
+        ConfigDialect::Keras2 => tf_suffix.unwrap_or(false),
+        ConfigDialect::TfKeras => tf_suffix.unwrap_or(true),
+        ConfigDialect::Keras3 | ConfigDialect::Keras3LegacyH5 => true,
     }
+}
+
+/// Whether the dialect's GRU defaults to `reset_after=True` (tf.keras 2 and Keras 3).
+pub(crate) fn gru_reset_after_default(ctx: &BuildCtx<'_>) -> bool {
+    tf2_recurrent_defaults(ctx)
 }
 
 #[cfg(test)]

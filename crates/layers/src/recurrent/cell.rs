@@ -54,13 +54,10 @@ fn gates(kind: CellKind) -> usize {
     }
 }
 
-/// Keras 2 multi-backend (and Keras 1) default `recurrent_activation` is `hard_sigmoid`.
+/// The default `recurrent_activation`: `hard_sigmoid` before tf.keras 2 (Keras 1/2 multi-backend,
+/// tf.keras 1.x), `sigmoid` since.
 fn ract_default(ctx: &BuildCtx<'_>) -> &'static str {
-    match ctx.dialect {
-        ConfigDialect::Keras1 => "hard_sigmoid",
-        ConfigDialect::Keras2 if !ctx.keras_version.is_some_and(|v| v.contains("tf")) => "hard_sigmoid",
-        _ => "sigmoid",
-    }
+    if super::tf2_recurrent_defaults(ctx) { "sigmoid" } else { "hard_sigmoid" }
 }
 
 /// The CuDNN input-kernel layout to Keras's, per gate (`kernel.T.reshape(kernel.shape, order="F")`

@@ -133,6 +133,11 @@ fn gru_default_reset_after_follows_the_dialect() {
     assert!(!gru_reset_after_default(&BuildCtx::new(ConfigDialect::Keras1)));
     assert!(gru_reset_after_default(&BuildCtx::new(ConfigDialect::TfKeras)));
     assert!(gru_reset_after_default(&BuildCtx::new(ConfigDialect::Keras3)));
+    let with = |d, v| BuildCtx { dialect: d, backend: None, keras_version: Some(v) };
+    assert!(!gru_reset_after_default(&with(ConfigDialect::TfKeras, "2.2.4-tf")));
+    assert!(gru_reset_after_default(&with(ConfigDialect::Keras2, "2.4.0-tf")));
+    assert!(!gru_reset_after_default(&with(ConfigDialect::Keras2, "2.3.1")));
+    assert!(gru_reset_after_default(&with(ConfigDialect::TfKeras, "2.15.0")));
 }
 
 #[test]
