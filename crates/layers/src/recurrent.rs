@@ -372,6 +372,8 @@ impl Layer for Recurrent {
 /// `hard_sigmoid`).
 pub(crate) fn tf2_recurrent_defaults(ctx: &BuildCtx<'_>) -> bool {
     // `Some(true)`: a tf.keras version string (`2.x.y-tf`) of TF 2; `Some(false)`: one of TF 1.
+    // TF 2.0/2.1 also wrote `2.2.4-tf`; their configs always carry both keys (and a GRU's bias
+    // shape tells `reset_after`), so only hand-written configs meet this ambiguity.
     let tf_suffix = ctx.keras_version.filter(|v| v.contains("tf")).map(|v| {
         let mut it = v.split(|c: char| !c.is_ascii_digit()).filter_map(|p| p.parse::<u32>().ok());
         (it.next().unwrap_or(0), it.next().unwrap_or(0)) >= (2, 3)

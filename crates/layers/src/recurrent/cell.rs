@@ -5,7 +5,6 @@ use crate::activation::{self, Activation};
 use crate::cfg::{Meta, bool_of, get, ints_of, padding_of, pair_of};
 use crate::error::{Error, Result};
 use crate::layers::BuildCtx;
-use strata_format::config::ConfigDialect;
 use strata_format::json::Json;
 use strata_tensor::{Conv2dParams, Padding, Padding1d, Tensor};
 
