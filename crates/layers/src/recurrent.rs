@@ -1,5 +1,5 @@
 //! Recurrent layers: SimpleRNN, LSTM, GRU, RNN over cells, StackedRNNCells, Bidirectional,
-//! TimeDistributed, ConvLSTM1D/2D, the CuDNN layers of tf.keras/Keras 2, and the mask producers
+//! TimeDistributed, ConvLSTM1D/2D/3D, the CuDNN layers of tf.keras/Keras 2, and the mask producers
 //! Embedding (`mask_zero`) and Masking.
 //!
 //! Every recurrent layer runs as a stack of [`cell::Cell`]s over time with Keras's masking rules
@@ -30,6 +30,7 @@ pub const SUPPORTED: &[&str] = &[
     "RNN",
     "ConvLSTM1D",
     "ConvLSTM2D",
+    "ConvLSTM3D",
     "Bidirectional",
     "TimeDistributed",
     "Embedding",
@@ -39,8 +40,19 @@ pub const SUPPORTED: &[&str] = &[
 ];
 
 /// The recurrent layer classes (what `Bidirectional` may wrap).
-pub(crate) const RNN_CLASSES: &[&str] =
-    &["SimpleRNN", "LSTM", "GRU", "LSTMV1", "GRUV1", "CuDNNLSTM", "CuDNNGRU", "RNN", "ConvLSTM1D", "ConvLSTM2D"];
+pub(crate) const RNN_CLASSES: &[&str] = &[
+    "SimpleRNN",
+    "LSTM",
+    "GRU",
+    "LSTMV1",
+    "GRUV1",
+    "CuDNNLSTM",
+    "CuDNNGRU",
+    "RNN",
+    "ConvLSTM1D",
+    "ConvLSTM2D",
+    "ConvLSTM3D",
+];
 
 /// Builds a layer of this family; `Ok(None)` for classes it does not know.
 pub fn build(layer: &LayerConfig, w: Vec<Tensor>, ctx: &BuildCtx<'_>) -> Result<Option<Box<dyn Layer>>> {

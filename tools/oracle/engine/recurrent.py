@@ -255,3 +255,13 @@ def case_initial_state(K, impl, rng):
     b = L.GRU(3)(a, initial_state=[h0])
     m = K.Model([x, h0, c0], [a, b])
     return dict(model=m, inputs=[f32(rng, B, T, F), f32(rng, B, 3), f32(rng, B, 3)], description="initial_state inputs")
+
+
+@impls("keras3", "tfkeras")
+def case_conv_lstm3d(K, impl, rng):
+    L = K.layers
+    x = K.Input((T, 4, 5, 4, 2))
+    a = L.ConvLSTM3D(2, 3, padding="same", return_sequences=True)(x)
+    b = L.ConvLSTM3D(2, (2, 3, 2), strides=(2, 1, 1), go_backwards=True)(a)
+    m = K.Model(x, [a, b])
+    return dict(model=m, inputs=[f32(rng, 2, T, 4, 5, 4, 2)], description="ConvLSTM3D same/valid, depth stride")

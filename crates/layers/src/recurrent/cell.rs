@@ -23,8 +23,18 @@ pub(crate) enum CellKind {
 #[derive(Debug, Clone)]
 enum Proj {
     Dense,
-    Conv1d { stride: usize, dilation: usize, padding: Padding1d },
+    Conv1d {
+        stride: usize,
+        dilation: usize,
+        padding: Padding1d,
+    },
     Conv2d(Conv2dParams),
+    /// ConvLSTM3D: strides and dilation per `[d, h, w]`, `same` padding or not.
+    Conv3d {
+        strides: [usize; 3],
+        dilation: [usize; 3],
+        same: bool,
+    },
 }
 
 /// One recurrent cell with its weights.
@@ -133,7 +143,7 @@ impl Cell {
         let conv = class.starts_with("ConvLSTM");
         let kind = match class {
             "SimpleRNN" => CellKind::Simple,
-            "LSTM" | "LSTMV1" | "CuDNNLSTM" | "ConvLSTM1D" | "ConvLSTM2D" => CellKind::Lstm,
+            "LSTM" | "LSTMV1" | "CuDNNLSTM" | "ConvLSTM1D" | "ConvLSTM2D" | "ConvLSTM3D" => CellKind::Lstm,
             "GRU" | "GRUV1" => {
                 let inferred = bias.as_ref().map(|b| b.rank() == 2);
                 let reset_after = match get(cfg, "reset_after") {
@@ -201,6 +211,11 @@ impl Cell {
             rec = m.t(rec.slice_axis(-1, 0, 2 * units))?;
         }
         let proj = match class {
+            "ConvLSTM3D" => {
+                crate::cfg::channels_last(m, cfg)?;
+                let same = padding_of(m, cfg)? == Padding::Same;
+                Proj::Conv3d { strides: triple(m, cfg, "strides")?, dilation: triple(m, cfg, "dilation_rate")?, same }
+            }
             "ConvLSTM1D" | "ConvLSTM2D" => {
                 crate::cfg::channels_last(m, cfg)?;
                 let padding = padding_of(m, cfg)?;
@@ -244,6 +259,13 @@ impl Cell {
                     m.t(strata_tensor::conv1d(x, k, 1, 1, Padding1d::Same, 1))
                 } else {
                     m.t(strata_tensor::conv1d(x, k, *stride, *dilation, *padding, 1))
+                }
+            }
+            Proj::Conv3d { strides, dilation, same } => {
+                if recurrent {
+                    m.t(conv3d(x, k, [1; 3], [1; 3], true))
+                } else {
+                    m.t(conv3d(x, k, *strides, *dilation, *same))
                 }
             }
             Proj::Conv2d(p) => {
@@ -312,4 +334,71 @@ impl Cell {
             }
         }
     }
+}
+
+/// One to three positive integers as `[d, h, w]` (default 1).
+fn triple(m: &Meta, cfg: &Json, key: &str) -> Result<[usize; 3]> {
+    let pos = |i: &isize| usize::try_from(*i).ok().filter(|&u| u > 0);
+    match ints_of(m, cfg, key)?.as_deref() {
+        None => Some([1; 3]),
+        Some([a]) => pos(a).map(|a| [a; 3]),
+        Some([a, b, c]) => pos(a).zip(pos(b)).zip(pos(c)).map(|((a, b), c)| [a, b, c]),
+        Some(_) => None,
+    }
+    .ok_or_else(|| m.cfg_err(key, "must be one or three positive integers"))
+}
+
+/// 3-D convolution (NDHWC input, DHWIO kernel) as a sum of 2-D convolutions over the kernel's
+/// depth taps; `same` pads like TensorFlow (the smaller half in front).
+fn conv3d(
+    x: &Tensor,
+    k: &Tensor,
+    strides: [usize; 3],
+    dilation: [usize; 3],
+    same: bool,
+) -> std::result::Result<Tensor, strata_tensor::Error> {
+    let (&[n, d, h, w, c], &[kd, kh, kw, kc, o]) = (x.shape(), k.shape()) else {
+        let (shape, layout) = if x.rank() != 5 { (x.shape(), "NDHWC") } else { (k.shape(), "DHWIO kernel") };
+        return Err(strata_tensor::Error::Rank { op: "conv3d", expected: "5", layout, shape: shape.to_vec() });
+    };
+    let [sd, sh, sw] = strides;
+    let [dd, dh, dw] = dilation;
+    let span = kd.saturating_sub(1).saturating_mul(dd).saturating_add(1);
+    let (od, front) = if same {
+        let od = d.div_ceil(sd.max(1));
+        let total = (od.saturating_sub(1) * sd + span).saturating_sub(d);
+        (od, total / 2)
+    } else {
+        (if d >= span { (d - span) / sd.max(1) + 1 } else { 0 }, 0)
+    };
+    let p2 = Conv2dParams::default().with_strides([sh, sw]).with_dilation([dh, dw]).with_padding(if same {
+        Padding::Same
+    } else {
+        Padding::Valid
+    });
+    let taps = (0..kd)
+        .map(|i| k.slice_axis(0, i, i + 1)?.reshape(&[kh, kw, kc, o]))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let zero_slice = Tensor::zeros(&[n, h, w, c])?;
+    let mut planes = Vec::with_capacity(od);
+    for z in 0..od {
+        let mut acc: Option<Tensor> = None;
+        for (i, tap) in taps.iter().enumerate() {
+            let pos = (z * sd + i * dd).checked_sub(front).filter(|&p| p < d);
+            let Some(p) = pos else { continue };
+            let xs = x.slice_axis(1, p, p + 1)?.reshape(&[n, h, w, c])?;
+            let y = strata_tensor::conv2d(&xs, tap, &p2)?;
+            acc = Some(match acc {
+                Some(a) => a.add(&y)?,
+                None => y,
+            });
+        }
+        let plane = match acc {
+            Some(a) => a,
+            None => strata_tensor::conv2d(&zero_slice, taps.first().unwrap_or(k), &p2)?,
+        };
+        planes.push(plane);
+    }
+    let refs: Vec<&Tensor> = planes.iter().collect();
+    strata_tensor::stack(&refs, 1)
 }
