@@ -178,6 +178,7 @@ impl Recurrent {
             return Err(m.cfg_err("cell", "holds no cells"));
         }
         refuse_keyword_states(&m, layer)?;
+        refuse_reduced_policy(&m, cfg)?;
         Ok(Recurrent { meta: m, cells, opts })
     }
 
@@ -310,6 +311,31 @@ impl Recurrent {
             *first = mask.cloned();
         }
         v
+    }
+}
+
+/// The name of a reduced-precision dtype policy (`float16`, `mixed_float16`, `bfloat16`,
+/// `mixed_bfloat16`) on a layer config, from a string or a Keras 3 `DTypePolicy` object.
+pub(crate) fn reduced_policy(cfg: &Json) -> Option<strata_tensor::DType> {
+    let v = get(cfg, "dtype")?;
+    let name = v.as_str().or_else(|| v.get("config").and_then(|c| c.get("name")).and_then(Json::as_str))?;
+    match name {
+        "float16" | "mixed_float16" => Some(strata_tensor::DType::F16),
+        "bfloat16" | "mixed_bfloat16" => Some(strata_tensor::DType::BF16),
+        _ => None,
+    }
+}
+
+/// Recurrent layers compute in f32 only: refuse a reduced-precision policy by name.
+fn refuse_reduced_policy(m: &Meta, cfg: &Json) -> Result<()> {
+    match reduced_policy(cfg) {
+        Some(d) => Err(m.cfg_err(
+            "dtype",
+            format!(
+                "is a {d:?} compute policy; strata runs recurrent layers in float32 only (set the policy to float32)"
+            ),
+        )),
+        None => Ok(()),
     }
 }
 

@@ -265,3 +265,13 @@ def case_conv_lstm3d(K, impl, rng):
     b = L.ConvLSTM3D(2, (2, 3, 2), strides=(2, 1, 1), go_backwards=True)(a)
     m = K.Model(x, [a, b])
     return dict(model=m, inputs=[f32(rng, 2, T, 4, 5, 4, 2)], description="ConvLSTM3D same/valid, depth stride")
+
+
+@impls("keras3", "tfkeras")
+def case_embedding_float16(K, impl, rng):
+    L = K.layers
+    x = K.Input((T,), dtype="int32")
+    e = L.Embedding(10, 4, mask_zero=True, dtype="float16")(x)
+    y = L.LSTM(3, dtype="float32")(e)
+    m = K.Model(x, [e, y])
+    return dict(model=m, inputs=[padded_ids(rng)], description="Embedding under a float16 policy into a float32 LSTM")

@@ -232,3 +232,11 @@ fn keras3_keyword_initial_state_is_refused() {
          not run yet; call the layer without it; fix the model config"
     );
 }
+
+#[test]
+fn reduced_precision_rnn_policy_is_refused() {
+    let layer = cfg("LSTM", r#"{"name": "l", "units": 2, "dtype": "mixed_float16"}"#);
+    let ctx = BuildCtx::new(ConfigDialect::TfKeras);
+    let err = build_layer(&layer, vec![det(&[3, 8], 1), det(&[2, 8], 2), det(&[8], 3)], &ctx).err().expect("f16");
+    assert!(err.to_string().contains("config key `dtype` is a F16 compute policy"), "{err}");
+}

@@ -84,6 +84,7 @@ impl Bidirectional {
         fwd.opts.zero_output_for_mask = fwd.opts.return_sequences;
         bwd.opts.zero_output_for_mask = bwd.opts.return_sequences;
         super::refuse_keyword_states(&m, layer)?;
+        super::refuse_reduced_policy(&m, cfg)?;
         Ok(Bidirectional { meta: m, fwd, bwd, merge })
     }
 
