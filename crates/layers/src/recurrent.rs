@@ -194,11 +194,16 @@ impl Recurrent {
         let m = &self.meta;
         let x = if opts.time_major { m.t(swap01(x))? } else { x.clone() };
         let s = x.shape().to_vec();
-        let (Some(&b), Some(&t)) = (s.first(), s.get(1)) else {
-            return Err(m.cfg_err("units", format!("needs a [batch, time, ...] input, got shape {s:?}")));
+        let (Some(&b), Some(&t), true) = (s.first(), s.get(1), s.len() >= 3) else {
+            return m.t(Err(strata_tensor::Error::Rank {
+                op: "rnn",
+                expected: ">= 3",
+                layout: "[batch, time, features...]",
+                shape: s.clone(),
+            }));
         };
         if t == 0 {
-            return Err(m.cfg_err("units", "got an input with no time steps"));
+            return Err(m.cfg_err("input", "has no time steps (a sequence of length 0); feed at least one step"));
         }
         if let Some(mk) = mask
             && mk.shape() != [b, t]
@@ -220,7 +225,9 @@ impl Recurrent {
 
         // Initial states: zeros shaped like each cell's state.
         let mut states: Vec<Vec<Tensor>> = Vec::with_capacity(self.cells.len());
-        let first_step = steps.first().ok_or_else(|| m.cfg_err("units", "got an input with no time steps"))?;
+        let first_step = steps
+            .first()
+            .ok_or_else(|| m.cfg_err("input", "has no time steps (a sequence of length 0); feed at least one step"))?;
         let mut lead = first_step.shape().to_vec();
         for c in &self.cells {
             if let Some(l) = lead.last_mut() {
@@ -282,7 +289,8 @@ impl Recurrent {
             }
             prev = Some(out);
         }
-        let last = prev.ok_or_else(|| m.cfg_err("units", "got an input with no time steps"))?;
+        let last = prev
+            .ok_or_else(|| m.cfg_err("input", "has no time steps (a sequence of length 0); feed at least one step"))?;
         let y = if opts.return_sequences {
             let refs: Vec<&Tensor> = outputs.iter().collect();
             let seq = m.t(strata_tensor::stack(&refs, 1))?;

@@ -240,3 +240,13 @@ fn reduced_precision_rnn_policy_is_refused() {
     let err = build_layer(&layer, vec![det(&[3, 8], 1), det(&[2, 8], 2), det(&[8], 3)], &ctx).err().expect("f16");
     assert!(err.to_string().contains("config key `dtype` is a F16 compute policy"), "{err}");
 }
+
+#[test]
+fn rank_two_input_is_refused() {
+    let layer = cfg("SimpleRNN", r#"{"name": "s", "units": 2}"#);
+    let ctx = BuildCtx::new(ConfigDialect::Keras3);
+    let l = build_layer(&layer, vec![det(&[3, 2], 1), det(&[2, 2], 2), det(&[2], 3)], &ctx).unwrap().unwrap();
+    let err = l.forward(&[det(&[2, 3], 4)], false).expect_err("rank 2");
+    let text = err.to_string();
+    assert!(text.starts_with("layer `s` (SimpleRNN) failed:") && text.contains("[batch, time, features...]"), "{text}");
+}
