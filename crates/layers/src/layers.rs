@@ -168,8 +168,6 @@ pub enum Kind {
     Merge(MergeOp),
     /// `Concatenate`
     Concatenate(isize),
-    /// `Embedding`
-    Embedding(Tensor),
     /// `Rescaling`: `x * scale + offset`
     Rescaling { scale: Tensor, offset: Tensor },
     /// `Cropping2D`: `[(top, bottom), (left, right)]`
@@ -251,7 +249,6 @@ pub const SUPPORTED: &[&str] = &[
     "Maximum",
     "Minimum",
     "Concatenate",
-    "Embedding",
     "Rescaling",
     "Cropping2D",
     "ZeroPadding2D",
@@ -362,11 +359,6 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, dialect: ConfigDialect) -> Res
         "Maximum" => Kind::Merge(MergeOp::Maximum),
         "Minimum" => Kind::Merge(MergeOp::Minimum),
         "Concatenate" => Kind::Concatenate(int_of(&m, cfg, "axis", -1)?),
-        "Embedding" => {
-            weights_n(&m, &w, 1)?;
-            let table = w.into_iter().next().ok_or_else(|| m.cfg_err("input_dim", "has no table"))?;
-            Kind::Embedding(table)
-        }
         "Rescaling" => {
             let num = |key: &str, default: f32| -> Result<Tensor> {
                 match get(cfg, key) {
@@ -630,7 +622,6 @@ impl Layer for Builtin {
                 let refs: Vec<&Tensor> = inputs.iter().collect();
                 m.t(strata_tensor::concat(&refs, *axis))?
             }
-            Kind::Embedding(table) => m.t(table.take(m.one(inputs)?, 0))?,
             Kind::Rescaling { scale, offset } => m.t(m.t(m.one(inputs)?.mul(scale))?.add(offset))?,
             Kind::Cropping2d([(t, b), (l, r)]) => {
                 let x = m.one(inputs)?;

@@ -92,7 +92,9 @@ fn global_max_pool_picks_the_channel_maximum() {
 fn embedding_looks_rows_up() {
     let m = model("Embedding", r#"{"name": "e", "input_dim": 3, "output_dim": 2}"#);
     let table = Tensor::from_vec(&[3, 2], vec![0.0, 1.0, 10.0, 11.0, 20.0, 21.0]).unwrap();
-    let l = build(layer(&m), vec![table], ConfigDialect::Keras3).unwrap().unwrap();
+    // Embedding lives in the recurrent family (it makes masks), so it builds through build_layer.
+    let ctx = strata_layers::BuildCtx::new(ConfigDialect::Keras3);
+    let l = strata_layers::build_layer(layer(&m), vec![table], &ctx).unwrap().unwrap();
     let ids = Tensor::from_vec(&[1, 2], vec![2.0, 0.0]).unwrap();
     let y = l.forward(&[ids], false).unwrap();
     assert_eq!(y[0].shape(), &[1, 2, 2]);
