@@ -10,15 +10,7 @@ use common::{Outcome, run_case};
 
 /// Cases strata does not reproduce yet, with why. Each entry must still fail: one that passes
 /// makes the test fail until it is removed from here.
-const KNOWN_DIVERGENT: &[(&str, &str)] = &[
-    // Keras saves a StackedRNNCells' cells as `cell/cells/<snake_case class>[_n]`; strata-format's
-    // binder (`bind::keras3_sub_objects`) claims them in path order (gru_cell before lstm_cell), not
-    // in the config's cell order, so the cells get each other's weights. Fix belongs in bind.rs.
-    (
-        "keras3/recurrent/stacked_cells_name_order",
-        "the .keras binder orders StackedRNNCells weights by cell path, not config order",
-    ),
-];
+const KNOWN_DIVERGENT: &[(&str, &str)] = &[];
 
 #[test]
 fn engine_fixtures_match_keras() {

@@ -38,13 +38,26 @@ pub fn convert(m: &Meta, class: &str, cfg: &Json, w: Vec<Tensor>, keras1: bool, 
         }
         "Bidirectional" => {
             let Some((c, ic)) = inner() else { return Ok(w) };
-            if !w.len().is_multiple_of(2) {
-                return Err(Error::WeightCount { layer: m.name.clone(), expected: w.len() + 1, got: w.len() });
-            }
+            // `backward_layer` (Keras 2.3+/3) may be another class with its own config.
+            let (bc, bic) = cfg
+                .get("backward_layer")
+                .and_then(|v| Some((v.get("class_name")?.as_str()?.to_string(), v.get("config").cloned()?)))
+                .unwrap_or_else(|| (c.clone(), ic.clone()));
+            // Recurrent layers hold kernel, recurrent kernel and (with use_bias) bias; a Keras 1
+            // layer or an unknown class splits in half.
+            let rnn_count = |class: &str, c: &Json| -> Option<usize> {
+                matches!(class, "LSTM" | "GRU" | "SimpleRNN" | "CuDNNLSTM" | "CuDNNGRU")
+                    .then(|| 2 + usize::from(c.get("use_bias").and_then(Json::as_bool).unwrap_or(true)))
+            };
+            let split = match (keras1, rnn_count(&c, &ic), rnn_count(&bc, &bic)) {
+                (false, Some(f), Some(b)) if f + b == w.len() => f,
+                _ if w.len().is_multiple_of(2) => w.len() / 2,
+                _ => return Err(Error::WeightCount { layer: m.name.clone(), expected: w.len() + 1, got: w.len() }),
+            };
             let mut fw = w;
-            let bw = fw.split_off(fw.len() / 2);
+            let bw = fw.split_off(split);
             let mut out = convert(m, &c, &ic, fw, keras1, theano)?;
-            out.extend(convert(m, &c, &ic, bw, keras1, theano)?);
+            out.extend(convert(m, &bc, &bic, bw, keras1, theano)?);
             return Ok(out);
         }
         _ => {}
