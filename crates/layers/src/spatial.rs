@@ -610,3 +610,212 @@ impl Layer for Spatial {
         Ok((vec![y], vec![None]))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_format::config::ConfigDialect;
+    use strata_format::json::JsonLimits;
+
+    fn layer_of(class: &str, config: &str) -> LayerConfig {
+        let json = Json::parse(config.to_string(), &JsonLimits::default()).unwrap();
+        let name = json.get("name").and_then(Json::as_str).unwrap_or("l").to_string();
+        LayerConfig {
+            class_name: class.into(),
+            module: None,
+            registered_name: None,
+            name,
+            config: json.clone(),
+            inbound_nodes: Vec::new(),
+            build_config: None,
+            shared_object_id: None,
+            nested: None,
+            branches: Vec::new(),
+            raw: json,
+        }
+    }
+
+    fn make(class: &str, config: &str) -> Result<Box<dyn Layer>> {
+        build(&layer_of(class, config), Vec::new(), &BuildCtx::new(ConfigDialect::Keras3)).map(|l| l.unwrap())
+    }
+
+    fn data(shape: &[usize]) -> Tensor {
+        let n: usize = shape.iter().product();
+        Tensor::from_vec(shape, (0..n).map(|i| ((i * 37) % 23) as f32 * 0.5 - 5.0).collect()).unwrap()
+    }
+
+    fn run(l: &dyn Layer, x: &Tensor) -> Tensor {
+        l.forward(std::slice::from_ref(x), false).unwrap().remove(0)
+    }
+
+    #[test]
+    fn masked_global_average_excludes_masked_steps() {
+        let x = data(&[2, 4, 3]);
+        let mask = Tensor::from_vec(&[2, 4], vec![1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0]).unwrap();
+        // reference: the plain mean over the kept steps of each sample
+        let keep = [vec![0usize, 2, 3], vec![2]];
+        let mut want = Vec::new();
+        for (b, steps) in keep.iter().enumerate() {
+            let idx = Tensor::from_vec(&[steps.len()], steps.iter().map(|&s| s as f32).collect()).unwrap();
+            let sample = x.slice(&[(b, b + 1), (0, 4), (0, 3)]).unwrap().take(&idx, 1).unwrap();
+            want.extend(sample.mean(Some(&[1]), false).unwrap().to_vec());
+        }
+        let want = Tensor::from_vec(&[2, 3], want).unwrap();
+        let gap = make("GlobalAveragePooling1D", r#"{"name": "gap"}"#).unwrap();
+        let (y, m) = gap.forward_masked(std::slice::from_ref(&x), &[Some(mask.clone())], false).unwrap();
+        assert!(y[0].all_close(&want, 1e-6, 1e-6), "{:?} vs {want:?}", y[0]);
+        assert!(m[0].is_none(), "global pooling outputs no mask");
+        // channels_first with keepdims on the transposed input gives the same numbers
+        let cf = make("GlobalAvgPool1D", r#"{"name": "gap_cf", "data_format": "channels_first", "keepdims": true}"#)
+            .unwrap();
+        let xt = x.permute(&[0, 2, 1]).unwrap();
+        let (y, _) = cf.forward_masked(&[xt], &[Some(mask.clone())], false).unwrap();
+        assert_eq!(y[0].shape(), &[2, 3, 1]);
+        assert!(y[0].reshape(&[2, 3]).unwrap().all_close(&want, 1e-6, 1e-6));
+        // GlobalMaxPooling1D ignores the mask (Keras 3 never passes it one) and drops it
+        let gmp = make("GlobalMaxPooling1D", r#"{"name": "gmp"}"#).unwrap();
+        let (y, m) = gmp.forward_masked(std::slice::from_ref(&x), &[Some(mask.clone())], false).unwrap();
+        assert_eq!(y[0], x.max(Some(&[1]), false).unwrap());
+        assert!(m[0].is_none());
+        // a mask of the wrong shape is an error naming it
+        let bad = Tensor::ones(&[2, 3]).unwrap();
+        let err = gap.forward_masked(&[x], &[Some(bad)], false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "layer `gap`: config key `mask` has shape [2, 3], but the input [2, 4, 3] needs a [batch, steps] mask of \
+             [2, 4]; fix the model config"
+        );
+    }
+
+    #[test]
+    fn no_spatial_layer_passes_a_mask_on() {
+        // pooling with a unit window keeps the steps axis, yet Keras drops the mask
+        let l = make("MaxPooling1D", r#"{"name": "p", "pool_size": 1}"#).unwrap();
+        let x = data(&[2, 4, 3]);
+        let (y, m) =
+            l.forward_masked(std::slice::from_ref(&x), &[Some(Tensor::ones(&[2, 4]).unwrap())], false).unwrap();
+        assert_eq!(y[0], x);
+        assert!(m[0].is_none());
+    }
+
+    #[test]
+    fn channels_first_matches_permuted_channels_last() {
+        let cases: &[(&str, &str, usize)] = &[
+            ("MaxPooling2D", r#""pool_size": [3, 2], "strides": [2, 1], "padding": "same""#, 2),
+            ("AveragePooling3D", r#""pool_size": 2, "strides": [1, 2, 1], "padding": "same""#, 3),
+            ("AveragePooling1D", r#""pool_size": 3, "strides": 2, "padding": "valid""#, 1),
+            ("UpSampling2D", r#""size": [2, 3], "interpolation": "bilinear""#, 2),
+            ("UpSampling3D", r#""size": [1, 2, 3]"#, 3),
+            ("Cropping3D", r#""cropping": [[1, 0], 1, [0, 2]]"#, 3),
+            ("ZeroPadding2D", r#""padding": [[1, 2], [0, 1]]"#, 2),
+            ("Resizing", r#""height": 3, "width": 7, "crop_to_aspect_ratio": true"#, 2),
+            ("CenterCrop", r#""height": 6, "width": 2"#, 2),
+        ];
+        for &(class, extra, nd) in cases {
+            let shape: Vec<usize> = [2, 5, 4, 3, 2][..nd + 1].iter().copied().chain([3]).collect();
+            let x = data(&shape);
+            let last = make(class, &format!(r#"{{"name": "a", {extra}}}"#)).unwrap();
+            let first = make(class, &format!(r#"{{"name": "b", "data_format": "channels_first", {extra}}}"#)).unwrap();
+            let want = run(last.as_ref(), &x).permute(&to_first(nd + 2)).unwrap();
+            let got = run(first.as_ref(), &x.permute(&to_first(nd + 2)).unwrap());
+            assert_eq!(got, want, "{class}");
+        }
+    }
+
+    #[test]
+    fn flatten_channels_first_moves_channels_last() {
+        let x = data(&[2, 3, 2, 2]);
+        let f = make("Flatten", r#"{"name": "f", "data_format": "channels_first"}"#).unwrap();
+        let want = x.permute(&[0, 2, 3, 1]).unwrap().reshape(&[2, 12]).unwrap();
+        assert_eq!(run(f.as_ref(), &x), want);
+        let f = make("Flatten", r#"{"name": "f"}"#).unwrap();
+        assert_eq!(run(f.as_ref(), &Tensor::zeros(&[3]).unwrap()).shape(), &[3, 1]);
+    }
+
+    #[test]
+    fn upsampling_repeats_and_center_crop_centres() {
+        let x = data(&[1, 2, 3]);
+        let u = make("UpSampling1D", r#"{"name": "u", "size": 2}"#).unwrap();
+        let y = run(u.as_ref(), &x);
+        assert_eq!(y.shape(), &[1, 4, 3]);
+        for t in 0..4 {
+            assert_eq!(
+                y.slice(&[(0, 1), (t, t + 1), (0, 3)]).unwrap().to_vec(),
+                x.slice(&[(0, 1), (t / 2, t / 2 + 1), (0, 3)]).unwrap().to_vec()
+            );
+        }
+        let c = make("CenterCrop", r#"{"name": "c", "height": 2, "width": 1}"#).unwrap();
+        let x = data(&[1, 5, 4, 1]);
+        // (5 - 2) // 2 = 1 and (4 - 1) // 2 = 1
+        assert_eq!(run(c.as_ref(), &x), x.slice(&[(0, 1), (1, 3), (1, 2), (0, 1)]).unwrap());
+        // a single image (rank 3) is accepted as Keras does
+        let single = run(c.as_ref(), &x.reshape(&[5, 4, 1]).unwrap());
+        assert_eq!(single.shape(), &[2, 1, 1]);
+    }
+
+    #[test]
+    fn config_errors_name_the_key_and_the_fix() {
+        let err = |class: &str, cfg: &str| make(class, cfg).err().expect("error").to_string();
+        assert_eq!(
+            err("UpSampling2D", r#"{"name": "u", "interpolation": "lanczos3"}"#),
+            "layer `u`: config key `interpolation` is `lanczos3`; strata implements `nearest` and `bilinear` only; fix \
+             the model config"
+        );
+        assert_eq!(
+            err("UpSampling3D", r#"{"name": "u", "size": [2, 70000, 1]}"#),
+            "layer `u`: config key `size` [2, 70000, 1] is over 65536, which strata refuses as a memory bomb; fix the \
+             model config"
+        );
+        assert_eq!(
+            err("ZeroPadding3D", r#"{"name": "z", "padding": [1, 2]}"#),
+            "layer `z`: config key `padding` must be an integer, 3 integers or 3 pairs of non-negative integers; fix the \
+             model config"
+        );
+        assert!(err("ZeroPadding1D", r#"{"name": "z", "padding": 100000}"#).contains("memory bomb"));
+        assert!(err("MaxPooling2D", r#"{"name": "p", "pool_size": [2, 0]}"#).contains("`pool_size` must be"));
+        assert!(err("MaxPooling1D", r#"{"name": "p", "padding": "causal"}"#).contains("`padding` is `causal`"));
+        assert!(err("Flatten", r#"{"name": "f", "data_format": "NCHW"}"#).contains("`data_format` is `NCHW`"));
+        assert!(err("Resizing", r#"{"name": "r", "height": 2, "width": 0}"#).contains("`width` is 0"));
+        assert!(err("Resizing", r#"{"name": "r", "height": 2, "width": 2, "antialias": true}"#).contains("antialias"));
+        assert!(
+            err("Resizing", r#"{"name": "r", "height": 2, "width": 2, "interpolation": "bicubic"}"#)
+                .contains("bicubic")
+        );
+        assert!(
+            err(
+                "Resizing",
+                r#"{"name": "r", "height": 2, "width": 2, "crop_to_aspect_ratio": true, "pad_to_aspect_ratio": true}"#
+            )
+            .contains("only one of them")
+        );
+        let w = build(
+            &layer_of("MaxPooling2D", r#"{"name": "p"}"#),
+            vec![Tensor::zeros(&[1]).unwrap()],
+            &BuildCtx::new(ConfigDialect::Keras3),
+        );
+        assert!(matches!(w, Err(Error::WeightCount { expected: 0, got: 1, .. })));
+    }
+
+    #[test]
+    fn input_errors_name_the_layer() {
+        let c = make("Cropping2D", r#"{"name": "c", "cropping": [[2, 1], 0]}"#).unwrap();
+        let e = c.forward(&[data(&[1, 3, 4, 1])], false).unwrap_err().to_string();
+        assert!(e.starts_with("layer `c`: config key `cropping`"), "{e}");
+        assert!(e.contains("Keras needs the cropping to be smaller than the input"), "{e}");
+        let p = make("AveragePooling3D", r#"{"name": "p", "pool_size": 2}"#).unwrap();
+        let e = p.forward(&[data(&[1, 4, 4, 1])], false).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "layer `p` (AveragePooling3D) failed: input: expected a tensor of rank 5 (batch, depth, height, width, \
+             channels) but got shape [1, 4, 4, 1]"
+        );
+        let p = make("MaxPooling1D", r#"{"name": "p", "pool_size": 5}"#).unwrap();
+        assert!(p.forward(&[data(&[1, 4, 2])], false).is_err());
+    }
+
+    #[test]
+    fn unknown_classes_are_not_built() {
+        let l = build(&layer_of("Dense", r#"{"name": "d"}"#), Vec::new(), &BuildCtx::new(ConfigDialect::Keras3));
+        assert!(l.unwrap().is_none());
+    }
+}

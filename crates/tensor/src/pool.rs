@@ -17,7 +17,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use crate::conv::{Padding, spatial};
-use crate::elementwise::for_each_row;
+use crate::elementwise::PAR_THRESHOLD;
 use crate::{Error, Result, Tensor};
 
 /// Parameters of a 2-D pooling op.
@@ -189,6 +189,26 @@ impl Geo {
     }
 }
 
+/// Calls `f(row_index, row)` for each `row_len`-sized row of `out`, in parallel (several rows per
+/// task) when the work, `out.len() * cost` with `cost` the reads per output, is large: a few big
+/// windows (a pool as large as the image) still spread over the cores.
+fn for_each_row_costed(out: &mut [f32], row_len: usize, cost: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    if row_len == 0 || out.is_empty() {
+        return;
+    }
+    let cost = cost.max(1);
+    if out.len().saturating_mul(cost) >= PAR_THRESHOLD {
+        let per_task = (PAR_THRESHOLD / 4 / row_len.saturating_mul(cost)).max(1);
+        out.par_chunks_mut(row_len * per_task).enumerate().for_each(|(t, chunk)| {
+            for (j, row) in chunk.chunks_mut(row_len).enumerate() {
+                f(t * per_task + j, row);
+            }
+        });
+    } else {
+        out.chunks_mut(row_len).enumerate().for_each(|(r, row)| f(r, row));
+    }
+}
+
 /// The pooling forward kernel: rows of `ow * c` outputs in parallel.
 fn pool_forward(x: &Tensor, g: &Geo, max: bool) -> Tensor {
     let xs = x.as_slice();
@@ -197,7 +217,8 @@ fn pool_forward(x: &Tensor, g: &Geo, max: bool) -> Tensor {
     let img = g.image();
     let mut out = vec![0f32; g.n * od * oh * ow * c];
     let plane = od * oh;
-    for_each_row(&mut out, ow * c, |r, row| {
+    let window: usize = g.k.iter().zip(&g.inp).map(|(&k, &d)| k.min(d)).product();
+    for_each_row_costed(&mut out, ow * c, window, |r, row| {
         let (n, rem) = (r / plane, r % plane);
         let (zr, yr) = (g.window(0, rem / oh), g.window(1, rem % oh));
         let base = n * img;
@@ -536,5 +557,23 @@ mod tests {
         assert_eq!(avg_pool_backward(&x, &p, &dy).unwrap().as_slice(), &[1.0; 8]);
         assert_eq!(max_pool(&x, &p).unwrap().as_slice(), &[7.0]);
         assert_eq!(avg_pool(&x, &p).unwrap().as_slice(), &[3.5]);
+    }
+
+    #[test]
+    fn parallel_paths_match_naive() {
+        // few outputs with image-sized windows, and many outputs: both run on several tasks
+        for (shape, pool, strides, same) in
+            [([4, 20, 20, 8], [20, 20], [20, 20], false), ([8, 34, 32, 16], [3, 2], [2, 2], true)]
+        {
+            let n: usize = shape.iter().product();
+            let x = Tensor::from_vec(&shape, (0..n).map(|i| ((i * 7919) % 101) as f32 - 50.0).collect()).unwrap();
+            let p = PoolParams::new(pool).with_strides(strides).with_padding(if same {
+                Padding::Same
+            } else {
+                Padding::Valid
+            });
+            assert_eq!(max_pool2d(&x, &p).unwrap(), naive(&x, &p, true));
+            assert!(avg_pool2d(&x, &p).unwrap().all_close(&naive(&x, &p, false), 1e-5, 1e-5));
+        }
     }
 }
