@@ -455,7 +455,12 @@ impl Spatial {
             Op::Pool { max, params, first } => {
                 self.rank(x, params.pool.len(), *first)?;
                 self.last(x, *first, |x| {
-                    m.t(if *max { strata_tensor::max_pool(x, params) } else { strata_tensor::avg_pool(x, params) })
+                    m.t(match (*max, self.compute) {
+                        (true, _) => strata_tensor::max_pool(x, params),
+                        // TF averages half-precision tensors in half precision
+                        (false, Some(d)) => strata_tensor::avg_pool_in(x, params, d),
+                        (false, None) => strata_tensor::avg_pool(x, params),
+                    })
                 })
             }
             Op::Global { max, nd, keepdims, first } => {

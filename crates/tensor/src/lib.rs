@@ -60,7 +60,7 @@ pub use elementwise::{BinaryOp, UnaryOp, binary, select, unary};
 pub use error::{Error, Result};
 pub use layout::{concat, stack};
 pub use pool::{
-    PoolNdParams, PoolParams, avg_pool, avg_pool_backward, avg_pool2d, avg_pool2d_backward, max_pool,
+    PoolNdParams, PoolParams, avg_pool, avg_pool_backward, avg_pool_in, avg_pool2d, avg_pool2d_backward, max_pool,
     max_pool_backward, max_pool2d, max_pool2d_backward,
 };
 pub use resize::{Interpolation, resize, resize_backward};

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use crate::conv::{Padding, spatial};
 use crate::elementwise::PAR_THRESHOLD;
-use crate::{Error, Result, Tensor};
+use crate::{DType, Error, Result, Tensor, bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 
 /// Parameters of a 2-D pooling op.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,6 +211,11 @@ fn for_each_row_costed(out: &mut [f32], row_len: usize, cost: usize, f: impl Fn(
 
 /// The pooling forward kernel: rows of `ow * c` outputs in parallel.
 fn pool_forward(x: &Tensor, g: &Geo, max: bool) -> Tensor {
+    pool_forward_rounded(x, g, max, |v| v)
+}
+
+/// [`pool_forward`] with every partial sum and quotient of average pooling passed through `round`.
+fn pool_forward_rounded(x: &Tensor, g: &Geo, max: bool, round: impl Fn(f32) -> f32 + Sync) -> Tensor {
     let xs = x.as_slice();
     let [od, oh, ow] = g.out;
     let c = g.c;
@@ -238,14 +243,14 @@ fn pool_forward(x: &Tensor, g: &Geo, max: bool) -> Tensor {
                                 }
                             });
                         } else {
-                            dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
+                            dst.iter_mut().zip(src).for_each(|(d, &v)| *d = round(*d + v));
                         }
                     }
                 }
             }
             if !max {
                 let count = (zr.len() * yr.len() * xr.len()) as f32;
-                dst.iter_mut().for_each(|d| *d /= count);
+                dst.iter_mut().for_each(|d| *d = round(*d / count));
             }
         }
     });
@@ -345,6 +350,20 @@ pub fn max_pool(x: &Tensor, p: &PoolNdParams) -> Result<Tensor> {
 /// elements are not counted.
 pub fn avg_pool(x: &Tensor, p: &PoolNdParams) -> Result<Tensor> {
     Ok(pool_forward(x, &Geo::new("avg_pool", x.shape(), p)?, false))
+}
+
+/// [`avg_pool`] computed in the precision of `dtype` (`float16`, `bfloat16`; other dtypes compute
+/// in f32): the running sum of each window and the quotient are rounded to it after every
+/// operation, in the window's row-major order, as TensorFlow's CPU `AvgPool` kernel does for
+/// half-precision tensors (Keras `mixed_float16` layers). `x` should already hold values of that
+/// precision.
+pub fn avg_pool_in(x: &Tensor, p: &PoolNdParams, dtype: DType) -> Result<Tensor> {
+    let g = Geo::new("avg_pool", x.shape(), p)?;
+    Ok(match dtype {
+        DType::F16 => pool_forward_rounded(x, &g, false, |v| f16_to_f32(f32_to_f16(v))),
+        DType::BF16 => pool_forward_rounded(x, &g, false, |v| bf16_to_f32(f32_to_bf16(v))),
+        _ => pool_forward(x, &g, false),
+    })
 }
 
 /// Gradient of [`max_pool`] with respect to `x`.
@@ -575,5 +594,15 @@ mod tests {
             assert_eq!(max_pool2d(&x, &p).unwrap(), naive(&x, &p, true));
             assert!(avg_pool2d(&x, &p).unwrap().all_close(&naive(&x, &p, false), 1e-5, 1e-5));
         }
+    }
+
+    #[test]
+    fn half_precision_average_rounds_every_partial_sum() {
+        // 2048 + 1 + 1 in float16: each +1 rounds back to 2048 (spacing 2 there); f32 gives 2050
+        let x = Tensor::from_vec(&[1, 3, 1], vec![2048.0, 1.0, 1.0]).unwrap();
+        let p = PoolNdParams::new(&[3]);
+        assert_eq!(avg_pool_in(&x, &p, DType::F16).unwrap().as_slice(), &[f16_to_f32(f32_to_f16(2048.0 / 3.0))]);
+        assert_eq!(avg_pool_in(&x, &p, DType::F32).unwrap().as_slice(), &[2050.0 / 3.0]);
+        assert_eq!(avg_pool_in(&x, &p, DType::F32).unwrap(), avg_pool(&x, &p).unwrap());
     }
 }

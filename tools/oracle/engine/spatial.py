@@ -256,3 +256,25 @@ def case_sequential_cnn(K, impl, rng):
         L.Flatten(data_format="channels_first"),
     ], name="sequential_cnn")
     return dict(model=m, inputs=[f32(rng, 3, 2, 8, 8)], description="chained channels_first spatial layers")
+
+
+def case_mixed_precision(K, impl, rng):
+    """Spatial layers under the mixed_float16 policy: inputs and outputs rounded to float16, average
+    pooling accumulated in float16 (TF's CPU kernel; it has no float16 AvgPool3D, so no 3-D branch)."""
+    L = K.layers
+    x = K.Input((6, 5, 2), name="x")
+    x1 = K.Input((9, 3), name="x1")
+    p = "mixed_float16"
+    branches = [
+        (L.MaxPooling2D(2, padding="same", dtype=p, name="max"), 0),
+        (L.AveragePooling2D(3, strides=1, dtype=p, name="avg"), 0),
+        (L.AveragePooling2D(2, padding="same", data_format="channels_first", dtype=p, name="avg_cf"), 0),
+        (L.AveragePooling1D(4, strides=1, padding="same", dtype=p, name="avg1d"), 1),
+        (L.GlobalAveragePooling2D(dtype=p, name="gap"), 0),
+        (L.UpSampling2D(2, interpolation="bilinear", dtype=p, name="up"), 0),
+        (L.ZeroPadding2D(1, dtype=p, name="pad"), 0),
+    ]
+    m = _branches(K, [x, x1], branches, "mixed_precision")
+    # values near 100 make float16 partial sums round visibly
+    ins = [f32(rng, 2, 6, 5, 2) + 100, f32(rng, 2, 9, 3) * 30]
+    return dict(model=m, inputs=ins, description="float16 compute in spatial layers")
