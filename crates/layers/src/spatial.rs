@@ -410,29 +410,32 @@ impl Spatial {
                     return m.t(x.slice(&[(0, n), (t, t + th), (l, l + tw), (0, c)]));
                 }
                 // Keras's `smart_resize` with static sizes: Python float (f64) arithmetic
-                let ch = ((w * th) as f64 / *tw as f64) as usize;
-                let cw = ((h * tw) as f64 / *th as f64) as usize;
+                let ch = (w.saturating_mul(*th) as f64 / *tw as f64) as usize;
+                let cw = (h.saturating_mul(*tw) as f64 / *th as f64) as usize;
                 let (ch, cw) = (ch.min(h).max(1), cw.min(w).max(1));
-                let (t, l) = (((h - ch) as f64 / 2.0) as usize, ((w - cw) as f64 / 2.0) as usize);
+                let (t, l) = (h.saturating_sub(ch) as f64 / 2.0, w.saturating_sub(cw) as f64 / 2.0);
+                let (t, l) = (t as usize, l as usize);
                 let cropped = self.slice_hw(x, t, ch, l, cw)?;
                 m.t(strata_tensor::resize(&cropped, [*th, *tw], Interpolation::Bilinear))
             }
             Op::Resizing { size: [th, tw], method, aspect, .. } => {
                 // `keras/src/backend/tensorflow/image.py::resize`: f32 arithmetic on int32 shapes
-                let ratio = |a: usize, b: usize, c: usize| ((a * b) as f32 / c as f32) as usize;
+                let ratio = |a: usize, b: usize, c: usize| (a.saturating_mul(b) as f32 / c as f32) as usize;
                 let x = match aspect {
                     Aspect::Stretch => x.clone(),
                     Aspect::Crop => {
                         let ch = ratio(w, *th, *tw).min(h).max(1);
                         let cw = ratio(h, *tw, *th).min(w).max(1);
-                        let (t, l) = (((h - ch) as f32 / 2.0) as usize, ((w - cw) as f32 / 2.0) as usize);
+                        let (t, l) = (h.saturating_sub(ch) as f32 / 2.0, w.saturating_sub(cw) as f32 / 2.0);
+                        let (t, l) = (t as usize, l as usize);
                         self.slice_hw(x, t, ch, l, cw)?
                     }
                     Aspect::Pad(fill) => {
                         let ph = ratio(w, *th, *tw).max(h);
                         let pw = ratio(h, *tw, *th).max(w);
                         // Keras pads `(padded - size) / 2` on both sides (an odd remainder is dropped)
-                        let (t, l) = (((ph - h) as f32 / 2.0) as usize, ((pw - w) as f32 / 2.0) as usize);
+                        let (t, l) = (ph.saturating_sub(h) as f32 / 2.0, pw.saturating_sub(w) as f32 / 2.0);
+                        let (t, l) = (t as usize, l as usize);
                         m.t(x.pad(&[(0, 0), (t, t), (l, l), (0, 0)], *fill))?
                     }
                 };
@@ -623,7 +626,7 @@ mod tests {
     use strata_format::json::JsonLimits;
 
     fn layer_of(class: &str, config: &str) -> LayerConfig {
-        let json = Json::parse(config.to_string(), &JsonLimits::default()).unwrap();
+        let json = Json::parse(config, &JsonLimits::default()).unwrap();
         let name = json.get("name").and_then(Json::as_str).unwrap_or("l").to_string();
         LayerConfig {
             class_name: class.into(),
@@ -816,6 +819,15 @@ mod tests {
         );
         let p = make("MaxPooling1D", r#"{"name": "p", "pool_size": 5}"#).unwrap();
         assert!(p.forward(&[data(&[1, 4, 2])], false).is_err());
+        // empty images are refused, not a panic
+        for (class, cfg) in [
+            ("CenterCrop", r#"{"name": "c", "height": 3, "width": 2}"#),
+            ("Resizing", r#"{"name": "r", "height": 3, "width": 2, "crop_to_aspect_ratio": true}"#),
+            ("UpSampling2D", r#"{"name": "u", "interpolation": "bilinear"}"#),
+        ] {
+            let l = make(class, cfg).unwrap();
+            assert!(l.forward(&[Tensor::zeros(&[1, 0, 4, 1]).unwrap()], false).is_err(), "{class}");
+        }
     }
 
     #[test]
