@@ -1,14 +1,15 @@
 //! The `Layer` trait, the build dispatch over layer families, and the core built-in layers.
 
 use crate::activation::{self, Activation};
-use crate::cfg::{Meta, bool_of, channels_last, f32_of, get, int_of, ints_of, padding_of, pads_of, pair_of, weights_n};
+use crate::cfg::{Meta, bool_of, f32_of, get, int_of, ints_of, weights_n};
 use crate::error::{Error, Result};
 use std::borrow::Cow;
 use strata_format::config::{ConfigDialect, LayerConfig};
 use strata_format::json::Json;
-use strata_tensor::{DType, PoolParams, Tensor};
+use strata_tensor::{DType, Tensor};
 
-/// The largest repeat or upsampling factor read from a config (UpSampling2D `size`, RepeatVector `n`).
+/// The largest repeat or upsampling factor read from a config (UpSampling `size`, RepeatVector `n`; the
+/// spatial family also bounds padding amounts and resize targets by it).
 pub const MAX_REPEAT: usize = 1 << 16;
 
 /// Outputs of a layer call with their Keras masks (one per output, `None` where unmasked).
@@ -147,19 +148,8 @@ pub enum Kind {
     Activation(Activation),
     /// `Dense`
     Dense { kernel: Tensor, bias: Option<Tensor>, activation: Activation },
-    /// `Flatten`
-    Flatten,
-    /// `Flatten` with `data_format: channels_first` (Keras 2.2+ and 3): the channel axis is moved
-    /// last before flattening, so that a Dense after it sees the channels-last order.
-    FlattenChannelsFirst,
     /// `Reshape` (target shape without batch; -1 allowed once)
     Reshape(Vec<isize>),
-    /// `MaxPooling2D`
-    MaxPool2d(PoolParams),
-    /// `AveragePooling2D`
-    AvgPool2d(PoolParams),
-    /// `GlobalAveragePooling2D` / `GlobalMaxPooling2D`
-    GlobalPool2d { max: bool, keepdims: bool },
     /// `BatchNormalization` folded to `x * mul + add` along `axis`
     BatchNorm { axis: isize, mul: Tensor, add: Tensor },
     /// `LayerNormalization`
@@ -170,12 +160,6 @@ pub enum Kind {
     Concatenate(isize),
     /// `Rescaling`: `x * scale + offset`
     Rescaling { scale: Tensor, offset: Tensor },
-    /// `Cropping2D`: `[(top, bottom), (left, right)]`
-    Cropping2d([(usize, usize); 2]),
-    /// `ZeroPadding2D`: `[(top, bottom), (left, right)]`
-    ZeroPadding2d([(usize, usize); 2]),
-    /// `UpSampling2D` with nearest interpolation
-    UpSampling2d([usize; 2]),
     /// `Permute`: 1-based dims without the batch axis
     Permute(Vec<usize>),
     /// `RepeatVector`
@@ -230,16 +214,7 @@ pub const SUPPORTED: &[&str] = &[
     "GaussianNoise",
     "GaussianDropout",
     "AlphaDropout",
-    "Flatten",
     "Reshape",
-    "MaxPooling2D",
-    "MaxPool2D",
-    "AveragePooling2D",
-    "AvgPool2D",
-    "GlobalAveragePooling2D",
-    "GlobalAvgPool2D",
-    "GlobalMaxPooling2D",
-    "GlobalMaxPool2D",
     "BatchNormalization",
     "LayerNormalization",
     "Add",
@@ -250,9 +225,6 @@ pub const SUPPORTED: &[&str] = &[
     "Minimum",
     "Concatenate",
     "Rescaling",
-    "Cropping2D",
-    "ZeroPadding2D",
-    "UpSampling2D",
     "Permute",
     "RepeatVector",
     "UnitNormalization",
@@ -290,27 +262,9 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, dialect: ConfigDialect) -> Res
             let kernel = it.next().ok_or_else(|| m.cfg_err("units", "has no kernel"))?;
             Kind::Dense { kernel, bias: it.next(), activation: act(&m)? }
         }
-        "Flatten" => match get(cfg, "data_format").and_then(Json::as_str) {
-            Some("channels_first") => Kind::FlattenChannelsFirst,
-            _ => {
-                channels_last(&m, cfg)?;
-                Kind::Flatten
-            }
-        },
         "Reshape" => {
             let t = ints_of(&m, cfg, "target_shape")?.ok_or_else(|| m.cfg_err("target_shape", "is missing"))?;
             Kind::Reshape(t)
-        }
-        "MaxPooling2D" | "MaxPool2D" | "AveragePooling2D" | "AvgPool2D" => {
-            channels_last(&m, cfg)?;
-            let pool = pair_of(&m, cfg, "pool_size", [2, 2])?;
-            let strides = pair_of(&m, cfg, "strides", pool)?;
-            let p = PoolParams::new(pool).with_strides(strides).with_padding(padding_of(&m, cfg)?);
-            if layer.class_name.starts_with("Max") { Kind::MaxPool2d(p) } else { Kind::AvgPool2d(p) }
-        }
-        "GlobalAveragePooling2D" | "GlobalAvgPool2D" | "GlobalMaxPooling2D" | "GlobalMaxPool2D" => {
-            channels_last(&m, cfg)?;
-            Kind::GlobalPool2d { max: layer.class_name.contains("Max"), keepdims: bool_of(&m, cfg, "keepdims", false)? }
         }
         "BatchNormalization" => {
             let center = bool_of(&m, cfg, "center", true)?;
@@ -376,31 +330,6 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, dialect: ConfigDialect) -> Res
                 }
             };
             Kind::Rescaling { scale: num("scale", 1.0)?, offset: num("offset", 0.0)? }
-        }
-        "Cropping2D" => {
-            channels_last(&m, cfg)?;
-            Kind::Cropping2d(pads_of(&m, cfg, "cropping")?)
-        }
-        "ZeroPadding2D" => {
-            channels_last(&m, cfg)?;
-            Kind::ZeroPadding2d(pads_of(&m, cfg, "padding")?)
-        }
-        "UpSampling2D" => {
-            channels_last(&m, cfg)?;
-            match get(cfg, "interpolation").and_then(Json::as_str) {
-                None | Some("nearest") => {}
-                Some(other) => {
-                    return Err(m.cfg_err("interpolation", format!("is `{other}`; strata implements `nearest` only")));
-                }
-            }
-            let size = pair_of(&m, cfg, "size", [2, 2])?;
-            // a factor from the file multiplies the output size: bound it before anything allocates
-            if size.iter().any(|&f| f > MAX_REPEAT) {
-                return Err(
-                    m.cfg_err("size", format!("{size:?} is over {MAX_REPEAT}, which strata refuses as a memory bomb"))
-                );
-            }
-            Kind::UpSampling2d(size)
         }
         "Permute" => {
             let dims = ints_of(&m, cfg, "dims")?.ok_or_else(|| m.cfg_err("dims", "is missing"))?;
@@ -532,20 +461,6 @@ impl Layer for Builtin {
                 }
                 m.t(activation.apply(&y))?
             }
-            Kind::Flatten | Kind::FlattenChannelsFirst => {
-                let mut x = m.one(inputs)?;
-                let moved;
-                if matches!(self.kind, Kind::FlattenChannelsFirst) && x.rank() > 2 {
-                    let mut perm: Vec<usize> = vec![0];
-                    perm.extend(2..x.rank());
-                    perm.push(1);
-                    moved = m.t(x.permute(&perm))?;
-                    x = &moved;
-                }
-                let b = x.shape().first().copied().unwrap_or(1);
-                let rest = x.shape().iter().skip(1).try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(0);
-                m.t(x.reshape(&[b, rest]))?
-            }
             Kind::Reshape(target) => {
                 let x = m.one(inputs)?;
                 let b = x.shape().first().copied().unwrap_or(1);
@@ -553,12 +468,6 @@ impl Layer for Builtin {
                 shape.push(isize::try_from(b).unwrap_or(isize::MAX));
                 shape.extend_from_slice(target);
                 m.t(x.reshape_infer(&shape))?
-            }
-            Kind::MaxPool2d(p) => m.t(strata_tensor::max_pool2d(m.one(inputs)?, p))?,
-            Kind::AvgPool2d(p) => m.t(strata_tensor::avg_pool2d(m.one(inputs)?, p))?,
-            Kind::GlobalPool2d { max, keepdims } => {
-                let x = m.one(inputs)?;
-                if *max { m.t(x.max(Some(&[1, 2]), *keepdims))? } else { m.t(x.mean(Some(&[1, 2]), *keepdims))? }
             }
             Kind::BatchNorm { axis, mul, add } => {
                 let x = m.one(inputs)?;
@@ -623,48 +532,6 @@ impl Layer for Builtin {
                 m.t(strata_tensor::concat(&refs, *axis))?
             }
             Kind::Rescaling { scale, offset } => m.t(m.t(m.one(inputs)?.mul(scale))?.add(offset))?,
-            Kind::Cropping2d([(t, b), (l, r)]) => {
-                let x = m.one(inputs)?;
-                let s = x.shape();
-                let (Some(&h), Some(&w)) = (s.get(1), s.get(2)) else {
-                    return Err(m.cfg_err("cropping", format!("needs a rank-4 input, got shape {s:?}")));
-                };
-                if t + b > h || l + r > w {
-                    return Err(m.cfg_err("cropping", format!("crops more than the input's {h}x{w}")));
-                }
-                let mut ranges: Vec<(usize, usize)> = s.iter().map(|&d| (0, d)).collect();
-                if let Some(e) = ranges.get_mut(1) {
-                    *e = (*t, h - b);
-                }
-                if let Some(e) = ranges.get_mut(2) {
-                    *e = (*l, w - r);
-                }
-                m.t(x.slice(&ranges))?
-            }
-            Kind::ZeroPadding2d([hp, wp]) => {
-                let x = m.one(inputs)?;
-                let mut pads = vec![(0, 0); x.rank()];
-                if pads.len() != 4 {
-                    return Err(m.cfg_err("padding", format!("needs a rank-4 input, got shape {:?}", x.shape())));
-                }
-                if let Some(e) = pads.get_mut(1) {
-                    *e = *hp;
-                }
-                if let Some(e) = pads.get_mut(2) {
-                    *e = *wp;
-                }
-                m.t(x.pad(&pads, 0.0))?
-            }
-            Kind::UpSampling2d(size) => {
-                let mut x = m.one(inputs)?.clone();
-                for (axis, &f) in [1usize, 2].iter().zip(size) {
-                    let d = x.shape().get(*axis).copied().unwrap_or(0);
-                    let idx: Vec<f32> = (0..d).flat_map(|i| std::iter::repeat_n(i as f32, f)).collect();
-                    let idx = m.t(Tensor::from_vec(&[idx.len()], idx))?;
-                    x = m.t(x.take(&idx, *axis as isize))?;
-                }
-                x
-            }
             Kind::Permute(dims) => {
                 let mut perm = vec![0usize];
                 perm.extend_from_slice(dims);

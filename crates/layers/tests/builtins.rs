@@ -3,7 +3,7 @@
 use strata_format::config::{ConfigDialect, LayerConfig, ModelConfig};
 use strata_format::json::{Json, JsonLimits};
 use strata_layers::layers::build;
-use strata_layers::{Error, Layer, unsupported_layers};
+use strata_layers::{BuildCtx, Error, Layer, build_layer, unsupported_layers};
 use strata_tensor::Tensor;
 
 /// A Keras 3 Sequential config holding one layer `{class, config}` after an InputLayer.
@@ -53,10 +53,13 @@ fn unknown_activation_is_reported() {
 }
 
 #[test]
-fn bilinear_upsampling_is_refused_by_name() {
-    let m = model("UpSampling2D", r#"{"name": "up", "size": [2, 2], "interpolation": "bilinear"}"#);
-    let err = build(layer(&m), vec![], ConfigDialect::Keras3).expect_err("bilinear");
-    assert!(err.to_string().contains("`interpolation` is `bilinear`; strata implements `nearest` only"), "{err}");
+fn unimplemented_upsampling_interpolation_is_refused_by_name() {
+    let m = model("UpSampling2D", r#"{"name": "up", "size": [2, 2], "interpolation": "bicubic"}"#);
+    let err = build_layer(layer(&m), vec![], &BuildCtx::new(ConfigDialect::Keras3)).err().expect("bicubic");
+    assert!(
+        err.to_string().contains("`interpolation` is `bicubic`; strata implements `nearest` and `bilinear` only"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -78,7 +81,7 @@ fn conv2d_with_identity_kernel_returns_its_input() {
 #[test]
 fn global_max_pool_picks_the_channel_maximum() {
     let m = model("GlobalMaxPooling2D", r#"{"name": "g", "keepdims": false}"#);
-    let l = build(layer(&m), vec![], ConfigDialect::Keras3).unwrap().unwrap();
+    let l = build_layer(layer(&m), vec![], &BuildCtx::new(ConfigDialect::Keras3)).unwrap().unwrap();
     let data: Vec<f32> = (0..8).map(|v| ((v * 37) % 11) as f32).collect();
     let x = Tensor::from_vec(&[1, 2, 2, 2], data.clone()).unwrap();
     let y = l.forward(&[x], false).unwrap();

@@ -310,6 +310,20 @@ pub enum Error {
         forward: Vec<usize>,
     },
 
+    /// A `valid` pooling window is larger than the input along some spatial axis (1-D and 3-D ops).
+    #[error(
+        "{op}: window {window:?} does not fit input of spatial size {input:?} without padding; use padding=\"same\" \
+         or a smaller pool size"
+    )]
+    WindowTooLargeNd {
+        /// The operation.
+        op: &'static str,
+        /// Window per spatial axis.
+        window: Vec<usize>,
+        /// Input size per spatial axis.
+        input: Vec<usize>,
+    },
+
     /// A gradient or saved tensor has a different shape than its forward counterpart.
     #[error("{op}: gradient shape {found:?} does not match the forward output shape {expected:?}")]
     GradShape {

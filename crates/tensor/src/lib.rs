@@ -9,7 +9,8 @@
 //!   [`Tensor::max`]), [`Tensor::matmul`] (batched, on `gemm`),
 //!   [`Tensor::softmax`], layout ops ([`concat()`], [`stack()`], [`Tensor::slice`],
 //!   [`Tensor::pad`], [`Tensor::permute`]), NHWC convolution ([`conv2d`],
-//!   [`conv1d`], [`depthwise_conv2d`]) and pooling ([`max_pool2d`], [`avg_pool2d`]).
+//!   [`conv1d`], [`depthwise_conv2d`]), pooling ([`max_pool2d`], [`avg_pool2d`], and 1-D/3-D
+//!   [`max_pool`], [`avg_pool`]) and image [`resize`] (TF half-pixel bilinear / nearest).
 //! - [`Tape`] and [`Var`]: eager reverse-mode autodiff; [`Tape::backward`]
 //!   returns [`Gradients`] for every op above.
 //! - [`Error`]: every shape problem, carrying the shapes; nothing panics on a
@@ -45,6 +46,7 @@ mod layout;
 mod matmul;
 mod pool;
 mod reduce;
+mod resize;
 pub mod shape;
 mod softmax;
 mod tape;
@@ -59,6 +61,10 @@ pub use dtype::{DType, bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 pub use elementwise::{BinaryOp, UnaryOp, binary, select, unary};
 pub use error::{Error, Result};
 pub use layout::{concat, stack};
-pub use pool::{PoolParams, avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward};
+pub use pool::{
+    PoolNdParams, PoolParams, avg_pool, avg_pool_backward, avg_pool_in, avg_pool2d, avg_pool2d_backward, max_pool,
+    max_pool_backward, max_pool2d, max_pool2d_backward,
+};
+pub use resize::{Interpolation, resize, resize_backward};
 pub use tape::{Gradients, Tape, Var};
 pub use tensor::Tensor;
