@@ -10,12 +10,7 @@ use common::{Outcome, run_case};
 
 /// Cases strata does not reproduce yet, with why. Each entry must still fail: one that passes
 /// makes the test fail until it is removed from here.
-const KNOWN_DIVERGENT: &[(&str, &str)] = &[
-    // Keras 3 passes Embedding's mask to GlobalAveragePooling1D as a `mask` kwarg computed by a
-    // NotEqual op node; the executor runs neither op nodes nor mask kwargs yet. The layer's masked
-    // mean is unit-tested in spatial.rs.
-    ("keras3/spatial/global_pool_masked", "needs NotEqual op nodes and `mask` kwargs in the executor"),
-];
+const KNOWN_DIVERGENT: &[(&str, &str)] = &[];
 
 #[test]
 fn engine_fixtures_match_keras() {

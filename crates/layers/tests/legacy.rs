@@ -215,11 +215,12 @@ fn keras1_gru_gates_are_merged_and_reset_after_is_off() {
 }
 
 #[test]
-fn gru_reset_after_default_follows_the_dialect() {
+fn gru_reset_after_is_left_to_the_recurrent_family_after_keras1() {
     let l = layer(r#"{"class_name": "GRU", "config": {"name": "g", "units": 1}}"#);
+    // Keras 2 (default false) and tf.keras 2.x / Keras 3 (default true): the recurrent family
+    // decides from the stored bias shape, then the dialect
     let (n, _) = legacy::normalize(&l, vec![], &BuildCtx::new(ConfigDialect::Keras2)).unwrap();
-    assert_eq!(cfg(&n, "reset_after").as_bool(), Some(false));
-    // tf.keras 2.x and Keras 3 default to reset_after=True: left to the recurrent family
+    assert!(n.config.get("reset_after").is_none());
     let (n, _) = legacy::normalize(&l, vec![], &BuildCtx::new(ConfigDialect::TfKeras)).unwrap();
     assert!(n.config.get("reset_after").is_none());
 }

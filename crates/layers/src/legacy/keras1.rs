@@ -310,7 +310,10 @@ pub fn normalize_entry(
             }
             class = class.trim_start_matches("CuDNN").to_string();
         }
-        "GRU" if legacy_dialect && !o.contains_key("reset_after") => {
+        // Keras 1 had no `reset_after` (its GRU is reset-before). A Keras 2+ GRU without the key
+        // is left to the recurrent family, which reads it off the stored bias shape ((3u,) false,
+        // (2, 3u) true) before falling back to the dialect.
+        "GRU" if keras1 && !o.contains_key("reset_after") => {
             o.insert("reset_after", Json::from(false));
         }
         "TimeDistributed" | "Bidirectional" => {

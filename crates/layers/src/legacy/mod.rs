@@ -152,7 +152,6 @@ fn needs_entry_rewrite(layer: &LayerConfig, legacy_dialect: bool) -> bool {
     fn check(class: &str, cfg: &Json, legacy_dialect: bool) -> bool {
         match class {
             "CuDNNLSTM" | "CuDNNGRU" => true,
-            "GRU" => legacy_dialect && cfg.get("reset_after").is_none(),
             "TimeDistributed" | "Bidirectional" => cfg.get("layer").is_some_and(|inner| {
                 let c = inner.get("class_name").and_then(Json::as_str).unwrap_or("");
                 check(c, inner.get("config").unwrap_or(&Json::Null), legacy_dialect)

@@ -51,8 +51,10 @@ pub fn convert(m: &Meta, class: &str, cfg: &Json, w: Vec<Tensor>, keras1: bool, 
             };
             let split = match (keras1, rnn_count(&c, &ic), rnn_count(&bc, &bic)) {
                 (false, Some(f), Some(b)) if f + b == w.len() => f,
+                // counts that cannot be right: leave them to the family, which names what it expects
+                (false, Some(_), Some(_)) => return Ok(w),
                 _ if w.len().is_multiple_of(2) => w.len() / 2,
-                _ => return Err(Error::WeightCount { layer: m.name.clone(), expected: w.len() + 1, got: w.len() }),
+                _ => return Ok(w),
             };
             let mut fw = w;
             let bw = fw.split_off(split);
