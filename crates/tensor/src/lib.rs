@@ -39,6 +39,7 @@
 
 mod conv;
 mod dtype;
+mod einsum;
 mod elementwise;
 mod error;
 mod layout;
@@ -54,6 +55,7 @@ pub use conv::{
     Conv2dParams, Padding, Padding1d, conv1d, conv2d, conv2d_backward, depthwise_conv2d, depthwise_conv2d_backward,
 };
 pub use dtype::{DType, bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
+pub use einsum::einsum;
 pub use elementwise::{BinaryOp, UnaryOp, binary, select, unary};
 pub use error::{Error, Result};
 pub use layout::{concat, stack};
