@@ -161,7 +161,13 @@ impl Model {
             bases.push((config.node_index_base(l, true), config.node_index_base(l, false)));
             entries.push(Entry {
                 layer,
-                calls: l.inbound_nodes.iter().map(|n| n.inputs.clone()).collect(),
+                // Tensors passed by keyword follow the positional ones (sorted-key order), e.g.
+                // tf-keras `mha(q, value=v)`; layers map them to roles from `Node::kwargs`.
+                calls: l
+                    .inbound_nodes
+                    .iter()
+                    .map(|n| n.inputs.iter().chain(&n.kwarg_inputs).cloned().collect())
+                    .collect(),
                 is_input: l.class_name == "InputLayer",
             });
         }

@@ -86,7 +86,11 @@ pub fn einsum(equation: &str, a: &Tensor, b: &Tensor) -> Result<Tensor> {
                 Some(&(_, e)) if e != d => {
                     return Err(bad(
                         equation,
-                        format!("label {x:?} has size {e} in one operand and {d} in another ({:?}, {:?})", a.shape(), b.shape()),
+                        format!(
+                            "label {x:?} has size {e} in one operand and {d} in another ({:?}, {:?})",
+                            a.shape(),
+                            b.shape()
+                        ),
                     ));
                 }
                 Some(_) => {}
@@ -102,8 +106,12 @@ pub fn einsum(equation: &str, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     }
     // Sum out labels only one operand has and the output lacks.
     let reduce = |t: &Tensor, l: &[Label], other: &[Label]| -> Result<(Tensor, Vec<Label>)> {
-        let axes: Vec<isize> =
-            l.iter().enumerate().filter(|(_, x)| !other.contains(x) && !lo.contains(x)).map(|(i, _)| i as isize).collect();
+        let axes: Vec<isize> = l
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| !other.contains(x) && !lo.contains(x))
+            .map(|(i, _)| i as isize)
+            .collect();
         if axes.is_empty() {
             return Ok((t.clone(), l.to_vec()));
         }
