@@ -6,6 +6,14 @@ ACTIVATIONS = [
     "relu", "relu6", "leaky_relu", "sigmoid", "hard_sigmoid", "tanh", "softmax", "log_softmax",
     "softplus", "softsign", "selu", "elu", "exponential", "swish", "silu", "hard_swish", "gelu",
     "mish", "linear",
+    # Keras 3 only
+    "hard_silu", "celu", "glu", "tanh_shrink", "hard_tanh", "hard_shrink", "soft_shrink", "sparse_plus",
+    "squareplus", "log_sigmoid", "sparse_sigmoid",
+]
+
+TFKERAS_ACTIVATIONS = [
+    "relu", "relu6", "sigmoid", "hard_sigmoid", "tanh", "softmax", "log_softmax", "softplus", "softsign",
+    "selu", "elu", "exponential", "swish", "gelu", "mish", "linear",
 ]
 
 
@@ -15,6 +23,9 @@ def case_activations(K, impl, rng):
     L = K.layers
     x = K.Input((6,), name="x")
     outs = [L.Activation(a, name=f"act_{a}")(x) for a in ACTIVATIONS]
+    # Functions (not strings) serialize as {"class_name": "function", "config": name, ...}.
+    outs.append(L.Dense(3, activation=K.activations.gelu, name="dense_fn_gelu")(x))
+    outs.append(L.Dense(3, activation=K.activations.leaky_relu, name="dense_fn_leaky")(x))
     m = K.Model(x, outs, name="activations")
     return dict(model=m, inputs=[f32(rng, 4, 6) * 3], description="Activation layer per named activation")
 
@@ -110,3 +121,14 @@ def case_dense_rank3(K, impl, rng):
     z = L.Dense(2, activation="log_softmax", name="d3")(y)
     m = K.Model(x, [h, z], name="dense_rank3")
     return dict(model=m, inputs=[f32(rng, 2, 2, 3, 4)], description="Dense on rank-3/4 inputs")
+
+
+@impls("tfkeras")
+def case_activations_tfkeras(K, impl, rng):
+    """tf-keras named activations (hard_sigmoid is 0.2x+0.5 there)."""
+    L = K.layers
+    x = K.Input((6,), name="x")
+    outs = [L.Activation(a, name=f"act_{a}")(x) for a in TFKERAS_ACTIVATIONS]
+    outs.append(L.Dense(3, activation=K.activations.gelu, name="dense_fn_gelu")(x))
+    m = K.Model(x, outs, name="activations_tfkeras")
+    return dict(model=m, inputs=[f32(rng, 4, 6) * 3], description="Activation layer per tf-keras named activation")
