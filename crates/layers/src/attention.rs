@@ -32,10 +32,14 @@ pub const SUPPORTED: &[&str] = &[
     "Attention",
     "AdditiveAttention",
     "MultiHeadAttention",
+    "TFOpLambda",
+    "SlicingOpLambda",
 ];
 
 /// The large negative that Keras adds to masked attention logits (float32).
 const LARGE_NEGATIVE: f32 = -1e9;
+
+mod tfop;
 
 type TResult<T> = std::result::Result<T, strata_tensor::Error>;
 
@@ -296,6 +300,10 @@ fn positive(m: &Meta, cfg: &Json, key: &str) -> Result<Option<usize>> {
 
 /// Builds a layer of this family; `Ok(None)` for classes it does not know.
 pub fn build(layer: &LayerConfig, w: Vec<Tensor>, ctx: &BuildCtx<'_>) -> Result<Option<Box<dyn Layer>>> {
+    if matches!(layer.class_name.as_str(), "TFOpLambda" | "SlicingOpLambda") {
+        weights_n(&Meta::of(layer), &w, 0)?;
+        return Ok(Some(Box::new(tfop::build(layer)?)));
+    }
     let m = Meta::of(layer);
     let cfg = &layer.config;
     let keras3 = matches!(ctx.dialect, ConfigDialect::Keras3 | ConfigDialect::Keras3LegacyH5);

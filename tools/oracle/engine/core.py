@@ -132,3 +132,30 @@ def case_activations_tfkeras(K, impl, rng):
     outs.append(L.Dense(3, activation=K.activations.gelu, name="dense_fn_gelu")(x))
     m = K.Model(x, outs, name="activations_tfkeras")
     return dict(model=m, inputs=[f32(rng, 4, 6) * 3], description="Activation layer per tf-keras named activation")
+
+
+@impls("tfkeras")
+def case_tf_ops(K, impl, rng):
+    """tf-keras functional model built with raw tf ops (TFOpLambda / SlicingOpLambda layers)."""
+    import tensorflow as tf
+
+    L = K.layers
+    x = K.Input((4, 3), name="x")
+    h = tf.nn.relu(x) + 1.0
+    m1 = tf.reduce_mean(h, axis=1)
+    s = h[:, 1:3]
+    c = tf.concat([s, s * 2.0], axis=-1)
+    r = tf.reshape(c, (-1, 12))
+    t = tf.transpose(x, perm=[0, 2, 1])
+    mm = tf.matmul(x, t)
+    a = tf.math.add(m1, 3.0)
+    last = x[:, -1, :]
+    mx = tf.math.maximum(x, h) - tf.math.sigmoid(x) / 2.0
+    red = tf.reduce_sum(tf.math.square(x), axis=[1, 2], keepdims=True)
+    sm = tf.nn.softmax(x, axis=1)
+    ex = tf.expand_dims(m1, 1)
+    st = x[:, ::2, 1:]
+    d = L.Dense(2, name="dense")(tf.math.tanh(r))
+    outs = [m1, r, mm, a, last, mx, red, sm, ex, st, d]
+    m = K.Model(x, outs, name="tf_ops")
+    return dict(model=m, inputs=[f32(rng, 2, 4, 3)], description="TFOpLambda/SlicingOpLambda ops")
