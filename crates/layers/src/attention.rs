@@ -34,6 +34,7 @@ pub const SUPPORTED: &[&str] = &[
     "MultiHeadAttention",
     "TFOpLambda",
     "SlicingOpLambda",
+    "TensorFlowOpLayer",
 ];
 
 /// The large negative that Keras adds to masked attention logits (float32).
@@ -303,6 +304,10 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, ctx: &BuildCtx<'_>) -> Result<
     if matches!(layer.class_name.as_str(), "TFOpLambda" | "SlicingOpLambda") {
         weights_n(&Meta::of(layer), &w, 0)?;
         return Ok(Some(Box::new(tfop::build(layer)?)));
+    }
+    if layer.class_name == "TensorFlowOpLayer" {
+        weights_n(&Meta::of(layer), &w, 0)?;
+        return Ok(Some(Box::new(tfop::build_node(layer)?)));
     }
     let m = Meta::of(layer);
     let cfg = &layer.config;

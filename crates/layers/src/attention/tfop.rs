@@ -113,6 +113,167 @@ fn lookup(function: &str) -> Option<(OpKind, &'static [&'static str])> {
     })
 }
 
+/// A TF 1.x `TensorFlowOpLayer` op name as the matching `tf.*` function, and how its inputs
+/// (`NodeDef.input`, in order) and attributes map to that function's parameters.
+fn node_op(op: &str) -> Option<(&'static str, &'static [&'static str])> {
+    const XY: &[&str] = &["x", "y"];
+    const X: &[&str] = &["x"];
+    const RED: &[&str] = &["input_tensor", "axis"];
+    Some(match op {
+        "AddV2" | "Add" => ("math.add", XY),
+        "Sub" => ("math.subtract", XY),
+        "Mul" => ("math.multiply", XY),
+        "RealDiv" | "Div" => ("math.truediv", XY),
+        "Maximum" => ("math.maximum", XY),
+        "Minimum" => ("math.minimum", XY),
+        "Pow" => ("math.pow", XY),
+        "SquaredDifference" => ("math.squared_difference", XY),
+        "Relu" => ("nn.relu", &["features"]),
+        "Relu6" => ("nn.relu6", &["features"]),
+        "Elu" => ("nn.elu", &["features"]),
+        "Selu" => ("nn.selu", &["features"]),
+        "Softplus" => ("nn.softplus", &["features"]),
+        "Sigmoid" => ("math.sigmoid", X),
+        "Tanh" => ("math.tanh", X),
+        "Exp" => ("math.exp", X),
+        "Log" => ("math.log", X),
+        "Sqrt" => ("math.sqrt", X),
+        "Rsqrt" => ("math.rsqrt", X),
+        "Square" => ("math.square", X),
+        "Neg" => ("math.negative", X),
+        "Abs" => ("math.abs", X),
+        "Reciprocal" | "Inv" => ("math.reciprocal", X),
+        "Identity" => ("identity", &["input"]),
+        "Softmax" => ("nn.softmax", &["logits"]),
+        "LogSoftmax" => ("nn.log_softmax", &["logits"]),
+        "Mean" => ("math.reduce_mean", RED),
+        "Sum" => ("math.reduce_sum", RED),
+        "Max" => ("math.reduce_max", RED),
+        "Min" => ("math.reduce_min", RED),
+        "Reshape" => ("reshape", &["tensor", "shape"]),
+        "Transpose" => ("transpose", &["a", "perm"]),
+        "ExpandDims" => ("expand_dims", &["input", "axis"]),
+        "Squeeze" => ("squeeze", &["input"]),
+        "MatMul" | "BatchMatMul" | "BatchMatMulV2" => ("linalg.matmul", &["a", "b"]),
+        "ConcatV2" => ("concat", &[]),
+        _ => return None,
+    })
+}
+
+/// A built TF 1.x `TensorFlowOpLayer` (a `NodeDef` with constant inputs).
+pub(super) struct NodeOp {
+    inner: TfOp,
+    /// `NodeDef.input` positions: `Some(constant)` or `None` (the next graph tensor).
+    slots: Vec<Option<Json>>,
+    node_params: &'static [&'static str],
+    /// Attributes turned into keyword constants (`keep_dims`, `transpose_a`, `squeeze_dims` ...).
+    attrs: Vec<(String, Json)>,
+}
+
+/// Builds a `TensorFlowOpLayer` from its `node_def` and `constants`.
+pub(super) fn build_node(layer: &LayerConfig) -> Result<NodeOp> {
+    let m = Meta::of(layer);
+    let nd = get(&layer.config, "node_def").ok_or_else(|| m.cfg_err("node_def", "is missing"))?;
+    let op = nd.get("op").and_then(Json::as_str).ok_or_else(|| m.cfg_err("node_def", "has no `op`"))?;
+    let (function, node_params) = node_op(op).ok_or_else(|| {
+        m.cfg_err(
+            "node_def",
+            format!(
+                "has op `{op}`, a TensorFlowOpLayer op strata does not map; strata maps elementwise math, \
+                 activations, Mean/Sum/Max/Min, Reshape, Transpose, ExpandDims, Squeeze, MatMul and ConcatV2"
+            ),
+        )
+    })?;
+    let n_inputs = nd.get("input").and_then(Json::as_array).map_or(0, |a| a.len());
+    let constants = get(&layer.config, "constants");
+    let slots = (0..n_inputs)
+        .map(|i| constants.and_then(|c| c.get(&i.to_string())).filter(|v| !v.is_null()).cloned())
+        .collect();
+    let (kind, params) = lookup(function).ok_or_else(|| m.cfg_err("node_def", format!("op `{op}` has no mapping")))?;
+    let attr = |k: &str| nd.get("attr").and_then(|a| a.get(k));
+    let mut attrs = Vec::new();
+    for (key, field, to) in [
+        ("keep_dims", "b", "keepdims"),
+        ("transpose_a", "b", "transpose_a"),
+        ("transpose_b", "b", "transpose_b"),
+        ("adj_x", "b", "transpose_a"),
+        ("adj_y", "b", "transpose_b"),
+    ] {
+        if let Some(v) = attr(key).and_then(|a| a.get(field)) {
+            attrs.push((to.to_string(), v.clone()));
+        }
+    }
+    if let Some(dims) = attr("squeeze_dims").and_then(|a| a.get("list")).and_then(|l| l.get("i")) {
+        // protobuf JSON writes int64 lists as strings
+        let ints: Vec<Json> = dims
+            .as_array()
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+            .map(Json::from)
+            .collect();
+        attrs.push(("axis".to_string(), Json::Array(ints)));
+    }
+    if op == "Softmax" || op == "LogSoftmax" {
+        attrs.push(("axis".to_string(), Json::from(-1i64)));
+    }
+    let inner = TfOp {
+        meta: m,
+        function: function.to_string(),
+        kind,
+        params,
+        leading_const: None,
+        kw_consts: Vec::new(),
+        kw_tensors: Vec::new(),
+    };
+    Ok(NodeOp { inner, slots, node_params, attrs })
+}
+
+impl Layer for NodeOp {
+    fn name(&self) -> &str {
+        &self.inner.meta.name
+    }
+    fn class_name(&self) -> &str {
+        &self.inner.meta.class
+    }
+    fn forward(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
+        let m = &self.inner.meta;
+        let need = self.slots.iter().filter(|s| s.is_none()).count();
+        if inputs.len() != need {
+            return Err(m.arity(&need.to_string(), inputs.len()));
+        }
+        let mut tensors = inputs.iter();
+        let full: Vec<Arg> = self
+            .slots
+            .iter()
+            .map(|s| match s {
+                Some(c) => Arg::C(c.clone()),
+                None => Arg::T(tensors.next().cloned().unwrap_or_else(|| Tensor::scalar(0.0))),
+            })
+            .collect();
+        let mut args: Vec<(String, Arg)> = Vec::new();
+        let mut values = Vec::new();
+        if self.inner.kind == OpKind::Concat {
+            let (axis, vals) = full.split_last().ok_or_else(|| m.arity("2 or more", 0))?;
+            for v in vals {
+                values.push(self.inner.tensor("values", v)?);
+            }
+            args.push(("axis".to_string(), axis.clone()));
+        } else {
+            if full.len() > self.node_params.len() {
+                return Err(m.arity(&self.node_params.len().to_string(), full.len()));
+            }
+            args.extend(self.node_params.iter().map(|s| s.to_string()).zip(full));
+        }
+        let axis_tensor = args.iter().position(|(k, a)| k == "axis" && matches!(a, Arg::T(_)));
+        if let Some(i) = axis_tensor {
+            return Err(self.inner.err(&args.get(i).map_or("axis".into(), |a| a.0.clone()), "is a graph tensor"));
+        }
+        args.extend(self.attrs.iter().map(|(k, v)| (k.clone(), Arg::C(v.clone()))));
+        Ok(vec![self.inner.eval(&args, &values)?])
+    }
+}
+
 /// A built `TFOpLambda` / `SlicingOpLambda`.
 pub(super) struct TfOp {
     meta: Meta,
@@ -246,6 +407,13 @@ impl TfOp {
         for (k, v) in &self.kw_consts {
             args.push((k.clone(), Arg::C(v.clone())));
         }
+        self.eval(&args, pos)
+    }
+
+    /// Evaluates the op on named arguments; `values` are the tensors of a list argument (concat/stack).
+    fn eval(&self, args: &[(String, Arg)], values: &[Tensor]) -> Result<Tensor> {
+        let m = &self.meta;
+        let list_op = matches!(self.kind, OpKind::Concat | OpKind::Stack);
         let known = |k: &str| self.params.contains(&k) || (list_op && k.starts_with("values"));
         if let Some((k, _)) = args.iter().find(|(k, _)| !known(k)) {
             return Err(self.err(k, "is an argument strata does not map"));
@@ -343,7 +511,7 @@ impl TfOp {
                     None => 0,
                     Some(v) => self.int("axis", v)?,
                 };
-                let ts: Vec<&Tensor> = pos.iter().collect();
+                let ts: Vec<&Tensor> = values.iter().collect();
                 if self.kind == K::Concat {
                     m.t(strata_tensor::concat(&ts, axis))?
                 } else {
