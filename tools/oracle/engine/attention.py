@@ -130,3 +130,18 @@ def case_einsum_dense(K, impl, rng):
     e = ED("abc,cb->ab", output_shape=3, bias_axes="b", name="diag_free")(x)
     m = K.Model(x, [a, b, c, d, e], name="einsum_dense")
     return dict(model=m, inputs=[f32(rng, 2, 3, 4)], description="EinsumDense equations incl. ellipsis")
+
+
+@impls("keras3", "tfkeras")
+def case_mha_attention_mask(K, impl, rng):
+    """MultiHeadAttention with an explicit attention_mask tensor passed by keyword."""
+    L = K.layers
+    q = K.Input((3, 4), name="q")
+    v = K.Input((5, 4), name="v")
+    am = K.Input((3, 5), name="am")
+    a = L.MultiHeadAttention(num_heads=2, key_dim=2, name="mha_am")(q, v, attention_mask=am)
+    m = K.Model([q, v, am], a, name="mha_attention_mask")
+    mask = (rng.random((2, 3, 5)) > 0.4).astype("float32")
+    mask[:, :, 0] = 1.0
+    return dict(model=m, inputs=[f32(rng, 2, 3, 4), f32(rng, 2, 5, 4), mask],
+                description="MHA with attention_mask by keyword")
