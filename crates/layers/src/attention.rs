@@ -238,7 +238,6 @@ fn attention_equations(rank: usize, attn_axes: &[usize]) -> Option<(String, Stri
 
 #[derive(Debug, Clone)]
 struct Mha {
-    num_heads: usize,
     key_dim: usize,
     attention_axes: Option<Vec<isize>>,
     /// Kernels and biases in Keras order: query, key, value, output.
@@ -369,9 +368,6 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, ctx: &BuildCtx<'_>) -> Result<
                 Some("concat") => true,
                 Some(o) => return Err(m.cfg_err("score_mode", format!("is `{o}`, expected `dot` or `concat`"))),
             };
-            if bool_of(&m, cfg, "causal", false)? {
-                // tf-keras 2.x before `use_causal_mask`: handled below via `call`.
-            }
             weights_n(&m, &w, usize::from(use_scale) + usize::from(concat))?;
             let mut it = w.into_iter();
             let scale = if use_scale { it.next() } else { None };
@@ -387,6 +383,7 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, ctx: &BuildCtx<'_>) -> Result<
         _ => return Ok(None),
     };
     let mut call = call_args(&m, layer)?;
+    // tf.keras 2.x before `use_causal_mask` (call argument) wrote `causal` into the config.
     if layer.class_name == "Attention" && bool_of(&m, cfg, "causal", false)? {
         call.use_causal_mask = true;
     }
@@ -444,9 +441,6 @@ fn mha(m: &Meta, cfg: &Json, w: Vec<Tensor>) -> Result<Mha> {
     if get(cfg, "sliding_window").is_some() {
         return Err(m.cfg_err("sliding_window", "is set; strata does not implement sliding-window attention"));
     }
-    if bool_of(m, cfg, "flash_attention", false)? {
-        // Same numbers as the plain path at inference.
-    }
     let use_bias = bool_of(m, cfg, "use_bias", true)?;
     let per = if use_bias { 2 } else { 1 };
     weights_n(m, &w, 4 * per)?;
@@ -467,7 +461,6 @@ fn mha(m: &Meta, cfg: &Json, w: Vec<Tensor>) -> Result<Mha> {
         }
     }
     Ok(Mha {
-        num_heads,
         key_dim,
         attention_axes: ints_of(m, cfg, "attention_axes")?,
         query,
@@ -595,7 +588,7 @@ impl AttnLayer {
             ));
         }
         let proj = |x: &Tensor, (kern, bias): &(Tensor, Option<Tensor>), bound: usize, out: usize| -> Result<Tensor> {
-            let free = x.rank().checked_sub(bound).unwrap_or(0);
+            let free = x.rank().saturating_sub(bound);
             let eq = proj_equation(free, bound, out)
                 .ok_or_else(|| m.cfg_err("inputs", format!("rank {} is too large", x.rank())))?;
             let mut y = m.t(einsum(&eq, x, kern))?;
@@ -659,7 +652,6 @@ impl AttnLayer {
         let out_dims = p.output.0.rank().checked_sub(2).filter(|&d| d >= 1).ok_or_else(|| {
             m.cfg_err("attention_output", format!("kernel has shape {:?}, expected rank >= 3", p.output.0.shape()))
         })?;
-        let _ = p.num_heads;
         let out = proj(&ctx, &p.output, 2, out_dims)?;
         let qm = q_mask.cloned();
         if self.call.return_attention_scores {

@@ -50,7 +50,7 @@ fn tensorflow_op_layer_uses_constants_and_attrs() {
     )
     .unwrap();
     let x = t(&[1, 3], &[1.0, -1.0, 0.5]);
-    let y = add.forward(&[x.clone()], false).unwrap();
+    let y = add.forward(std::slice::from_ref(&x), false).unwrap();
     assert!(y[0].all_close(&x.add(&Tensor::scalar(2.0)).unwrap(), 0.0, 0.0));
 
     let mean = build(
@@ -61,7 +61,7 @@ fn tensorflow_op_layer_uses_constants_and_attrs() {
         ConfigDialect::Keras2,
     )
     .unwrap();
-    let y = mean.forward(&[x.clone()], false).unwrap();
+    let y = mean.forward(std::slice::from_ref(&x), false).unwrap();
     assert_eq!(y[0].shape(), &[1, 1]);
     assert!(y[0].all_close(&x.mean(Some(&[1]), true).unwrap(), 1e-7, 1e-7));
 
@@ -117,8 +117,8 @@ fn masked_softmax_differs_by_dialect_only_on_masked_positions() {
     let mask = t(&[1, 3], &[1.0, 1.0, 0.0]);
     let k3 = build("Softmax", r#"{"name": "s", "axis": -1}"#, vec![], ConfigDialect::Keras3).unwrap();
     let k2 = build("Softmax", r#"{"name": "s", "axis": -1}"#, vec![], ConfigDialect::Keras2).unwrap();
-    let (a, _) = k3.forward_masked(&[x.clone()], &[Some(mask.clone())], false).unwrap();
-    let (b, _) = k2.forward_masked(&[x.clone()], &[Some(mask)], false).unwrap();
+    let (a, _) = k3.forward_masked(std::slice::from_ref(&x), &[Some(mask.clone())], false).unwrap();
+    let (b, _) = k2.forward_masked(std::slice::from_ref(&x), &[Some(mask)], false).unwrap();
     let want = x.slice_axis(-1, 0, 2).unwrap().softmax(-1).unwrap();
     assert!(a[0].slice_axis(-1, 0, 2).unwrap().all_close(&want, 1e-6, 1e-7));
     assert!(b[0].slice_axis(-1, 0, 2).unwrap().all_close(&want, 1e-6, 1e-7));

@@ -391,10 +391,10 @@ impl TfOp {
             }
         } else {
             let mut names = self.params.iter();
-            if let Some(c) = &self.leading_const {
-                if let Some(n) = names.next() {
-                    args.push((n.to_string(), Arg::C(c.clone())));
-                }
+            if let Some(c) = &self.leading_const
+                && let Some(n) = names.next()
+            {
+                args.push((n.to_string(), Arg::C(c.clone())));
             }
             for t in pos {
                 let n = names.next().ok_or_else(|| m.arity(&format!("at most {}", self.params.len()), inputs.len()))?;
