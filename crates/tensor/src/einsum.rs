@@ -125,10 +125,13 @@ pub fn einsum(equation: &str, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let afree: Vec<Label> = lo.iter().filter(|x| la.contains(x) && !lb.contains(x)).copied().collect();
     let bfree: Vec<Label> = lo.iter().filter(|x| lb.contains(x) && !la.contains(x)).copied().collect();
     let pos = |l: &[Label], x: &Label| l.iter().position(|y| y == x).unwrap_or(0);
+    // Each group's size divides an input's element count, so these products cannot overflow.
     let prod = |l: &[Label]| l.iter().map(size).product::<usize>();
     let perm_a: Vec<usize> = batch.iter().chain(&afree).chain(&contract).map(|x| pos(&la, x)).collect();
     let perm_b: Vec<usize> = batch.iter().chain(&contract).chain(&bfree).map(|x| pos(&lb, x)).collect();
     let (nb, m, k, n) = (prod(&batch), prod(&afree), prod(&contract), prod(&bfree));
+    // The output element count must not overflow (an outer product can be far larger than its inputs).
+    crate::shape::numel(&[nb, m, n])?;
     let ma = ta.permute(&perm_a)?.reshape(&[nb, m, k])?;
     let mb = tb.permute(&perm_b)?.reshape(&[nb, k, n])?;
     let y = ma.matmul(&mb)?;
