@@ -145,3 +145,13 @@ def case_mha_attention_mask(K, impl, rng):
     mask[:, :, 0] = 1.0
     return dict(model=m, inputs=[f32(rng, 2, 3, 4), f32(rng, 2, 5, 4), mask],
                 description="MHA with attention_mask by keyword")
+
+
+@impls("keras3", "tfkeras")
+def case_mha_causal_only(K, impl, rng):
+    """MultiHeadAttention with use_causal_mask and no Keras masks (Keras 3's fused causal path)."""
+    L = K.layers
+    x = K.Input((4, 3), name="x")
+    y = L.MultiHeadAttention(num_heads=2, key_dim=2, name="mha_causal_only")(x, x, use_causal_mask=True)
+    m = K.Model(x, y, name="mha_causal_only")
+    return dict(model=m, inputs=[f32(rng, 2, 4, 3)], description="MHA causal self-attention without padding masks")
