@@ -41,6 +41,32 @@ pub enum Activation {
     HardSigmoid3,
     /// Keras 2: `clip(0.2 x + 0.5, 0, 1)`
     HardSigmoid2,
+    /// log-softmax over the last axis
+    LogSoftmax,
+    /// `x * tanh(softplus(x))`
+    Mish,
+    /// Keras 3 `hard_silu`/`hard_swish`: `x * relu6(x + 3) / 6`
+    HardSwish,
+    /// `max(x, 0) + alpha * expm1(min(x, 0) / alpha)` with alpha 1
+    Celu,
+    /// `x - tanh(x)`
+    TanhShrink,
+    /// `clip(x, -1, 1)`
+    HardTanh,
+    /// `x` where `|x| > 0.5`, else 0
+    HardShrink,
+    /// `x - 0.5` above 0.5, `x + 0.5` below -0.5, else 0
+    SoftShrink,
+    /// 0 below -1, `x` above 1, `(x + 1)^2 / 4` between
+    SparsePlus,
+    /// `(x + sqrt(x^2 + 4)) / 2`
+    Squareplus,
+    /// `-softplus(-x)`
+    LogSigmoid,
+    /// 0 below -1, 1 above 1, `(x + 1) / 2` between
+    SparseSigmoid,
+    /// gated linear unit over the last axis: `a * sigmoid(b)` for the two halves `a`, `b`
+    Glu,
 }
 
 /// Parses an activation by Keras name; `dialect` picks the `hard_sigmoid` definition.
@@ -63,6 +89,19 @@ pub fn parse_name(name: &str, dialect: ConfigDialect) -> Option<Activation> {
         "exponential" => Activation::Exponential,
         "hard_sigmoid" if keras3 => Activation::HardSigmoid3,
         "hard_sigmoid" => Activation::HardSigmoid2,
+        "log_softmax" => Activation::LogSoftmax,
+        "mish" => Activation::Mish,
+        "hard_silu" | "hard_swish" => Activation::HardSwish,
+        "celu" => Activation::Celu,
+        "tanh_shrink" => Activation::TanhShrink,
+        "hard_tanh" => Activation::HardTanh,
+        "hard_shrink" => Activation::HardShrink,
+        "soft_shrink" => Activation::SoftShrink,
+        "sparse_plus" => Activation::SparsePlus,
+        "squareplus" => Activation::Squareplus,
+        "log_sigmoid" => Activation::LogSigmoid,
+        "sparse_sigmoid" => Activation::SparseSigmoid,
+        "glu" => Activation::Glu,
         _ => return None,
     })
 }
@@ -92,6 +131,11 @@ pub fn parse(layer: &str, value: Option<&Json>, dialect: ConfigDialect) -> Resul
         key: "activation".into(),
         problem: format!("names `{name}`, which strata does not implement"),
     })
+}
+
+/// `log(1 + e^x)`, stable for large |x|.
+fn softplus(v: f32) -> f32 {
+    v.max(0.0) + (-v.abs()).exp().ln_1p()
 }
 
 fn map(x: &Tensor, f: impl Fn(f32) -> f32) -> std::result::Result<Tensor, strata_tensor::Error> {
@@ -169,6 +213,51 @@ impl Activation {
             A::Exponential => Ok(x.exp()),
             A::HardSigmoid3 => map(x, |v| (v + 3.0).clamp(0.0, 6.0) / 6.0),
             A::HardSigmoid2 => map(x, |v| (0.2 * v + 0.5).clamp(0.0, 1.0)),
+            A::LogSoftmax => x.log_softmax(-1),
+            A::Mish => map(x, |v| v * softplus(v).tanh()),
+            A::HardSwish => map(x, |v| v * (v + 3.0).clamp(0.0, 6.0) / 6.0),
+            A::Celu => map(x, |v| v.max(0.0) + v.min(0.0).exp_m1()),
+            A::TanhShrink => map(x, |v| v - v.tanh()),
+            A::HardTanh => map(x, |v| v.clamp(-1.0, 1.0)),
+            A::HardShrink => map(x, |v| if v.abs() > 0.5 { v } else { 0.0 }),
+            A::SoftShrink => map(x, |v| {
+                if v > 0.5 {
+                    v - 0.5
+                } else if v < -0.5 {
+                    v + 0.5
+                } else {
+                    0.0
+                }
+            }),
+            A::SparsePlus => map(x, |v| {
+                if v <= -1.0 {
+                    0.0
+                } else if v >= 1.0 {
+                    v
+                } else {
+                    (v + 1.0) * (v + 1.0) / 4.0
+                }
+            }),
+            A::Squareplus => map(x, |v| (v + (v * v + 4.0).sqrt()) / 2.0),
+            A::LogSigmoid => map(x, |v| -softplus(-v)),
+            A::SparseSigmoid => map(x, |v| {
+                if v <= -1.0 {
+                    0.0
+                } else if v >= 1.0 {
+                    1.0
+                } else {
+                    0.5 * (v + 1.0)
+                }
+            }),
+            A::Glu => {
+                let last = x.shape().last().copied().unwrap_or(0);
+                if last % 2 != 0 {
+                    return Err(strata_tensor::Error::Groups { op: "glu", filters: last, groups: 2 });
+                }
+                let a = x.slice_axis(-1, 0, last / 2)?;
+                let b = x.slice_axis(-1, last / 2, last)?;
+                a.mul(&b.sigmoid())
+            }
         }
     }
 }

@@ -47,7 +47,7 @@ pub trait Layer: Send + Sync {
     /// of the call ([`CallArgs`]). The default refuses keyword tensors (naming them) and runs
     /// [`Layer::forward_masked`]; layers that take keyword tensors or call constants override it.
     fn call(&self, inputs: &[Tensor], masks: &[Option<Tensor>], args: &CallArgs<'_>) -> Result<Masked> {
-        if let Some((k, _)) = args.kw_tensors.first() {
+        if let Some((k, _, _)) = args.kw_tensors.first() {
             return Err(Error::Keyword {
                 layer: self.name().to_string(),
                 class: self.class_name().to_string(),
@@ -63,7 +63,8 @@ pub trait Layer: Send + Sync {
 pub struct CallArgs<'a> {
     /// Tensors passed by keyword, with the keyword (`value`, `key`, `attention_mask`,
     /// `initial_state`, ...). Masks passed as `mask=` are not here: they arrive as the masks.
-    pub kw_tensors: &'a [(String, Tensor)],
+    /// Each with its Keras mask (`None` where unmasked).
+    pub kw_tensors: &'a [(String, Tensor, Option<Tensor>)],
     /// The call's positional arguments as written (Keras 3 `args`, with constants such as the
     /// `0.0` of `ops.not_equal(x, 0.0)` and `__keras_tensor__` markers for the tensors); `Null`
     /// for Sequential models and legacy configs.
@@ -78,7 +79,12 @@ pub struct CallArgs<'a> {
 impl CallArgs<'_> {
     /// The keyword tensor passed as `name`.
     pub fn kw(&self, name: &str) -> Option<&Tensor> {
-        self.kw_tensors.iter().find(|(k, _)| k == name).map(|(_, t)| t)
+        self.kw_tensors.iter().find(|(k, _, _)| k == name).map(|(_, t, _)| t)
+    }
+
+    /// The keyword tensor passed as `name`, with its mask.
+    pub fn kw_masked(&self, name: &str) -> Option<(&Tensor, Option<&Tensor>)> {
+        self.kw_tensors.iter().find(|(k, _, _)| k == name).map(|(_, t, m)| (t, m.as_ref()))
     }
 }
 
@@ -150,10 +156,11 @@ pub enum Kind {
     Dense { kernel: Tensor, bias: Option<Tensor>, activation: Activation },
     /// `Reshape` (target shape without batch; -1 allowed once)
     Reshape(Vec<isize>),
-    /// `BatchNormalization` folded to `x * mul + add` along `axis`
-    BatchNorm { axis: isize, mul: Tensor, add: Tensor },
-    /// `LayerNormalization`
-    LayerNorm { axes: Vec<isize>, epsilon: f32, gamma: Option<Tensor>, beta: Option<Tensor> },
+    /// `BatchNormalization` folded to `x * mul + add` along `axes` (`mul`/`add` have the shape of
+    /// those axes)
+    BatchNorm { axes: Vec<isize>, mul: Tensor, add: Tensor },
+    /// `LayerNormalization`; `rms_scaling` (Keras 3) scales by the variance without centering
+    LayerNorm { axes: Vec<isize>, epsilon: f32, gamma: Option<Tensor>, beta: Option<Tensor>, rms_scaling: bool },
     /// Elementwise merge layers
     Merge(MergeOp),
     /// `Concatenate`
@@ -170,8 +177,8 @@ pub enum Kind {
     GroupNorm { groups: usize, epsilon: f32, gamma: Option<Tensor>, beta: Option<Tensor> },
     /// `Normalization` (preprocessing): `(x - mean) / max(sqrt(variance), 1e-7)`, or the inverse
     Normalization { mean: Tensor, variance: Tensor, invert: bool },
-    /// `Dot` of two rank-2 inputs over their feature axis
-    Dot { normalize: bool },
+    /// `Dot`: Keras `batch_dot` over `axes` (one per input, negative counted from the end)
+    Dot { axes: [isize; 2], normalize: bool },
 }
 
 /// Elementwise merge operations.
@@ -270,11 +277,11 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, dialect: ConfigDialect) -> Res
             let center = bool_of(&m, cfg, "center", true)?;
             let scale = bool_of(&m, cfg, "scale", true)?;
             let eps = f32_of(&m, cfg, "epsilon", 1e-3)?;
-            let axis = match ints_of(&m, cfg, "axis")?.as_deref() {
-                None => -1,
-                Some([a]) => *a,
-                Some(_) => return Err(m.cfg_err("axis", "lists several axes; strata supports one")),
-            };
+            // tf-keras accepts a list of axes; Keras 3's `synchronized` only matters in training.
+            let axes = ints_of(&m, cfg, "axis")?.unwrap_or_else(|| vec![-1]);
+            if axes.is_empty() {
+                return Err(m.cfg_err("axis", "is an empty list"));
+            }
             weights_n(&m, &w, 2 + usize::from(center) + usize::from(scale))?;
             let mut it = w.into_iter();
             let gamma = if scale { it.next() } else { None };
@@ -290,21 +297,21 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, dialect: ConfigDialect) -> Res
             if let Some(b) = beta {
                 add = m.t(add.add(&b))?;
             }
-            Kind::BatchNorm { axis, mul: inv, add }
+            Kind::BatchNorm { axes, mul: inv, add }
         }
         "LayerNormalization" => {
             let center = bool_of(&m, cfg, "center", true)?;
             let scale = bool_of(&m, cfg, "scale", true)?;
-            if bool_of(&m, cfg, "rms_scaling", false)? {
-                return Err(m.cfg_err("rms_scaling", "is true, which strata does not implement yet"));
-            }
+            // Keras 3.15 `rms_scaling`: gamma exists when `scale or rms_scaling`, beta only without it.
+            let rms_scaling = bool_of(&m, cfg, "rms_scaling", false)?;
+            let (scale, center) = (scale || rms_scaling, center && !rms_scaling);
             let epsilon = f32_of(&m, cfg, "epsilon", 1e-3)?;
             let axes = ints_of(&m, cfg, "axis")?.unwrap_or_else(|| vec![-1]);
             weights_n(&m, &w, usize::from(center) + usize::from(scale))?;
             let mut it = w.into_iter();
             let gamma = if scale { it.next() } else { None };
             let beta = if center { it.next() } else { None };
-            Kind::LayerNorm { axes, epsilon, gamma, beta }
+            Kind::LayerNorm { axes, epsilon, gamma, beta, rms_scaling }
         }
         "Add" => Kind::Merge(MergeOp::Add),
         "Subtract" => Kind::Merge(MergeOp::Subtract),
@@ -383,13 +390,12 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, dialect: ConfigDialect) -> Res
             Kind::Normalization { mean, variance, invert }
         }
         "Dot" => {
-            let axes = ints_of(&m, cfg, "axes")?.ok_or_else(|| m.cfg_err("axes", "is missing"))?;
-            if !axes.iter().all(|&a| a == 1 || a == -1) {
-                return Err(
-                    m.cfg_err("axes", format!("is {axes:?}; strata implements Dot of rank-2 inputs over axis 1 only"))
-                );
-            }
-            Kind::Dot { normalize: bool_of(&m, cfg, "normalize", false)? }
+            let axes = match ints_of(&m, cfg, "axes")?.ok_or_else(|| m.cfg_err("axes", "is missing"))?.as_slice() {
+                [a] => [*a, *a],
+                [a, b] => [*a, *b],
+                other => return Err(m.cfg_err("axes", format!("is {other:?}; expected an integer or a pair"))),
+            };
+            Kind::Dot { axes, normalize: bool_of(&m, cfg, "normalize", false)? }
         }
         _ => return Ok(None),
     };
@@ -424,13 +430,11 @@ impl Builtin {
     }
 }
 
-/// Shape `[1, .., n, .., 1]` of rank `rank` with `n` at `axis`.
-fn along(v: &Tensor, axis: isize, rank: usize) -> std::result::Result<Tensor, strata_tensor::Error> {
-    let a = strata_tensor::shape::normalize_axis("batch_normalization", axis, &vec![0; rank])?;
-    let mut shape = vec![1usize; rank];
-    if let Some(s) = shape.get_mut(a) {
-        *s = v.len();
-    }
+/// `v` (shaped like the `axes` of `x`) reshaped to broadcast against `x`: `x`'s sizes at `axes`,
+/// 1 elsewhere.
+fn along(v: &Tensor, axes: &[isize], x: &[usize]) -> std::result::Result<Tensor, strata_tensor::Error> {
+    let norm = strata_tensor::shape::normalize_axes("batch_normalization", axes, x)?;
+    let shape: Vec<usize> = x.iter().enumerate().map(|(i, &d)| if norm.contains(&i) { d } else { 1 }).collect();
     v.reshape(&shape)
 }
 
@@ -469,19 +473,19 @@ impl Layer for Builtin {
                 shape.extend_from_slice(target);
                 m.t(x.reshape_infer(&shape))?
             }
-            Kind::BatchNorm { axis, mul, add } => {
+            Kind::BatchNorm { axes, mul, add } => {
                 let x = m.one(inputs)?;
-                let r = x.rank();
-                let y = m.t(x.mul(&m.t(along(mul, *axis, r))?))?;
-                m.t(y.add(&m.t(along(add, *axis, r))?))?
+                let y = m.t(x.mul(&m.t(along(mul, axes, x.shape()))?))?;
+                m.t(y.add(&m.t(along(add, axes, x.shape()))?))?
             }
-            Kind::LayerNorm { axes, epsilon, gamma, beta } => {
+            Kind::LayerNorm { axes, epsilon, gamma, beta, rms_scaling } => {
                 let x = m.one(inputs)?;
                 let mean = m.t(x.mean(Some(axes), true))?;
                 let centered = m.t(x.sub(&mean))?;
                 let var = m.t(centered.square().mean(Some(axes), true))?;
                 let inv = m.t(var.add(&Tensor::scalar(*epsilon)))?.rsqrt();
-                let mut y = m.t(centered.mul(&inv))?;
+                // rms_scaling (Keras 3.15): x * rsqrt(variance + eps) * gamma, not centered.
+                let mut y = if *rms_scaling { m.t(x.mul(&inv))? } else { m.t(centered.mul(&inv))? };
                 // gamma/beta have the shape of the normalized axes; broadcast them into place.
                 let pshape = {
                     let norm = m.t(strata_tensor::shape::normalize_axes("layer_normalization", axes, x.shape()))?;
@@ -581,7 +585,7 @@ impl Layer for Builtin {
                 let std = m.t(std)?;
                 if *invert { m.t(m.t(x.mul(&std))?.add(mean))? } else { m.t(m.t(x.sub(mean))?.div(&std))? }
             }
-            Kind::Dot { normalize } => {
+            Kind::Dot { axes, normalize } => {
                 let [a, b] = inputs else {
                     return Err(Error::Arity {
                         layer: m.name.clone(),
@@ -590,17 +594,51 @@ impl Layer for Builtin {
                         got: inputs.len(),
                     });
                 };
-                if a.rank() != 2 || b.rank() != 2 {
-                    return Err(
-                        m.cfg_err("axes", format!("needs rank-2 inputs, got {:?} and {:?}", a.shape(), b.shape()))
-                    );
+                let norm = |ax: isize, t: &Tensor| -> Result<usize> {
+                    let r = t.rank() as isize;
+                    let n = if ax < 0 { ax.rem_euclid(r.max(1)) } else { ax };
+                    usize::try_from(n).ok().filter(|&n| n >= 1 && n < t.rank()).ok_or_else(|| {
+                        m.cfg_err(
+                            "axes",
+                            format!("{axes:?} is not a non-batch axis of inputs {:?} and {:?}", a.shape(), b.shape()),
+                        )
+                    })
+                };
+                let (a0, a1) = (norm(axes[0], a)?, norm(axes[1], b)?);
+                if a.rank() < 2 || b.rank() < 2 || a.rank() + b.rank() > 26 {
+                    return Err(m.cfg_err(
+                        "axes",
+                        format!("needs inputs of rank 2 to 13, got {:?} and {:?}", a.shape(), b.shape()),
+                    ));
                 }
                 let (a, b) = if *normalize {
-                    (m.t(l2_normalize(a, &[1]))?, m.t(l2_normalize(b, &[1]))?)
+                    (m.t(l2_normalize(a, &[a0 as isize]))?, m.t(l2_normalize(b, &[a1 as isize]))?)
                 } else {
                     (a.clone(), b.clone())
                 };
-                m.t(m.t(a.mul(&b))?.sum(Some(&[1]), true))?
+                // batch_dot: x's axes without a0, then y's without the batch axis and a1.
+                let letter = |i: usize| char::from(b'a' + (i % 26) as u8);
+                let xs: String = (0..a.rank()).map(letter).collect();
+                let ys: String = (0..b.rank())
+                    .map(|j| {
+                        if j == 0 {
+                            'a'
+                        } else if j == a1 {
+                            letter(a0)
+                        } else {
+                            letter(a.rank() + j)
+                        }
+                    })
+                    .collect();
+                let out: String = xs
+                    .chars()
+                    .enumerate()
+                    .filter(|&(i, _)| i != a0)
+                    .map(|(_, c)| c)
+                    .chain(ys.chars().enumerate().filter(|&(j, _)| j != 0 && j != a1).map(|(_, c)| c))
+                    .collect();
+                let y = m.t(strata_tensor::einsum(&format!("{xs},{ys}->{out}"), &a, &b))?;
+                if y.rank() == 1 { m.t(y.unsqueeze(1))? } else { y }
             }
         };
         Ok(vec![self.rnd(y)?])

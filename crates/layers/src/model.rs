@@ -338,7 +338,7 @@ impl Model {
                         break;
                     }
                     match self.resolve(r, false, &fed, &done)? {
-                        Some((t, _)) => kw.push((name.clone(), t)),
+                        Some((t, m)) => kw.push((name.clone(), t, m)),
                         None => ready = false,
                     }
                 }

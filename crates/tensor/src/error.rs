@@ -342,6 +342,15 @@ pub enum Error {
         op: &'static str,
     },
 
+    /// An `einsum` equation is malformed or does not fit its operands.
+    #[error("einsum `{equation}`: {problem}")]
+    Einsum {
+        /// The equation as given.
+        equation: String,
+        /// What is wrong.
+        problem: String,
+    },
+
     /// An internal invariant did not hold (a bug in this crate).
     #[error("internal error in {op}: {what}; this is a bug in strata-tensor, please report it")]
     Internal {

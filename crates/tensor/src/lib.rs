@@ -40,6 +40,7 @@
 
 mod conv;
 mod dtype;
+mod einsum;
 mod elementwise;
 mod error;
 mod layout;
@@ -58,6 +59,7 @@ pub use conv::{
     depthwise_conv2d_backward, extract_patches,
 };
 pub use dtype::{DType, bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
+pub use einsum::einsum;
 pub use elementwise::{BinaryOp, UnaryOp, binary, select, unary};
 pub use error::{Error, Result};
 pub use layout::{concat, stack};
