@@ -371,7 +371,7 @@ def main():
         np.savez_compressed(os.path.join(OUT, f"{fam}.npz"), **arrays)
         print(f"{fam}: {len(arrays)} arrays", file=sys.stderr)
     with open(path, "w") as f:
-        json.dump(index, f, indent=1, sort_keys=True)
+        json.dump(index, f, indent=1)
         f.write("\n")
 
 
