@@ -190,7 +190,10 @@ def gen_losses(index, arrays, rng):
             arrays[f"{name}/sample_weight"] = w
         arrays[f"{name}/value"] = f32(value.numpy()).reshape(())
         arrays[f"{name}/grad"] = f32(grad.numpy())
-        out[name] = {"config": jsonable(L.serialize(loss)), "sample_weight": w is not None}
+        # _fn_kwargs: the options the loss really uses (Huber's delta and CosineSimilarity's axis
+        # are missing from Keras's get_config).
+        out[name] = {"config": jsonable(L.serialize(loss)), "sample_weight": w is not None,
+                     "fn_kwargs": jsonable(loss._fn_kwargs)}
     # Function forms: name -> value on the regression pair (per-sample losses, no reduction).
     fns = {}
     for fname in ["mse", "mae", "mape", "msle", "mean_squared_error", "mean_absolute_error", "log_cosh", "huber",

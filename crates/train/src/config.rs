@@ -80,6 +80,11 @@ impl<'a> Reader<'a> {
         self.cfg.get(key).filter(|v| !v.is_null())
     }
 
+    /// Whether the key is present at all, even as null.
+    pub fn present(&self, key: &str) -> bool {
+        self.cfg.contains_key(key)
+    }
+
     /// Whether the key is present with a non-null value (marks it used).
     pub fn has(&mut self, key: &'static str) -> bool {
         self.get(key).is_some()
