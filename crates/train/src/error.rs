@@ -5,7 +5,7 @@
 #[non_exhaustive]
 pub enum Error {
     /// A name (string identifier or `class_name`) that Keras would not resolve either.
-    #[error("unknown {kind} `{name}`; known {kind}s: {}", known.join(", "))]
+    #[error("unknown {kind} `{name}`{}; known names: {}", did_you_mean(name, known), known.join(", "))]
     UnknownName {
         /// "optimizer", "loss", "metric", ...
         kind: &'static str,
@@ -77,4 +77,35 @@ impl Error {
     pub(crate) fn shape(what: impl Into<String>, expected: &[usize], found: &[usize]) -> Error {
         Error::Shape { what: what.into(), expected: expected.to_vec(), found: found.to_vec() }
     }
+}
+
+/// ` (did you mean `x`?)` for the closest known name within a small edit distance.
+fn did_you_mean(name: &str, known: &[&'static str]) -> String {
+    let lower = name.to_ascii_lowercase();
+    if lower.len() >= 3 {
+        if let Some(k) = known.iter().find(|k| k.to_ascii_lowercase().starts_with(&lower)) {
+            return format!(" (did you mean `{k}`?)");
+        }
+    }
+    let best = known
+        .iter()
+        .map(|k| (edit_distance(&name.to_ascii_lowercase(), &k.to_ascii_lowercase()), *k))
+        .min_by_key(|(d, _)| *d);
+    match best {
+        Some((d, k)) if d <= 2.max(name.len() / 4) => format!(" (did you mean `{k}`?)"),
+        _ => String::new(),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }

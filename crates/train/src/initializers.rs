@@ -540,7 +540,7 @@ mod tests {
     #[test]
     fn unknown_initializer_names_the_known_ones() {
         let e = Initializer::get("xavier").unwrap_err().to_string();
-        assert!(e.starts_with("unknown initializer `xavier`; known initializers: Constant, GlorotNormal"), "{e}");
+        assert!(e.starts_with("unknown initializer `xavier`; known names: Constant, GlorotNormal"), "{e}");
     }
 
     #[test]

@@ -822,7 +822,12 @@ mod tests {
     #[test]
     fn unknown_loss_names_the_known_ones() {
         let e = Loss::get("mean_square_error").unwrap_err().to_string();
-        assert!(e.starts_with("unknown loss `mean_square_error`; known losses: BinaryCrossentropy"), "{e}");
+        assert!(
+            e.starts_with(
+                "unknown loss `mean_square_error` (did you mean `mean_squared_error`?); known names: BinaryCrossentropy"
+            ),
+            "{e}"
+        );
         assert!(e.contains("mse"), "{e}");
     }
 

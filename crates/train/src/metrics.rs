@@ -838,7 +838,7 @@ mod tests {
     #[test]
     fn unknown_metric_names_the_known_ones() {
         let e = get("acc").unwrap_err().to_string();
-        assert!(e.starts_with("unknown metric `acc`; known metrics: AUC, Accuracy"), "{e}");
+        assert!(e.starts_with("unknown metric `acc` (did you mean `Accuracy`?); known names: AUC, Accuracy"), "{e}");
     }
 
     #[test]

@@ -1069,7 +1069,7 @@ mod tests {
         let e = Optimizer::get("adamm").unwrap_err().to_string();
         assert_eq!(
             e,
-            "unknown optimizer `adamm`; known optimizers: adadelta, adagrad, adam, adamax, adamw, lion, nadam, rmsprop, sgd"
+            "unknown optimizer `adamm` (did you mean `adam`?); known names: adadelta, adagrad, adam, adamax, adamw, lion, nadam, rmsprop, sgd"
         );
     }
 
