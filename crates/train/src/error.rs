@@ -82,10 +82,10 @@ impl Error {
 /// ` (did you mean `x`?)` for the closest known name within a small edit distance.
 fn did_you_mean(name: &str, known: &[&'static str]) -> String {
     let lower = name.to_ascii_lowercase();
-    if lower.len() >= 3 {
-        if let Some(k) = known.iter().find(|k| k.to_ascii_lowercase().starts_with(&lower)) {
-            return format!(" (did you mean `{k}`?)");
-        }
+    if lower.len() >= 3
+        && let Some(k) = known.iter().find(|k| k.to_ascii_lowercase().starts_with(&lower))
+    {
+        return format!(" (did you mean `{k}`?)");
     }
     let best = known
         .iter()

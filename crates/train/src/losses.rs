@@ -353,12 +353,10 @@ impl Loss {
                     from_logits: r.bool("from_logits", false)?,
                     ignore_class: r.opt_int("ignore_class")?,
                 };
-                if let Some(a) = r.opt_int("axis")? {
-                    if a != -1 {
-                        return Err(
-                            r.err("axis", format!("only -1 is supported (as in Keras's TF backend), found {a}"))
-                        );
-                    }
+                if let Some(a) = r.opt_int("axis")?
+                    && a != -1
+                {
+                    return Err(r.err("axis", format!("only -1 is supported (as in Keras's TF backend), found {a}")));
                 }
                 k
             }
@@ -427,7 +425,7 @@ impl Loss {
         }
         let (values, grads, vshape, mask) = self.compute(y_true, y_pred)?;
         let n = values.len();
-        let width = if n == 0 { 0 } else { grads.len() / n };
+        let width = grads.len().checked_div(n).unwrap_or(0);
         // Sample weights, aligned as `squeeze_or_expand_to_same_rank(values, sample_weight)`.
         let mut w = vec![1.0f64; n];
         if let Some(sw) = sample_weight {
@@ -527,21 +525,22 @@ impl Loss {
                 shape = s2;
             }
         }
-        if let LossKind::BinaryCrossentropy { axis, .. } = self.kind {
-            if !shape.is_empty() && norm_axis(obj, axis, shape.len())? + 1 != shape.len() {
-                return Err(Error::Unsupported {
-                    object: obj.into(),
-                    option: "axis".into(),
-                    why: format!("only the last axis is supported, found axis={axis}"),
-                });
-            }
+        if let LossKind::BinaryCrossentropy { axis, .. } = self.kind
+            && !shape.is_empty()
+            && norm_axis(obj, axis, shape.len())? + 1 != shape.len()
+        {
+            return Err(Error::Unsupported {
+                object: obj.into(),
+                option: "axis".into(),
+                why: format!("only the last axis is supported, found axis={axis}"),
+            });
         }
         let width = shape.last().copied().unwrap_or(1).max(1);
         let vshape: Vec<usize> = if shape.is_empty() { vec![] } else { shape[..shape.len() - 1].to_vec() };
         if matches!(self.kind, LossKind::Hinge | LossKind::SquaredHinge) && t.iter().all(|&x| x == 0.0 || x == 1.0) {
             t.iter_mut().for_each(|x| *x = 2.0 * *x - 1.0);
         }
-        let n = if width == 0 { 0 } else { t.len() / width };
+        let n = t.len().checked_div(width).unwrap_or(0);
         let mut values = Vec::with_capacity(n);
         let mut grads = vec![0.0f64; t.len()];
         for r in 0..n {

@@ -155,7 +155,7 @@ impl MetricFn {
         };
         let rows_of = |t: &Tensor| -> Result<(usize, usize)> {
             let c = *t.shape().last().ok_or_else(|| Error::invalid(obj, "y_pred must have a class axis"))?;
-            Ok((if c == 0 { 0 } else { t.len() / c }, c))
+            Ok((t.len().checked_div(c).unwrap_or(0), c))
         };
         let in_top_k = |row: &[f32], label: usize, k: i64| -> f64 {
             let v = row.get(label).copied().unwrap_or(f32::NAN);
@@ -717,10 +717,10 @@ pub fn deserialize(value: &Json) -> Result<Box<dyn Metric>> {
 pub fn from_config(class_name: &str, cfg: &Json) -> Result<Box<dyn Metric>> {
     let mut r = Reader::new(class_name, cfg)?;
     let name = r.opt_str("name")?.map(str::to_string);
-    if let Some(d) = r.opt_str("dtype")? {
-        if d != "float32" {
-            return Err(r.err("dtype", format!("only float32 is supported, found {d:?}")));
-        }
+    if let Some(d) = r.opt_str("dtype")?
+        && d != "float32"
+    {
+        return Err(r.err("dtype", format!("only float32 is supported, found {d:?}")));
     }
     let wrap = |f: MetricFn, name: Option<String>| -> Box<dyn Metric> {
         let m = MeanMetricWrapper::new(f);

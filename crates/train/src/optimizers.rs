@@ -387,15 +387,15 @@ impl Optimizer {
                 ),
             ));
         }
-        if let Algorithm::Sgd { momentum, .. } = self.algorithm {
-            if !(0.0..=1.0).contains(&momentum) {
-                return Err(Error::invalid(c, format!("`momentum` must be a float between [0, 1], found {momentum}")));
-            }
+        if let Algorithm::Sgd { momentum, .. } = self.algorithm
+            && !(0.0..=1.0).contains(&momentum)
+        {
+            return Err(Error::invalid(c, format!("`momentum` must be a float between [0, 1], found {momentum}")));
         }
-        if let Algorithm::Adam { adamw: true, .. } = self.algorithm {
-            if self.base.weight_decay.is_none() {
-                return Err(Error::invalid(c, "argument `weight_decay` must be a float, found None"));
-            }
+        if let Algorithm::Adam { adamw: true, .. } = self.algorithm
+            && self.base.weight_decay.is_none()
+        {
+            return Err(Error::invalid(c, "argument `weight_decay` must be a float, found None"));
         }
         Ok(())
     }
@@ -484,10 +484,8 @@ impl Optimizer {
             let v = t.item().unwrap_or(0.0);
             st.iterations = if v.is_finite() && v > 0.0 { v as u64 } else { 0 };
         }
-        if has_lr {
-            if let Some(v) = it.next().and_then(Tensor::item) {
-                self.base.learning_rate = LearningRate::Constant(v);
-            }
+        if has_lr && let Some(v) = it.next().and_then(Tensor::item) {
+            self.base.learning_rate = LearningRate::Constant(v);
         }
         let mut k0 = 0;
         for block in &blocks {
@@ -500,10 +498,8 @@ impl Optimizer {
             }
             k0 += block.len();
         }
-        if is_nadam {
-            if let Some(v) = it.next().and_then(Tensor::item) {
-                st.u_product = v;
-            }
+        if is_nadam && let Some(v) = it.next().and_then(Tensor::item) {
+            st.u_product = v;
         }
         Ok(())
     }
@@ -525,16 +521,15 @@ impl Optimizer {
         if self.state.is_none() {
             let spec: Vec<(&str, &[usize])> = variables.iter().map(|v| (v.path.as_str(), v.value.shape())).collect();
             self.build(&spec)?;
-        } else if let Some(st) = &self.state {
-            if st.paths.len() != variables.len()
-                || st.shapes.iter().zip(variables.iter()).any(|(s, v)| s != v.value.shape())
-            {
-                return Err(Error::Count {
-                    what: format!("variables for optimizer `{}` (built on {:?})", self.base.name, st.paths),
-                    expected: st.paths.len(),
-                    found: variables.len(),
-                });
-            }
+        } else if let Some(st) = &self.state
+            && (st.paths.len() != variables.len()
+                || st.shapes.iter().zip(variables.iter()).any(|(s, v)| s != v.value.shape()))
+        {
+            return Err(Error::Count {
+                what: format!("variables for optimizer `{}` (built on {:?})", self.base.name, st.paths),
+                expected: st.paths.len(),
+                found: variables.len(),
+            });
         }
         self.check_options()?;
         let mut g: Vec<Vec<f32>> = grads.iter().map(Tensor::to_vec).collect();
@@ -571,6 +566,8 @@ impl Optimizer {
         } else if let Some(c) = self.base.global_clipnorm.filter(|c| *c > 0.0) {
             let c = c as f32;
             let norm = g.iter().map(|t| t.iter().map(|x| x * x).sum::<f32>()).sum::<f32>().sqrt();
+            // `norm - norm` is 0 for a finite norm and NaN otherwise, as in Keras.
+            #[allow(clippy::eq_op)]
             let scale = c * (1.0 / norm).min(1.0 / c) + (norm - norm);
             g.iter_mut().flatten().for_each(|x| *x *= scale);
         } else if let Some(c) = self.base.clipvalue.filter(|c| *c > 0.0) {
@@ -616,11 +613,9 @@ impl Optimizer {
                         m[k] += (gr - m[k]) * (1.0 - b1);
                         v[k] += (gr * gr - v[k]) * (1.0 - b2);
                         let mut vk = v[k];
-                        if amsgrad {
-                            if let Some(h) = vhat.as_deref_mut().and_then(|h| h.get_mut(k)) {
-                                *h = h.max(vk);
-                                vk = *h;
-                            }
+                        if amsgrad && let Some(h) = vhat.as_deref_mut().and_then(|h| h.get_mut(k)) {
+                            *h = h.max(vk);
+                            vk = *h;
                         }
                         wi[k] -= m[k] * alpha / (vk.sqrt() + eps);
                     }
