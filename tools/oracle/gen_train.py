@@ -177,6 +177,12 @@ def gen_losses(index, arrays, rng):
         "categorical_hinge": (L.CategoricalHinge(), onehot, reg_p, None),
         "cosine_similarity": (L.CosineSimilarity(), reg_t, reg_p, None),
         "cosine_similarity_axis0": (L.CosineSimilarity(axis=0), reg_t, reg_p, None),
+        "mse_sum_sw": (L.MeanSquaredError(reduction="sum"), reg_t, reg_p, sw),
+        "bce_mean_with_sw": (L.BinaryCrossentropy(reduction="mean_with_sample_weight"), bin_t, prob_p, sw),
+        "cce_axis0": (L.CategoricalCrossentropy(axis=0), onehot.T.copy(), soft.T.copy(), None),
+        "mae_rank1": (L.MeanAbsoluteError(), reg_t[0], reg_p[0], None),
+        "scce_clipped": (L.SparseCategoricalCrossentropy(), sparse, f32(np.eye(c)[rng.integers(0, c, size=b)]), None),
+        "bce_clipped": (L.BinaryCrossentropy(), bin_t, f32(rng.integers(0, 2, size=(b, c))), None),
     }
     out = {}
     for name, (loss, yt, yp, w) in cases.items():
