@@ -733,6 +733,142 @@ impl Loss {
     }
 }
 
+macro_rules! plain_loss {
+    ($($name:ident),*) => {
+        $(
+            #[doc = concat!("`keras.losses.", stringify!($name), "()`: `Loss::from(", stringify!($name), ")`.")]
+            #[derive(Clone, Copy, Debug, Default, PartialEq)]
+            pub struct $name;
+
+            impl From<$name> for Loss {
+                fn from(_: $name) -> Loss {
+                    Loss::new(LossKind::$name)
+                }
+            }
+        )*
+    };
+}
+
+plain_loss!(
+    MeanSquaredError,
+    MeanAbsoluteError,
+    MeanAbsolutePercentageError,
+    MeanSquaredLogarithmicError,
+    LogCosh,
+    KLDivergence,
+    Poisson,
+    Hinge,
+    SquaredHinge,
+    CategoricalHinge
+);
+
+/// `keras.losses.Huber(delta=1.0)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Huber {
+    /// Threshold between the quadratic and linear parts.
+    pub delta: f64,
+}
+
+impl Default for Huber {
+    fn default() -> Self {
+        Huber { delta: 1.0 }
+    }
+}
+
+impl From<Huber> for Loss {
+    fn from(h: Huber) -> Loss {
+        Loss::new(LossKind::Huber { delta: h.delta })
+    }
+}
+
+/// `keras.losses.BinaryCrossentropy(from_logits=False, label_smoothing=0.0, axis=-1)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BinaryCrossentropy {
+    /// `y_pred` holds logits.
+    pub from_logits: bool,
+    /// Squeeze labels towards 0.5.
+    pub label_smoothing: f64,
+    /// Axis of the mean.
+    pub axis: i64,
+}
+
+impl Default for BinaryCrossentropy {
+    fn default() -> Self {
+        BinaryCrossentropy { from_logits: false, label_smoothing: 0.0, axis: -1 }
+    }
+}
+
+impl From<BinaryCrossentropy> for Loss {
+    fn from(b: BinaryCrossentropy) -> Loss {
+        Loss::new(LossKind::BinaryCrossentropy {
+            from_logits: b.from_logits,
+            label_smoothing: b.label_smoothing,
+            axis: b.axis,
+        })
+    }
+}
+
+/// `keras.losses.CategoricalCrossentropy(from_logits=False, label_smoothing=0.0, axis=-1)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CategoricalCrossentropy {
+    /// `y_pred` holds logits.
+    pub from_logits: bool,
+    /// Smooth one-hot labels.
+    pub label_smoothing: f64,
+    /// Class axis.
+    pub axis: i64,
+}
+
+impl Default for CategoricalCrossentropy {
+    fn default() -> Self {
+        CategoricalCrossentropy { from_logits: false, label_smoothing: 0.0, axis: -1 }
+    }
+}
+
+impl From<CategoricalCrossentropy> for Loss {
+    fn from(c: CategoricalCrossentropy) -> Loss {
+        Loss::new(LossKind::CategoricalCrossentropy {
+            from_logits: c.from_logits,
+            label_smoothing: c.label_smoothing,
+            axis: c.axis,
+        })
+    }
+}
+
+/// `keras.losses.SparseCategoricalCrossentropy(from_logits=False, ignore_class=None)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SparseCategoricalCrossentropy {
+    /// `y_pred` holds logits.
+    pub from_logits: bool,
+    /// Label to ignore.
+    pub ignore_class: Option<i64>,
+}
+
+impl From<SparseCategoricalCrossentropy> for Loss {
+    fn from(s: SparseCategoricalCrossentropy) -> Loss {
+        Loss::new(LossKind::SparseCategoricalCrossentropy { from_logits: s.from_logits, ignore_class: s.ignore_class })
+    }
+}
+
+/// `keras.losses.CosineSimilarity(axis=-1)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CosineSimilarity {
+    /// Axis of the similarity.
+    pub axis: i64,
+}
+
+impl Default for CosineSimilarity {
+    fn default() -> Self {
+        CosineSimilarity { axis: -1 }
+    }
+}
+
+impl From<CosineSimilarity> for Loss {
+    fn from(c: CosineSimilarity) -> Loss {
+        Loss::new(LossKind::CosineSimilarity { axis: c.axis })
+    }
+}
+
 fn sign(x: f64) -> f64 {
     if x > 0.0 {
         1.0
@@ -836,6 +972,41 @@ mod tests {
         assert_eq!(Loss::get("MeanSquaredError").unwrap().kind, LossKind::MeanSquaredError);
         assert_eq!(Loss::get("mean_squared_error").unwrap().serialize(), Json::from("mean_squared_error"));
         assert_eq!(Loss::get("Huber").unwrap().name, "huber_loss");
+    }
+
+    #[test]
+    fn keras_named_structs_build_losses() {
+        assert_eq!(Loss::from(MeanSquaredError), Loss::get("MeanSquaredError").unwrap());
+        let bce = Loss::from(BinaryCrossentropy { from_logits: true, ..Default::default() });
+        assert_eq!(bce.get_config()["from_logits"], Json::from(true));
+        assert_eq!(Loss::from(Huber::default()).name, "huber_loss");
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let yt = Tensor::from_vec(&[2, 3], vec![0.0, 1.0, 0.0, 1.0, 0.0, 0.0]).unwrap();
+        let yp = Tensor::from_vec(&[2, 3], vec![0.2, 0.5, 0.3, 0.6, 0.3, 0.1]).unwrap();
+        for kind in [
+            LossKind::CategoricalCrossentropy { from_logits: false, label_smoothing: 0.1, axis: -1 },
+            LossKind::CategoricalHinge,
+            LossKind::CosineSimilarity { axis: -1 },
+            LossKind::LogCosh,
+            LossKind::Huber { delta: 0.3 },
+        ] {
+            let loss = Loss::new(kind);
+            let (_, g) = loss.value_and_grad(&yt, &yp, None).unwrap();
+            for i in 0..6 {
+                let h = 1e-3f32;
+                let mut plus = yp.to_vec();
+                plus[i] += h;
+                let mut minus = yp.to_vec();
+                minus[i] -= h;
+                let f = |v: Vec<f32>| f64::from(loss.call(&yt, &Tensor::from_vec(&[2, 3], v).unwrap(), None).unwrap());
+                let fd = (f(plus) - f(minus)) / (2.0 * f64::from(h));
+                let an = f64::from(g.as_slice()[i]);
+                assert!((fd - an).abs() < 2e-3, "{:?}[{i}]: analytic {an}, finite difference {fd}", loss.kind);
+            }
+        }
     }
 
     #[test]
