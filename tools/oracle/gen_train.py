@@ -63,6 +63,9 @@ def optimizer_cases():
         "nadam_wd": lambda: O.Nadam(learning_rate=0.01, weight_decay=0.1),
         "lion": lambda: O.Lion(learning_rate=0.01),
         "lion_wd_clip": lambda: O.Lion(learning_rate=0.01, weight_decay=0.2, clipnorm=0.4),
+        "adam_ema": lambda: O.Adam(learning_rate=0.05, use_ema=True, ema_momentum=0.8, ema_overwrite_frequency=3),
+        "sgd_ema": lambda: O.SGD(learning_rate=0.1, momentum=0.5, use_ema=True),
+        "sgd_loss_scale": lambda: O.SGD(learning_rate=0.1, loss_scale_factor=4.0),
     }
 
 

@@ -32,8 +32,11 @@
 //! | Lion | `[momentum]` |
 //!
 //! Slot paths are `<optimizer name>/<variable path with / as _>_<slot>`, as Keras names them.
-//! `use_ema` and `gradient_accumulation_steps` are refused with [`Error::Unsupported`]
-//! (they add variables and change the step; not implemented yet).
+//! With `use_ema`, Keras's `build` first adds an `[average]` block (before the algorithm's
+//! slots); after each update `average = m * average + (1 - m) * w` with `m = ema_momentum`
+//! (0 on the first step), and every `ema_overwrite_frequency` steps the weights are replaced by
+//! their averages ([`Optimizer::finalize_variable_values`] does it at the end of training).
+//! `gradient_accumulation_steps` is refused with [`Error::Unsupported`] (not implemented yet).
 
 use crate::config::{Reader, opt_f64_json, serialized, split_serialized};
 use crate::error::{Error, Result};
@@ -260,11 +263,11 @@ pub struct BaseOptions {
     pub clipvalue: Option<f64>,
     /// `global_clipnorm`
     pub global_clipnorm: Option<f64>,
-    /// `use_ema` (refused when true: not implemented)
+    /// `use_ema`: keep an exponential moving average of the weights
     pub use_ema: bool,
-    /// `ema_momentum` (kept for the config round trip)
+    /// `ema_momentum`
     pub ema_momentum: f64,
-    /// `ema_overwrite_frequency` (kept for the config round trip)
+    /// `ema_overwrite_frequency`: replace the weights by their averages every this many steps
     pub ema_overwrite_frequency: Option<i64>,
     /// `loss_scale_factor`: gradients are divided by it
     pub loss_scale_factor: Option<f64>,
@@ -281,6 +284,8 @@ struct State {
     slots: Vec<Vec<Vec<f32>>>,
     /// Nadam's running product of momentum factors.
     u_product: f32,
+    /// Moving averages of the model variables (`use_ema`), else empty.
+    averages: Vec<Vec<f32>>,
 }
 
 /// A Keras optimizer: hyperparameters, and once built, its variables.
@@ -363,12 +368,20 @@ impl Optimizer {
 
     fn check_options(&self) -> Result<()> {
         let c = self.class_name();
-        if self.base.use_ema {
-            return Err(Error::Unsupported {
-                object: c.into(),
-                option: "use_ema".into(),
-                why: "the moving-average variables are not implemented; set use_ema=False".into(),
-            });
+        if !(0.0..=1.0).contains(&self.base.ema_momentum) {
+            return Err(Error::invalid(
+                c,
+                format!("`ema_momentum` must be in the range [0, 1], found {}", self.base.ema_momentum),
+            ));
+        }
+        if self.base.ema_overwrite_frequency.is_some_and(|f| f < 1) {
+            return Err(Error::invalid(
+                c,
+                format!(
+                    "`ema_overwrite_frequency` must be an integer >= 1 or None, found {:?}",
+                    self.base.ema_overwrite_frequency
+                ),
+            ));
         }
         if self.base.gradient_accumulation_steps.is_some() {
             return Err(Error::Unsupported {
@@ -422,6 +435,11 @@ impl Optimizer {
             shapes: variables.iter().map(|(_, s)| s.to_vec()).collect(),
             slots,
             u_product: 1.0,
+            averages: if self.base.use_ema {
+                variables.iter().map(|(_, s)| vec![0.0; s.iter().product()]).collect()
+            } else {
+                Vec::new()
+            },
         });
         Ok(())
     }
@@ -435,6 +453,15 @@ impl Optimizer {
         out.push((format!("{name}/iteration"), Tensor::scalar(st.iterations as f32).with_dtype(DType::I64)));
         if let LearningRate::Constant(v) = self.base.learning_rate {
             out.push((format!("{name}/learning_rate"), Tensor::scalar(v)));
+        }
+        for (i, path) in st.paths.iter().enumerate() {
+            if let Some(avg) = st.averages.get(i) {
+                let shape = st.shapes.get(i).cloned().unwrap_or_default();
+                out.push((
+                    format!("{name}/{}_average", path.replace('/', "_")),
+                    Tensor::from_vec(&shape, avg.clone())?,
+                ));
+            }
         }
         let mut k0 = 0;
         for block in self.algorithm.slot_blocks() {
@@ -486,6 +513,11 @@ impl Optimizer {
         }
         if has_lr && let Some(v) = it.next().and_then(Tensor::item) {
             self.base.learning_rate = LearningRate::Constant(v);
+        }
+        for avg in st.averages.iter_mut() {
+            if let Some(t) = it.next() {
+                *avg = t.to_vec();
+            }
         }
         let mut k0 = 0;
         for block in &blocks {
@@ -545,11 +577,54 @@ impl Optimizer {
             w.iter_mut().flatten().for_each(|x| *x -= *x * wd * lr);
         }
         self.update(&g, &mut w, lr);
+        self.update_averages(&mut w);
         for (v, data) in variables.iter_mut().zip(w) {
             v.value = Tensor::from_vec(v.value.shape(), data)?;
         }
         if let Some(st) = self.state.as_mut() {
             st.iterations += 1;
+        }
+        Ok(())
+    }
+
+    /// EMA bookkeeping after an update (`_update_model_variables_moving_average`, then the
+    /// periodic overwrite), reading the iteration count before its increment as Keras does.
+    fn update_averages(&mut self, w: &mut [Vec<f32>]) {
+        let Some(st) = self.state.as_mut() else { return };
+        if st.averages.is_empty() {
+            return;
+        }
+        let m = if st.iterations != 0 { self.base.ema_momentum as f32 } else { 0.0 };
+        for (avg, wi) in st.averages.iter_mut().zip(w.iter()) {
+            for (a, &x) in avg.iter_mut().zip(wi) {
+                *a = m * *a + (1.0 - m) * x;
+            }
+        }
+        if let Some(f) = self.base.ema_overwrite_frequency.filter(|f| *f >= 1) {
+            if (st.iterations + 1) % f as u64 == 0 {
+                for (wi, avg) in w.iter_mut().zip(&st.averages) {
+                    wi.clone_from(avg);
+                }
+            }
+        }
+    }
+
+    /// With `use_ema`, replaces the variables by their moving averages (Keras's
+    /// `finalize_variable_values`, which `fit` calls after the last epoch). A no-op otherwise.
+    pub fn finalize_variable_values(&self, variables: &mut [Variable]) -> Result<()> {
+        let Some(st) = &self.state else { return Ok(()) };
+        if st.averages.is_empty() {
+            return Ok(());
+        }
+        if st.averages.len() != variables.len() {
+            return Err(Error::Count {
+                what: format!("variables to overwrite with optimizer `{}` averages", self.base.name),
+                expected: st.averages.len(),
+                found: variables.len(),
+            });
+        }
+        for (v, avg) in variables.iter_mut().zip(&st.averages) {
+            v.value = Tensor::from_vec(v.value.shape(), avg.clone())?;
         }
         Ok(())
     }
@@ -1082,10 +1157,10 @@ mod tests {
     }
 
     #[test]
-    fn ema_is_refused_not_ignored() {
-        let cfg = Json::object([("use_ema", Json::from(true))]);
+    fn gradient_accumulation_is_refused_not_ignored() {
+        let cfg = Json::object([("gradient_accumulation_steps", Json::from(2i64))]);
         let e = Optimizer::from_config("adam", &cfg).unwrap_err().to_string();
-        assert!(e.contains("option `use_ema` is not supported"), "{e}");
+        assert!(e.contains("option `gradient_accumulation_steps` is not supported"), "{e}");
     }
 
     #[test]
