@@ -66,6 +66,9 @@ def optimizer_cases():
         "adam_ema": lambda: O.Adam(learning_rate=0.05, use_ema=True, ema_momentum=0.8, ema_overwrite_frequency=3),
         "sgd_ema": lambda: O.SGD(learning_rate=0.1, momentum=0.5, use_ema=True),
         "sgd_loss_scale": lambda: O.SGD(learning_rate=0.1, loss_scale_factor=4.0),
+        "adam_accumulate": lambda: O.Adam(learning_rate=0.05, gradient_accumulation_steps=2),
+        "nadam_accumulate_ema": lambda: O.Nadam(learning_rate=0.05, gradient_accumulation_steps=2, use_ema=True,
+                                                ema_momentum=0.7, clipvalue=0.5),
     }
 
 

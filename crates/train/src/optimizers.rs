@@ -36,7 +36,15 @@
 //! slots); after each update `average = m * average + (1 - m) * w` with `m = ema_momentum`
 //! (0 on the first step), and every `ema_overwrite_frequency` steps the weights are replaced by
 //! their averages ([`Optimizer::finalize_variable_values`] does it at the end of training).
-//! `gradient_accumulation_steps` is refused with [`Error::Unsupported`] (not implemented yet).
+//! With `gradient_accumulation_steps = n`, a `[gradient_accumulator]` block follows (after the
+//! averages); steps that are not the n-th only add the gradients to the accumulators; the n-th
+//! step updates with `(g + acc) / n` (then clipping and weight decay) and resets them. As in
+//! Keras, the algorithms' step count and EMA read `iterations // n`, while a schedule reads the
+//! raw count.
+//!
+//! [`Optimizer::exclude_from_weight_decay`] takes names as Keras's `var_names` does; strata
+//! matches them as substrings of the variable's name (the last path component) rather than as
+//! regular expressions.
 
 use crate::config::{Reader, opt_f64_json, serialized, split_serialized};
 use crate::error::{Error, Result};
@@ -271,7 +279,7 @@ pub struct BaseOptions {
     pub ema_overwrite_frequency: Option<i64>,
     /// `loss_scale_factor`: gradients are divided by it
     pub loss_scale_factor: Option<f64>,
-    /// `gradient_accumulation_steps` (refused when set: not implemented)
+    /// `gradient_accumulation_steps`: update every this many calls with the mean gradient
     pub gradient_accumulation_steps: Option<i64>,
 }
 
@@ -286,6 +294,8 @@ struct State {
     u_product: f32,
     /// Moving averages of the model variables (`use_ema`), else empty.
     averages: Vec<Vec<f32>>,
+    /// Gradient accumulators (`gradient_accumulation_steps`), else empty.
+    accumulators: Vec<Vec<f32>>,
 }
 
 /// A Keras optimizer: hyperparameters, and once built, its variables.
@@ -294,6 +304,7 @@ pub struct Optimizer {
     base: BaseOptions,
     algorithm: Algorithm,
     state: Option<State>,
+    weight_decay_excluded: Vec<String>,
 }
 
 impl Optimizer {
@@ -319,6 +330,7 @@ impl Optimizer {
             },
             algorithm,
             state: None,
+            weight_decay_excluded: Vec::new(),
         }
     }
 
@@ -383,12 +395,14 @@ impl Optimizer {
                 ),
             ));
         }
-        if self.base.gradient_accumulation_steps.is_some() {
-            return Err(Error::Unsupported {
-                object: c.into(),
-                option: "gradient_accumulation_steps".into(),
-                why: "gradient accumulation is not implemented; use a larger batch instead".into(),
-            });
+        if self.base.gradient_accumulation_steps.is_some_and(|n| n < 1) {
+            return Err(Error::invalid(
+                c,
+                format!(
+                    "`gradient_accumulation_steps` must be an integer >= 1, found {:?}",
+                    self.base.gradient_accumulation_steps
+                ),
+            ));
         }
         let clips = [self.base.clipnorm, self.base.clipvalue, self.base.global_clipnorm];
         if clips.iter().filter(|c| c.is_some()).count() > 1 {
@@ -440,6 +454,11 @@ impl Optimizer {
             } else {
                 Vec::new()
             },
+            accumulators: if self.base.gradient_accumulation_steps.is_some() {
+                variables.iter().map(|(_, s)| vec![0.0; s.iter().product()]).collect()
+            } else {
+                Vec::new()
+            },
         });
         Ok(())
     }
@@ -460,6 +479,15 @@ impl Optimizer {
                 out.push((
                     format!("{name}/{}_average", path.replace('/', "_")),
                     Tensor::from_vec(&shape, avg.clone())?,
+                ));
+            }
+        }
+        for (i, path) in st.paths.iter().enumerate() {
+            if let Some(acc) = st.accumulators.get(i) {
+                let shape = st.shapes.get(i).cloned().unwrap_or_default();
+                out.push((
+                    format!("{name}/{}_gradient_accumulator", path.replace('/', "_")),
+                    Tensor::from_vec(&shape, acc.clone())?,
                 ));
             }
         }
@@ -514,7 +542,7 @@ impl Optimizer {
         if has_lr && let Some(v) = it.next().and_then(Tensor::item) {
             self.base.learning_rate = LearningRate::Constant(v);
         }
-        for avg in st.averages.iter_mut() {
+        for avg in st.averages.iter_mut().chain(st.accumulators.iter_mut()) {
             if let Some(t) = it.next() {
                 *avg = t.to_vec();
             }
@@ -569,14 +597,35 @@ impl Optimizer {
             let s = scale as f32;
             g.iter_mut().flatten().for_each(|x| *x /= s);
         }
-        self.clip(&mut g);
-        let lr = self.current_learning_rate();
         let mut w: Vec<Vec<f32>> = variables.iter().map(|v| v.value.to_vec()).collect();
-        if let Some(wd) = self.base.weight_decay {
-            let wd = wd as f32;
-            w.iter_mut().flatten().for_each(|x| *x -= *x * wd * lr);
+        let mut is_update_step = true;
+        if let (Some(n), Some(st)) = (self.base.gradient_accumulation_steps, self.state.as_mut()) {
+            let n = n.max(1) as u64;
+            is_update_step = (st.iterations + 1) % n == 0;
+            for (acc, gi) in st.accumulators.iter_mut().zip(g.iter_mut()) {
+                if is_update_step {
+                    for (a, x) in acc.iter_mut().zip(gi.iter_mut()) {
+                        *x = (*x + *a) / n as f32;
+                        *a = 0.0;
+                    }
+                } else {
+                    acc.iter_mut().zip(gi.iter()).for_each(|(a, x)| *a += *x);
+                }
+            }
         }
-        self.update(&g, &mut w, lr);
+        if is_update_step {
+            self.clip(&mut g);
+            let lr = self.current_learning_rate();
+            if let Some(wd) = self.base.weight_decay {
+                let wd = wd as f32;
+                for (v, wi) in variables.iter().zip(w.iter_mut()) {
+                    if self.uses_weight_decay(&v.path) {
+                        wi.iter_mut().for_each(|x| *x -= *x * wd * lr);
+                    }
+                }
+            }
+            self.update(&g, &mut w, lr);
+        }
         self.update_averages(&mut w);
         for (v, data) in variables.iter_mut().zip(w) {
             v.value = Tensor::from_vec(v.value.shape(), data)?;
@@ -587,6 +636,25 @@ impl Optimizer {
         Ok(())
     }
 
+    /// Excludes variables from weight decay by name (Keras's `exclude_from_weight_decay(var_names=...)`):
+    /// a variable whose name (the last component of its path) contains one of `names` is not decayed.
+    /// Must be called before the optimizer is built, as in Keras.
+    pub fn exclude_from_weight_decay(&mut self, names: &[&str]) -> Result<()> {
+        if self.state.is_some() {
+            return Err(Error::invalid(
+                self.class_name(),
+                "`exclude_from_weight_decay()` can only be configured before the optimizer is built",
+            ));
+        }
+        self.weight_decay_excluded = names.iter().map(|s| s.to_string()).collect();
+        Ok(())
+    }
+
+    fn uses_weight_decay(&self, path: &str) -> bool {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        !self.weight_decay_excluded.iter().any(|p| name.contains(p.as_str()))
+    }
+
     /// EMA bookkeeping after an update (`_update_model_variables_moving_average`, then the
     /// periodic overwrite), reading the iteration count before its increment as Keras does.
     fn update_averages(&mut self, w: &mut [Vec<f32>]) {
@@ -594,14 +662,15 @@ impl Optimizer {
         if st.averages.is_empty() {
             return;
         }
-        let m = if st.iterations != 0 { self.base.ema_momentum as f32 } else { 0.0 };
+        let it = st.iterations / self.base.gradient_accumulation_steps.map_or(1, |n| n.max(1) as u64);
+        let m = if it != 0 { self.base.ema_momentum as f32 } else { 0.0 };
         for (avg, wi) in st.averages.iter_mut().zip(w.iter()) {
             for (a, &x) in avg.iter_mut().zip(wi) {
                 *a = m * *a + (1.0 - m) * x;
             }
         }
         if let Some(f) = self.base.ema_overwrite_frequency.filter(|f| *f >= 1) {
-            if (st.iterations + 1) % f as u64 == 0 {
+            if (it + 1) % f as u64 == 0 {
                 for (wi, avg) in w.iter_mut().zip(&st.averages) {
                     wi.clone_from(avg);
                 }
@@ -653,7 +722,8 @@ impl Optimizer {
 
     fn update(&mut self, g: &[Vec<f32>], w: &mut [Vec<f32>], lr: f32) {
         let Some(st) = self.state.as_mut() else { return };
-        let t = (st.iterations + 1) as f32;
+        // Keras's `self.iterations`: the raw count, floor-divided under gradient accumulation.
+        let t = (st.iterations / self.base.gradient_accumulation_steps.map_or(1, |n| n.max(1) as u64) + 1) as f32;
         let slots = &mut st.slots;
         match self.algorithm {
             Algorithm::Sgd { momentum, nesterov } => {
@@ -1157,10 +1227,26 @@ mod tests {
     }
 
     #[test]
-    fn gradient_accumulation_is_refused_not_ignored() {
-        let cfg = Json::object([("gradient_accumulation_steps", Json::from(2i64))]);
+    fn bad_accumulation_steps_are_refused() {
+        let cfg = Json::object([("gradient_accumulation_steps", Json::from(0i64))]);
         let e = Optimizer::from_config("adam", &cfg).unwrap_err().to_string();
-        assert!(e.contains("option `gradient_accumulation_steps` is not supported"), "{e}");
+        assert!(e.contains("`gradient_accumulation_steps` must be an integer >= 1, found Some(0)"), "{e}");
+    }
+
+    #[test]
+    fn excluded_variables_are_not_decayed() {
+        let mut o: Optimizer = SGD::default().learning_rate(0.5).weight_decay(0.1).into();
+        o.exclude_from_weight_decay(&["bias"]).unwrap();
+        let mut vars = vec![
+            Variable::new("dense/kernel", Tensor::from_vec(&[1], vec![1.0]).unwrap()),
+            Variable::new("dense/bias", Tensor::from_vec(&[1], vec![1.0]).unwrap()),
+        ];
+        let zero = Tensor::from_vec(&[1], vec![0.0]).unwrap();
+        o.apply(&[zero.clone(), zero], &mut vars).unwrap();
+        assert_eq!(vars[0].value.as_slice(), &[0.95]);
+        assert_eq!(vars[1].value.as_slice(), &[1.0]);
+        let e = o.exclude_from_weight_decay(&["x"]).unwrap_err().to_string();
+        assert!(e.contains("before the optimizer is built"), "{e}");
     }
 
     #[test]
