@@ -669,11 +669,11 @@ impl Optimizer {
                 *a = m * *a + (1.0 - m) * x;
             }
         }
-        if let Some(f) = self.base.ema_overwrite_frequency.filter(|f| *f >= 1) {
-            if (it + 1) % f as u64 == 0 {
-                for (wi, avg) in w.iter_mut().zip(&st.averages) {
-                    wi.clone_from(avg);
-                }
+        if let Some(f) = self.base.ema_overwrite_frequency.filter(|f| *f >= 1)
+            && (it + 1).is_multiple_of(f as u64)
+        {
+            for (wi, avg) in w.iter_mut().zip(&st.averages) {
+                wi.clone_from(avg);
             }
         }
     }
