@@ -464,7 +464,8 @@ impl Optimizer {
     }
 
     /// The optimizer's variables in Keras's order, as `(path, value)` (see the module docs).
-    /// Empty until built. `iteration` is an int64 scalar, everything else float32.
+    /// Empty until built. `iteration` is an int64 scalar (exact up to 2^24 steps, as strata
+    /// tensors are f32-backed; [`Optimizer::iterations`] is exact), everything else float32.
     pub fn variables(&self) -> Result<Vec<(String, Tensor)>> {
         let Some(st) = &self.state else { return Ok(Vec::new()) };
         let name = &self.base.name;
