@@ -395,11 +395,12 @@ impl Optimizer {
                 ),
             ));
         }
-        if self.base.gradient_accumulation_steps.is_some_and(|n| n < 1) {
+        // Keras: 0 / None disable accumulation, 1 and negatives are refused.
+        if self.base.gradient_accumulation_steps.is_some_and(|n| n != 0 && n < 2) {
             return Err(Error::invalid(
                 c,
                 format!(
-                    "`gradient_accumulation_steps` must be an integer >= 1, found {:?}",
+                    "`gradient_accumulation_steps` must be an integer >= 2, found {:?}",
                     self.base.gradient_accumulation_steps
                 ),
             ));
@@ -454,7 +455,7 @@ impl Optimizer {
             } else {
                 Vec::new()
             },
-            accumulators: if self.base.gradient_accumulation_steps.is_some() {
+            accumulators: if self.accumulation().is_some() {
                 variables.iter().map(|(_, s)| vec![0.0; s.iter().product()]).collect()
             } else {
                 Vec::new()
@@ -600,8 +601,7 @@ impl Optimizer {
         }
         let mut w: Vec<Vec<f32>> = variables.iter().map(|v| v.value.to_vec()).collect();
         let mut is_update_step = true;
-        if let (Some(n), Some(st)) = (self.base.gradient_accumulation_steps, self.state.as_mut()) {
-            let n = n.max(1) as u64;
+        if let (Some(n), Some(st)) = (self.accumulation(), self.state.as_mut()) {
             is_update_step = (st.iterations + 1) % n == 0;
             for (acc, gi) in st.accumulators.iter_mut().zip(g.iter_mut()) {
                 if is_update_step {
@@ -637,6 +637,11 @@ impl Optimizer {
         Ok(())
     }
 
+    /// The effective accumulation step count (None when off).
+    fn accumulation(&self) -> Option<u64> {
+        self.base.gradient_accumulation_steps.filter(|&n| n >= 2).map(|n| n as u64)
+    }
+
     /// Excludes variables from weight decay by name (Keras's `exclude_from_weight_decay(var_names=...)`):
     /// a variable whose name (the last component of its path) contains one of `names` is not decayed.
     /// Must be called before the optimizer is built, as in Keras.
@@ -663,7 +668,7 @@ impl Optimizer {
         if st.averages.is_empty() {
             return;
         }
-        let it = st.iterations / self.base.gradient_accumulation_steps.map_or(1, |n| n.max(1) as u64);
+        let it = st.iterations / self.base.gradient_accumulation_steps.filter(|&n| n >= 2).map_or(1, |n| n as u64);
         let m = if it != 0 { self.base.ema_momentum as f32 } else { 0.0 };
         for (avg, wi) in st.averages.iter_mut().zip(w.iter()) {
             for (a, &x) in avg.iter_mut().zip(wi) {
@@ -724,7 +729,8 @@ impl Optimizer {
     fn update(&mut self, g: &[Vec<f32>], w: &mut [Vec<f32>], lr: f32) {
         let Some(st) = self.state.as_mut() else { return };
         // Keras's `self.iterations`: the raw count, floor-divided under gradient accumulation.
-        let t = (st.iterations / self.base.gradient_accumulation_steps.map_or(1, |n| n.max(1) as u64) + 1) as f32;
+        let t = (st.iterations / self.base.gradient_accumulation_steps.filter(|&n| n >= 2).map_or(1, |n| n as u64) + 1)
+            as f32;
         let slots = &mut st.slots;
         match self.algorithm {
             Algorithm::Sgd { momentum, nesterov } => {
@@ -999,6 +1005,19 @@ impl Optimizer {
         b.ema_overwrite_frequency = r.opt_int("ema_overwrite_frequency")?;
         b.loss_scale_factor = r.opt_f64("loss_scale_factor")?;
         b.gradient_accumulation_steps = r.opt_int("gradient_accumulation_steps")?;
+        // Keras 3 pops `decay` and ignores it (with a warning); strata accepts the no-op values
+        // and refuses a real decay rather than silently dropping it.
+        if let Some(d) = r.opt_f64("decay")?
+            && d != 0.0
+        {
+            return Err(Error::Unsupported {
+                object: class.into(),
+                option: "decay".into(),
+                why: format!(
+                    "decay={d} is a Keras 2 argument that Keras 3 ignores; use a schedule such as InverseTimeDecay for the learning rate"
+                ),
+            });
+        }
         match &mut opt.algorithm {
             Algorithm::Sgd { momentum, nesterov } => {
                 *momentum = r.f64("momentum", *momentum)?;
@@ -1229,9 +1248,11 @@ mod tests {
 
     #[test]
     fn bad_accumulation_steps_are_refused() {
-        let cfg = Json::object([("gradient_accumulation_steps", Json::from(0i64))]);
+        let cfg = Json::object([("gradient_accumulation_steps", Json::from(1i64))]);
         let e = Optimizer::from_config("adam", &cfg).unwrap_err().to_string();
-        assert!(e.contains("`gradient_accumulation_steps` must be an integer >= 1, found Some(0)"), "{e}");
+        assert!(e.contains("`gradient_accumulation_steps` must be an integer >= 2, found Some(1)"), "{e}");
+        let cfg = Json::object([("gradient_accumulation_steps", Json::from(0i64))]);
+        assert!(Optimizer::from_config("adam", &cfg).is_ok(), "0 disables accumulation, as in Keras");
     }
 
     #[test]
