@@ -175,6 +175,33 @@ pub fn analyze(path: &Path, opts: &Options) -> FileReport {
                 .blocking(),
             );
         }
+        Detected::Zip if has_ext(path, "npz") => {
+            match KerasArchive::open(path, &opts.limits) {
+                Ok(npz) => npz_members(&mut cx, &npz, None),
+                Err(e) => archive_error(&mut cx, &e),
+            }
+            return FileReport {
+                file: cx.file,
+                format: "npz".into(),
+                keras_version,
+                readable: true,
+                findings: cx.findings,
+            };
+        }
+        Detected::Npy => {
+            let data = read_prefix(path, 256 << 20);
+            if let Some(payload) = pickle::npy_object_payload(&data) {
+                let loc = cx.loc();
+                pickle_findings(&mut cx, payload, loc, "the file is a NumPy object array (pickled)");
+            }
+            return FileReport {
+                file: cx.file,
+                format: "npy".into(),
+                keras_version,
+                readable: true,
+                findings: cx.findings,
+            };
+        }
         Detected::Zip | Detected::KerasDir | Detected::EmptyZip => match KerasArchive::open(path, &opts.limits) {
             Ok(archive) => archive_members(&mut cx, &archive),
             Err(e) => {
@@ -358,20 +385,7 @@ fn archive_members(cx: &mut Ctx<'_>, archive: &KerasArchive) {
         }
         if lower.ends_with(".npz") {
             match KerasArchive::from_bytes(bytes.into_owned(), &cx.opts.limits) {
-                Ok(npz) => {
-                    for inner in npz.members() {
-                        let Ok(data) = npz.read_member(&inner.name) else { continue };
-                        if let Some(payload) = pickle::npy_object_payload(&data) {
-                            let loc = cx.loc().member(format!("{}/{}", m.name, inner.name));
-                            pickle_findings(
-                                cx,
-                                payload,
-                                loc,
-                                &format!("`{}` inside `{}` is a NumPy object array (pickled)", inner.name, m.name),
-                            );
-                        }
-                    }
-                }
+                Ok(npz) => npz_members(cx, &npz, Some(&m.name)),
                 Err(e) => archive_error(cx, &e),
             }
         } else if lower.ends_with(".npy") {
@@ -382,6 +396,29 @@ fn archive_members(cx: &mut Ctx<'_>, archive: &KerasArchive) {
             if let Ok(h5) = H5File::from_bytes(bytes.into_owned(), &cx.opts.limits.hdf5) {
                 hdf5_links(cx, &h5, Some(&m.name));
             }
+        }
+    }
+}
+
+fn has_ext(path: &Path, ext: &str) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case(ext))
+}
+
+/// Object arrays in an `.npz` (standalone, or the `model.weights.npz` member `outer`).
+fn npz_members(cx: &mut Ctx<'_>, npz: &KerasArchive, outer: Option<&str>) {
+    for inner in npz.members() {
+        let Ok(data) = npz.read_member(&inner.name) else { continue };
+        if let Some(payload) = pickle::npy_object_payload(&data) {
+            let (loc, what) = match outer {
+                Some(o) => (
+                    cx.loc().member(format!("{o}/{}", inner.name)),
+                    format!("`{}` inside `{o}` is a NumPy object array (pickled)", inner.name),
+                ),
+                None => {
+                    (cx.loc().member(inner.name.clone()), format!("`{}` is a NumPy object array (pickled)", inner.name))
+                }
+            };
+            pickle_findings(cx, payload, loc, &what);
         }
     }
 }
@@ -992,7 +1029,7 @@ fn module_outside(cx: &mut Ctx<'_>, module: &str, name: &str, loc: Location) {
     let top = module.split('.').next().unwrap_or(module);
     let dangerous = pickle::is_dangerous(&format!("{module}.{name}"))
         || matches!(top, "os" | "subprocess" | "builtins" | "sys" | "posix" | "shutil" | "socket");
-    let sev = if dangerous { Severity::Critical } else { Severity::Medium };
+    let sev = if dangerous { Severity::Critical } else { Severity::Low };
     cx.push(
         Finding::new(
             "scan.module_outside_keras",

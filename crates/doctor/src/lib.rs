@@ -45,9 +45,10 @@ pub struct ScanReport {
 }
 
 impl ScanReport {
-    /// 0 clean, 1 findings, 2 some path could not be scanned (and nothing was found).
+    /// 0 clean, 1 findings of medium severity or above, 2 some path could not be scanned (and
+    /// nothing was found). Low findings are reported but do not fail a scan.
     pub fn exit_code(&self) -> u8 {
-        if !self.findings.is_empty() {
+        if self.findings.iter().any(|f| f.severity >= Severity::Medium) {
             1
         } else if !self.errors.is_empty() {
             2
@@ -70,14 +71,14 @@ pub fn scan(paths: &[PathBuf], opts: &Options) -> ScanReport {
     for p in paths {
         collect(p, true, &mut files, &mut report, 0);
     }
-    for f in files {
+    for (f, explicit) in files {
         let r = analyze::analyze(&f, opts);
         let name = f.display().to_string();
         let security: Vec<Finding> = r.findings.iter().filter(|x| x.category == Category::Security).cloned().collect();
         if !r.readable && security.is_empty() {
             let why = r.findings.first().map(|x| x.message.clone()).unwrap_or_else(|| "unreadable".into());
-            if matches!(r.format.as_str(), "unknown" | "npy" | "directory") && !is_model_name(&f) {
-                report.skipped.push((name, format!("not a model file ({})", r.format)));
+            if !explicit {
+                report.skipped.push((name, format!("not a model file strata reads ({}): {why}", r.format)));
             } else {
                 report.errors.push((name, why));
             }
@@ -93,7 +94,7 @@ fn is_model_name(p: &Path) -> bool {
     p.extension().and_then(|e| e.to_str()).is_some_and(|e| MODEL_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-fn collect(p: &Path, explicit: bool, files: &mut Vec<PathBuf>, report: &mut ScanReport, depth: usize) {
+fn collect(p: &Path, explicit: bool, files: &mut Vec<(PathBuf, bool)>, report: &mut ScanReport, depth: usize) {
     if files.len() >= MAX_FILES || depth > 64 {
         return;
     }
@@ -112,7 +113,7 @@ fn collect(p: &Path, explicit: bool, files: &mut Vec<PathBuf>, report: &mut Scan
     if is_dir {
         // A .keras directory form is one model.
         if p.join("config.json").is_file() && p.extension().is_some_and(|e| e == "keras") {
-            files.push(p.to_path_buf());
+            files.push((p.to_path_buf(), explicit));
             return;
         }
         let mut entries: Vec<PathBuf> = match std::fs::read_dir(p) {
@@ -127,7 +128,7 @@ fn collect(p: &Path, explicit: bool, files: &mut Vec<PathBuf>, report: &mut Scan
             collect(&e, false, files, report, depth + 1);
         }
     } else if explicit || is_model_name(p) {
-        files.push(p.to_path_buf());
+        files.push((p.to_path_buf(), explicit));
     } else {
         report.skipped.push((p.display().to_string(), "extension not a model format".into()));
     }

@@ -36,6 +36,7 @@ pub fn doctor_text(r: &FileReport, opts: &Options) -> String {
 }
 
 fn finding_text(s: &mut String, f: &Finding, with_file: bool) {
+    // The scan (with_file) is for triage: no disassembly or version table.
     let block = if f.blocks_load { ", stops the load" } else { "" };
     let cve = f.cve.map(|c| format!(" [{c}]")).unwrap_or_default();
     s.push_str(&format!("{} [{}{block}]{cve}\n", f.id, f.severity));
@@ -58,7 +59,7 @@ fn finding_text(s: &mut String, f: &Finding, with_file: bool) {
             f.python_versions.as_deref().unwrap_or("?")
         ));
     }
-    for d in &f.details {
+    for d in f.details.iter().filter(|_| !with_file) {
         let line = format!("    {d}");
         s.push_str(line.trim_end());
         s.push('\n');
