@@ -144,18 +144,21 @@ pub fn analyze(path: &Path, opts: &Options) -> FileReport {
     };
     format = kind_name(&kind).to_owned();
     if let Some(note) = detect::extension_mismatch(path, &kind) {
-        let id = if matches!(kind, Detected::Hdf5 { .. }) { "file.hdf5_as_keras" } else { "file.extension_mismatch" };
-        cx.push(Finding::new(
+        let _ = note;
+        let hdf5_as_keras = matches!(kind, Detected::Hdf5 { .. }) && has_ext(path, "keras");
+        let id = if hdf5_as_keras { "file.hdf5_as_keras" } else { "file.extension_mismatch" };
+        let mut f = Finding::new(
             id,
-            Severity::Low,
+            if hdf5_as_keras { Severity::Medium } else { Severity::Low },
             Category::Load,
             cx.loc(),
-            {
-                let _ = note;
-                note_text(&kind, path)
-            },
-            "rename the file to the extension of what it holds; Keras picks its loader by extension",
-        ));
+            note_text(&kind, path),
+            "rename the file to the extension of what it holds (`.h5` for HDF5); Keras picks its loader by extension",
+        );
+        if hdf5_as_keras && opts.keras.major >= 3 {
+            f.blocks_load = true;
+        }
+        cx.push(f);
     }
     match &kind {
         Detected::Pickle { protocol } => {
@@ -266,7 +269,8 @@ fn note_text(kind: &Detected, path: &Path) -> String {
     let ext = path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
     match kind {
         Detected::Hdf5 { .. } => format!(
-            "HDF5 bytes behind a `.{ext}` name: Keras 3 picks the .keras zip loader by extension and fails with \"File is not a zip file\"; strata reads it as the HDF5 it is"
+            "HDF5 bytes behind a `.{ext}` name (a legacy .h5 model renamed); Keras 3 picks its loader by extension, finds no zip and fails with \"ValueError: File not found: filepath={}. Please ensure the file is an accessible `.keras` zip file.\"; strata reads it as the HDF5 it is",
+            path.display()
         ),
         other => format!("the bytes are {} but the name ends in `.{ext}`", kind_name(other)),
     }

@@ -1,0 +1,204 @@
+//! Findings per fixture: malicious samples (fixtures/malicious/, tools/doctor/gen_malicious.py),
+//! hostile files, custom objects, legacy compile configs; JSON fields and SARIF basics. Scanning
+//! must run nothing: every payload would write `strata_pwned_marker`.
+
+use std::path::{Path, PathBuf};
+
+use strata_doctor::{Category, Finding, Options, Severity, output};
+use strata_format::json::{Json, JsonLimits};
+
+fn fixture(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures").join(rel)
+}
+
+fn doctor(rel: &str) -> strata_doctor::FileReport {
+    strata_doctor::doctor(&fixture(rel), &Options::default())
+}
+
+fn find<'a>(r: &'a strata_doctor::FileReport, id: &str) -> &'a Finding {
+    r.findings.iter().find(|f| f.id == id).unwrap_or_else(|| {
+        panic!("{}: no `{id}` among {:?}", r.file, r.findings.iter().map(|f| f.id).collect::<Vec<_>>())
+    })
+}
+
+#[test]
+fn every_malicious_sample_is_flagged_with_its_id_severity_and_cve() {
+    let cases: &[(&str, &str, Severity, Option<&str>)] = &[
+        ("lambda_os_system.keras", "scan.lambda_os_system", Severity::Critical, Some("CVE-2024-3660")),
+        ("lambda_os_system.keras", "scan.lambda_import", Severity::Critical, Some("CVE-2024-3660")),
+        ("lambda_os_system.keras", "lambda.bytecode", Severity::High, Some("CVE-2024-3660")),
+        ("lambda_os_system.h5", "scan.lambda_os_system", Severity::Critical, Some("CVE-2024-3660")),
+        ("module_outside_keras.keras", "scan.module_outside_keras", Severity::Critical, Some("CVE-2025-1550")),
+        ("get_file_gadget.keras", "scan.keras_gadget", Severity::Critical, Some("CVE-2025-8747")),
+        ("safe_mode_flip.keras", "scan.safe_mode_flip", Severity::Critical, Some("CVE-2025-9906")),
+        ("safe_mode_flip.keras", "scan.lambda_os_system", Severity::Critical, Some("CVE-2024-3660")),
+        ("tfsm_layer.keras", "scan.external_savedmodel", Severity::High, Some("CVE-2026-1462")),
+        ("vocabulary_path.keras", "scan.vocabulary_path", Severity::Medium, Some("CVE-2025-12058")),
+        ("npz_pickle.keras", "scan.pickle_code_execution", Severity::Critical, None),
+        ("pickle_os_system.pkl", "scan.pickle_code_execution", Severity::Critical, None),
+        ("path_traversal.keras", "archive.path_traversal", Severity::High, Some("CVE-2026-12479")),
+        ("zip_bomb.keras", "archive.zip_bomb", Severity::High, None),
+        ("hdf5_external_link.h5", "hdf5.external_link", Severity::High, None),
+    ];
+    for (file, id, sev, cve) in cases {
+        let r = doctor(&format!("malicious/{file}"));
+        let f = find(&r, id);
+        assert_eq!(f.severity, *sev, "{file} {id}");
+        assert_eq!(f.cve, *cve, "{file} {id}");
+        assert_eq!(f.category, Category::Security, "{file} {id}");
+        assert!(!f.fix.is_empty());
+    }
+    // What the payload is, named without running it.
+    let r = doctor("malicious/lambda_os_system.keras");
+    let f = find(&r, "scan.lambda_os_system");
+    assert!(f.message.contains("system") && f.message.contains("echo pwned > strata_pwned_marker"), "{}", f.message);
+    let p = find(&doctor("malicious/npz_pickle.keras"), "scan.pickle_code_execution").clone();
+    assert!(p.message.contains("posix.system"), "{}", p.message);
+    assert_eq!(p.location.member.as_deref(), Some("model.weights.npz/arr_0.npy"));
+    let h = find(&doctor("malicious/hdf5_external_link.h5"), "hdf5.external_link").clone();
+    assert_eq!(h.location.hdf5_path.as_deref(), Some("/model_weights/leak"));
+    assert!(h.message.contains("/etc/passwd"));
+}
+
+#[test]
+fn scanning_runs_nothing() {
+    let dir = std::env::temp_dir().join(format!("strata-doctor-scan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::env::set_current_dir(&dir).unwrap();
+    let report = strata_doctor::scan(&[fixture("malicious")], &Options::default());
+    assert_eq!(report.scanned.len(), 12, "{:?} {:?}", report.skipped, report.errors);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.exit_code(), 1);
+    for f in [dir.join("strata_pwned_marker"), fixture("strata_pwned_marker"), fixture("malicious/strata_pwned_marker")]
+    {
+        assert!(!f.exists(), "{} exists: something ran", f.display());
+    }
+    // Every file has at least one security finding.
+    for s in &report.scanned {
+        assert!(report.findings.iter().any(|f| &f.location.file == s), "{s} has no finding");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn clean_models_scan_clean() {
+    let r = strata_doctor::scan(&[fixture("keras3/mlp"), fixture("keras3/conv2d/model.keras")], &Options::default());
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    assert_eq!(r.exit_code(), 0);
+    assert!(r.scanned.iter().any(|s| s.ends_with("model.keras")));
+    // io.npz (plain arrays) is scanned; meta.json (not a model) is skipped, not an error.
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+}
+
+#[test]
+fn custom_objects_are_named_with_both_registration_lines() {
+    let r = doctor("keras3/custom_layer/model.keras");
+    let f = find(&r, "custom.unregistered");
+    assert!(f.blocks_load);
+    assert_eq!(f.location.layer.as_deref(), Some("custom_dense"));
+    assert!(f.message.contains("Could not locate class"), "{}", f.message);
+    assert!(f.fix.contains("@keras.saving.register_keras_serializable(package="), "{}", f.fix);
+    assert!(f.fix.contains("strata_layers::Layer"), "{}", f.fix);
+    let h5 = doctor("tfkeras/custom_layer/model.h5");
+    assert!(find(&h5, "custom.unregistered").message.contains("Unknown layer:"));
+    let loss = doctor("keras3/custom_loss/model.h5");
+    let f = find(&loss, "custom.function");
+    assert!(f.message.contains("string indices must be integers"), "{}", f.message);
+}
+
+#[test]
+fn keras3_cannot_compile_its_own_legacy_h5_with_mse() {
+    let r = doctor("keras3/mlp/model.h5");
+    let f = find(&r, "keras3.legacy_h5_compile");
+    assert!(f.message.contains("Could not deserialize 'keras.metrics."), "{}", f.message);
+    assert!(f.fix.contains("compile=False"));
+    let old = strata_doctor::doctor(
+        &fixture("keras3/mlp/model.h5"),
+        &Options { keras: strata_doctor::KerasVersion::new(3, 10, 0), ..Options::default() },
+    );
+    assert!(old.findings.iter().all(|f| f.id != "keras3.legacy_h5_compile"));
+}
+
+#[test]
+fn damaged_files_name_the_damage() {
+    let t = doctor("hostile/truncated.keras");
+    assert!(!t.readable);
+    let f = find(&t, "file.truncated");
+    assert!(f.message.contains("model.weights.h5"), "{}", f.message);
+    assert!(find(&doctor("hostile/lfs_pointer.keras"), "file.lfs_pointer").message.contains("Git LFS pointer"));
+    let h = doctor("hostile/hdf5_named.keras");
+    assert!(h.readable);
+    assert!(find(&h, "file.hdf5_as_keras").message.contains("File not found"));
+    assert!(find(&doctor("hostile/pickle.keras"), "file.not_a_model").blocks_load);
+    assert!(find(&doctor("hostile/duplicate_member.keras"), "archive.duplicate_member").severity == Severity::High);
+}
+
+#[test]
+fn cross_version_lambda_with_python_names_the_error_and_the_writer() {
+    let opts = Options { python: strata_doctor::parse_python("3.11"), ..Options::default() };
+    let r = strata_doctor::doctor(&fixture("doctor/lambda/keras3_py3.10.keras"), &opts);
+    let f = find(&r, "lambda.cross_version");
+    assert_eq!(
+        f.message,
+        "Lambda `lam` was marshaled by CPython 3.10 and CPython 3.11 fails: ValueError: bad marshal data (unknown type code) (with safe_mode=False); the marshal format of code objects differs between Python versions"
+    );
+    assert_eq!(f.python_versions.as_deref(), Some("3.10"));
+    let func = f.function.as_ref().unwrap();
+    assert_eq!((func.name.as_str(), func.file.as_str(), func.line), ("<lambda>", "fixture.py", 1));
+    let b = find(&r, "lambda.bytecode");
+    assert!(b.message.contains("lambda x: (x * 2.0) + 1.0"), "{}", b.message);
+}
+
+fn parse(j: &Json) -> Json {
+    Json::parse(j.to_string_pretty(), &JsonLimits::default()).unwrap()
+}
+
+#[test]
+fn json_findings_have_the_documented_fields() {
+    let opts = Options::default();
+    let r = doctor("doctor/lambda/keras3_py3.10.h5");
+    let j = parse(&output::doctor_json(&r, &opts));
+    assert_eq!(j["readable"].as_bool(), Some(true));
+    assert_eq!(j["loads"].as_bool(), Some(false));
+    let findings = j["findings"].as_array().unwrap();
+    assert!(!findings.is_empty());
+    for f in findings {
+        for key in ["id", "severity", "location", "message", "fix", "cve", "blocks_load"] {
+            assert!(f.get(key).is_some(), "missing {key} in {f}");
+        }
+        assert!(matches!(f["severity"].as_str(), Some("low" | "medium" | "high" | "critical")));
+        assert!(f["location"].get("file").is_some() && f["location"].get("layer").is_some());
+    }
+    let lam = findings.iter().find(|f| f["id"].as_str() == Some("lambda.bytecode")).unwrap();
+    assert_eq!(lam["python_versions"].as_str(), Some("3.10"));
+    assert_eq!(lam["function"]["name"].as_str(), Some("<lambda>"));
+    assert_eq!(lam["function"]["line"].as_i64(), Some(1));
+    assert_eq!(lam["function"]["file"].as_str(), Some("fixture.py"));
+}
+
+#[test]
+fn scan_json_and_sarif_are_well_formed() {
+    let r = strata_doctor::scan(&[fixture("malicious"), fixture("keras3/mlp/meta.json")], &Options::default());
+    let j = parse(&output::scan_json(&r));
+    for key in ["findings", "scanned", "skipped", "errors"] {
+        assert!(j[key].as_array().is_some(), "{key}");
+    }
+    assert_eq!(j["findings"].as_array().unwrap().len(), r.findings.len());
+    // An explicitly named file that is not a model is an error, not a skip.
+    assert_eq!(j["errors"].as_array().unwrap().len(), 1);
+    let s = parse(&output::scan_sarif(&r));
+    assert_eq!(s["version"].as_str(), Some("2.1.0"));
+    let run = &s["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"].as_str(), Some("strata scan"));
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), r.findings.len());
+    for res in results {
+        let idx = res["ruleIndex"].as_usize().unwrap();
+        assert_eq!(rules[idx]["id"].as_str(), res["ruleId"].as_str());
+        assert!(matches!(res["level"].as_str(), Some("note" | "warning" | "error")));
+        assert!(res["message"]["text"].as_str().is_some_and(|t| !t.is_empty()));
+        let uri = res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].as_str().unwrap();
+        assert!(Path::new(uri).exists() || uri.contains("fixtures"), "{uri}");
+    }
+}
