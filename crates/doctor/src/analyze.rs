@@ -423,6 +423,15 @@ fn npz_members(cx: &mut Ctx<'_>, npz: &KerasArchive, outer: Option<&str>) {
                 }
             };
             pickle_findings(cx, payload, loc, &what);
+            if outer.is_some()
+                && let Some(last) = cx.findings.last_mut()
+            {
+                // Keras's npz weights store: numpy.load(allow_pickle=False) refuses object arrays.
+                last.blocks_load = true;
+                last.message.push_str(
+                    "; Keras itself cannot reload it either: \"ValueError: Object arrays cannot be loaded when allow_pickle=False\"",
+                );
+            }
         }
     }
 }
@@ -602,8 +611,8 @@ fn layer_findings(cx: &mut Ctx<'_>, mf: &ModelFile, path: &str, layer: &strata_f
     if MODEL_CLASSES.contains(&class) || layer.nested.is_some() || strata_format::builtin::is_keras_layer(class) {
         if class == "TFSMLayer" {
             let fp = layer.config.get("filepath").and_then(Json::as_str).unwrap_or("?");
-            cx.push(
-                Finding::new(
+            let blocked = k >= KerasVersion::new(3, 13, 2);
+            let mut f = Finding::new(
                     "scan.external_savedmodel",
                     Severity::High,
                     Category::Security,
@@ -611,23 +620,30 @@ fn layer_findings(cx: &mut Ctx<'_>, mf: &ModelFile, path: &str, layer: &strata_f
                     format!("layer `{path}` is a TFSMLayer that loads the SavedModel at `{fp}` when the model is loaded (an external file chosen by the config; graph code runs from it)"),
                     "do not load the file unless you trust that path; Keras >= 3.13.2 blocks TFSMLayer in safe mode",
                 )
-                .with_cve("CVE-2026-1462"),
-            );
+                .with_cve("CVE-2026-1462");
+            if blocked {
+                f.blocks_load = true;
+                f.message.push_str(&format!("; Keras {k} refuses it by default (safe_mode=True): \"Requested the deserialization of a `TFSMLayer`, which loads an external SavedModel\""));
+            }
+            cx.push(f);
         }
         if matches!(class, "StringLookup" | "IntegerLookup" | "TextVectorization")
             && let Some(v) = layer.config.get("vocabulary").and_then(Json::as_str)
         {
-            cx.push(
-                Finding::new(
+            let mut f = Finding::new(
                     "scan.vocabulary_path",
                     Severity::Medium,
                     Category::Security,
                     cx.loc().layer(path),
-                    format!("layer `{path}` ({class}) reads its vocabulary from `{v}` when loaded (through tf.io.gfile: any local file or URL), even in safe mode"),
+                    format!("layer `{path}` ({class}) reads its vocabulary from `{v}` when loaded (through tf.io.gfile: any local file or URL; Keras < 3.12 even in safe mode)"),
                     "store the vocabulary inline (a list) or as an asset; do not load files whose vocabulary points elsewhere",
                 )
-                .with_cve("CVE-2025-12058"),
-            );
+                .with_cve("CVE-2025-12058");
+            if k >= KerasVersion::new(3, 12, 0) {
+                f.blocks_load = true;
+                f.message.push_str(&format!("; Keras {k} refuses it by default (safe_mode=True): \"Requested the loading of a vocabulary file outside of the model archive\""));
+            }
+            cx.push(f);
         }
         if class == "TorchModuleWrapper" {
             cx.push(Finding::new(
