@@ -334,9 +334,9 @@ fn pickle_findings(cx: &mut Ctx<'_>, data: &[u8], loc: Location, what: &str) {
             Category::Security,
             loc,
             format!(
-                "{what}; it imports {} and {}; unpickling it runs that",
+                "{what}; it imports {} and {} when unpickled",
                 dangerous.join(", "),
-                if p.calls { "calls them" } else { "could call them" }
+                if p.calls { "calls what it imports" } else { "can call it" }
             ),
             "do not load this file; delete it or inspect it in a sandbox (strata never unpickles)",
         ));
