@@ -14,7 +14,7 @@ Run by gen_lambda_files.sh (from the repository root):
            calls the function on 3.0; prints JSON (the reader-by-writer matrix).
 Nothing here runs code from a file other than the fixed affine lambda.
 """
-import base64, codecs, glob, json, os, subprocess, sys, zipfile
+import base64, codecs, glob, json, marshal, os, subprocess, sys, zipfile
 
 OUT = "fixtures/doctor/lambda"
 
@@ -72,6 +72,15 @@ def save():
         code = b64(open(path, "rb").read())
         splice_keras(f"{OUT}/keras3_native.keras", f"{OUT}/keras3_py{ver}.keras", code)
         splice_h5(f"{OUT}/keras3_native.h5", f"{OUT}/keras3_py{ver}.h5", code)
+
+
+def blobs():
+    """Extra Lambda blobs for the doctor's tests (the running CPython compiles, never runs them)."""
+    for name, src in [("globals", "lambda x: tf.abs(x) + np.pi")]:
+        module = compile(src, "fixture.py", "eval")
+        code = [c for c in module.co_consts if hasattr(c, "co_code")][0]
+        with open("%s/blob_%s_py%d.%d.b64" % ((OUT, name) + sys.version_info[:2]), "w") as fh:
+            fh.write(b64(marshal.dumps(code)))
 
 
 def outcome(fn):
@@ -149,5 +158,7 @@ if __name__ == "__main__":
         record()
     elif cmd == "marshal":
         marshal_matrix()
+    elif cmd == "blobs":
+        blobs()
     elif cmd == "marshal_one":
         marshal_one(sys.argv[2])

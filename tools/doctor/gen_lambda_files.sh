@@ -12,6 +12,7 @@ if [ "${1:-}" != "--marshal-only" ]; then
   # the committed legacy Lambda fixtures (CPython 2.7, 3.6, 3.11) loaded by four Keras/CPython pairs
   "$PY" tools/doctor/record_legacy.py record
 fi
+"$HOME/.pyenv/versions/3.11.7/bin/python" tools/doctor/gen_lambda_files.py blobs
 # marshal.loads + call of every writer's blob in every reader CPython pyenv has
 {
   echo "["

@@ -202,3 +202,61 @@ fn scan_json_and_sarif_are_well_formed() {
         assert!(Path::new(uri).exists() || uri.contains("fixtures"), "{uri}");
     }
 }
+
+/// `fixtures/doctor/lambda/keras3_native.keras` with its Lambda's code text replaced.
+fn keras_with_code(code: &str, dir: &Path) -> PathBuf {
+    use strata_format::archive::{ArchiveWriter, KerasArchive};
+    let src = KerasArchive::open(&fixture("doctor/lambda/keras3_native.keras"), &Default::default()).unwrap();
+    let config = String::from_utf8(src.config_bytes().unwrap().into_owned()).unwrap();
+    let mut j = Json::parse(&config, &JsonLimits::default()).unwrap();
+    let layers = j.get_mut("config").and_then(|c| c.get_mut("layers")).and_then(Json::as_array_mut).unwrap();
+    let lam = layers.iter_mut().find(|l| l["class_name"].as_str() == Some("Lambda")).unwrap();
+    let cfg = lam.get_mut("config").and_then(|c| c.get_mut("function")).and_then(|f| f.get_mut("config")).unwrap();
+    cfg.as_object_mut().unwrap().insert("code", Json::from(code));
+    let meta = src.metadata().unwrap().unwrap().into_owned();
+    let weights = src.weights_bytes().unwrap().into_owned();
+    let text = j.to_string();
+    let out = dir.join("model.keras");
+    ArchiveWriter::new(&meta, text.as_bytes(), &weights).save(&out).unwrap();
+    out
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[test]
+fn windows_rewritten_bytecode_is_named_and_repaired() {
+    let dir = std::env::temp_dir().join(format!("strata-doctor-win-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let blob = std::fs::read(fixture("marshal/3.11/backslash.win.bin")).unwrap();
+    let path = keras_with_code(&b64(&blob), &dir);
+    let r = strata_doctor::doctor(&path, &Options::default());
+    let f = find(&r, "lambda.windows_corruption");
+    assert!(f.message.contains("0x5C"), "{}", f.message);
+    assert_eq!(find(&r, "lambda.bytecode").python_versions.as_deref(), Some("3.11"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn keras3_lambdas_that_use_module_globals_raise_name_error() {
+    let dir = std::env::temp_dir().join(format!("strata-doctor-glob-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = std::fs::read_to_string(fixture("doctor/lambda/blob_globals_py3.11.b64")).unwrap();
+    let path = keras_with_code(&text, &dir);
+    let r = strata_doctor::doctor(&path, &Options::default());
+    let f = find(&r, "lambda.globals");
+    assert!(f.message.contains("`np`, `tf`") && f.message.contains("NameError"), "{}", f.message);
+    assert!(find(&r, "lambda.bytecode").message.contains("tf.abs(x)"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn keras2_module_paths_are_named_with_the_keras3_error() {
+    let r = doctor("tf213/custom/model.keras");
+    let f = find(&r, "keras2.module_path");
+    assert!(f.message.contains("keras.src.engine.functional cannot be imported"), "{}", f.message);
+    assert!(f.blocks_load);
+    assert!(f.fix.contains("strata convert"));
+}
