@@ -83,6 +83,35 @@ def blobs():
             fh.write(b64(marshal.dumps(code)))
 
 
+def truncated_save():
+    """tf-keras failing to save two unnamed weights (both `Variable:0`), leaving a cut .h5, and
+    what loading that file then says (keras-facts appendix, finding 1)."""
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    import tf_keras as K
+
+    class TwoWeights(K.layers.Layer):
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(int(input_shape[-1]), 2))
+            self.b = self.add_weight(shape=(2,))
+
+        def call(self, x):
+            return K.backend.dot(x, self.w) + self.b
+
+    model = K.Sequential([K.Input((3,)), K.layers.Dense(3, name="dense_a"), TwoWeights(name="two"),
+                          K.layers.Dense(1, name="dense")])
+    path = f"{OUT}/tfkeras_truncated_save.h5"
+    rec = {}
+    try:
+        model.save(path)
+        rec["save"] = "ok"
+    except BaseException as e:  # noqa: BLE001 - the failure is the fixture
+        rec["save"] = outcome(lambda: (_ for _ in ()).throw(e))
+    rec["load"] = outcome(lambda: K.models.load_model(path, custom_objects={"TwoWeights": TwoWeights}))
+    with open(f"{OUT}/tfkeras_truncated_save.json", "w") as fh:
+        json.dump(rec, fh, indent=1, sort_keys=True)
+        fh.write("\n")
+
+
 def outcome(fn):
     try:
         fn()
@@ -158,6 +187,8 @@ if __name__ == "__main__":
         record()
     elif cmd == "marshal":
         marshal_matrix()
+    elif cmd == "truncated_save":
+        truncated_save()
     elif cmd == "blobs":
         blobs()
     elif cmd == "marshal_one":

@@ -9,6 +9,7 @@ export TF_CPP_MIN_LOG_LEVEL=3 CUDA_VISIBLE_DEVICES=""
 if [ "${1:-}" != "--marshal-only" ]; then
   "$PY" tools/doctor/gen_lambda_files.py save
   "$PY" tools/doctor/gen_lambda_files.py record
+  "$PY" tools/doctor/gen_lambda_files.py truncated_save
   # the committed legacy Lambda fixtures (CPython 2.7, 3.6, 3.11) loaded by four Keras/CPython pairs
   "$PY" tools/doctor/record_legacy.py record
 fi

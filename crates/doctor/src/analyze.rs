@@ -497,6 +497,28 @@ fn legacy_truncation(cx: &mut Ctx<'_>, h5: &H5File) {
     let Ok(Some(names)) = strata_format::weights::string_list_attr(h5, root, "layer_names") else { return };
     let Ok(group) = h5.group(root) else { return };
     let Ok(members) = group.members() else { return };
+    let base = root.trim_end_matches('/');
+    for n in names.iter().filter(|n| members.iter().any(|m| &m.name == *n)).take(100_000) {
+        let gpath = format!("{base}/{n}");
+        let Ok(Some(weights)) = strata_format::weights::string_list_attr(h5, &gpath, "weight_names") else { continue };
+        let Some(dup) = weights.iter().enumerate().find(|(i, w)| weights[..*i].contains(w)).map(|(_, w)| w) else {
+            continue;
+        };
+        cx.push(
+            Finding::new(
+                "file.truncated_save",
+                Severity::Medium,
+                Category::Load,
+                cx.loc().hdf5(gpath.clone()).layer(n.clone()),
+                format!(
+                    "layer `{n}` lists the weight `{dup}` twice in `weight_names` ({}); tf-keras names unnamed `add_weight()` variables `Variable:0`, so the second could not be written (\"Unable to synchronously create dataset (name already exists)\" during `model.save`) and the file is incomplete; loading fails (tf-keras 2.21: \"Cannot assign value to variable '{dup}': Shape mismatch\")",
+                    weights.join(", ")
+                ),
+                "give every `add_weight` in the custom layer a unique `name=` and save again (or save as .keras, which does not use weight names)",
+            )
+            .blocking(),
+        );
+    }
     let missing: Vec<&String> = names.iter().filter(|n| !members.iter().any(|m| &m.name == *n)).collect();
     if missing.is_empty() {
         return;

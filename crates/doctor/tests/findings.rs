@@ -260,3 +260,21 @@ fn keras2_module_paths_are_named_with_the_keras3_error() {
     assert!(f.blocks_load);
     assert!(f.fix.contains("strata convert"));
 }
+
+#[test]
+fn tf_keras_saves_cut_by_duplicate_weight_names_are_found() {
+    // What tf-keras 2.21 said saving and loading this file (tools/doctor/gen_lambda_files.py truncated_save).
+    let rec = Json::parse(
+        std::fs::read(fixture("doctor/lambda/tfkeras_truncated_save.json")).unwrap(),
+        &JsonLimits::default(),
+    )
+    .unwrap();
+    let r = doctor("doctor/lambda/tfkeras_truncated_save.h5");
+    let f = find(&r, "file.truncated_save");
+    assert!(f.blocks_load);
+    assert_eq!(f.location.layer.as_deref(), Some("two"));
+    let save = rec["save"].as_str().unwrap();
+    assert!(save.contains("name already exists") && f.message.contains("name already exists"), "{save}");
+    let load = rec["load"].as_str().unwrap();
+    assert!(load.contains("Shape mismatch") && f.message.contains("Shape mismatch"), "{load}");
+}
