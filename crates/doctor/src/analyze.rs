@@ -540,7 +540,53 @@ fn legacy_truncation(cx: &mut Ctx<'_>, h5: &H5File) {
     );
 }
 
+/// A file written by a newer Keras than the target, or a Keras 1 config read by Keras >= 2.13
+/// (both observed in `fixtures/doctor/lambda/legacy_results.json`).
+fn version_skew(cx: &mut Ctx<'_>, mf: &ModelFile) {
+    let Some(saved) = mf.keras_version.as_deref().and_then(KerasVersion::parse) else { return };
+    let k = cx.opts.keras;
+    let uses_functional = mf.config.as_ref().is_some_and(|c| c.envelope.class_name == "Functional");
+    let (what, error) = if saved.major == 1 && k >= KerasVersion::new(2, 13, 0) {
+        (
+            format!("a Keras {saved} config (Keras 1 layer arguments such as `output_dim`, `W_regularizer`)"),
+            if k.major >= 3 {
+                "TypeError: pop expected at most 1 argument, got 2".to_owned()
+            } else {
+                "TypeError: Error when deserializing class 'Dense' using config={...}".to_owned()
+            },
+        )
+    } else if saved > k && (saved.major > k.major || saved.minor > k.minor) {
+        let error = if uses_functional && k < KerasVersion::new(2, 4, 0) {
+            "ValueError: Unknown layer: Functional".to_owned()
+        } else if k.major == 2 && saved.major == 3 || k.major == 2 && saved > KerasVersion::new(2, 15, 0) {
+            "TypeError: Error when deserializing class 'InputLayer' using config={...} (arguments this Keras does not know, e.g. `batch_shape`)".to_owned()
+        } else {
+            // Observed to load (Keras 2.3.1 files in Keras 2.2.4): no finding without evidence.
+            return;
+        };
+        (format!("saved by Keras {saved}, newer than Keras {k}"), error)
+    } else {
+        return;
+    };
+    cx.push(
+        Finding::new(
+            "keras.version_skew",
+            Severity::Medium,
+            Category::Load,
+            cx.loc(),
+            format!("the file is {what}; Keras {k} fails reading its config: {error}"),
+            if saved.major == 1 {
+                "load it with Keras 2.2-2.3 and save it again, or run `strata convert FILE out.keras`, which rewrites Keras 1 configs for Keras 3".to_owned()
+            } else {
+                format!("load it with Keras {}.{} or newer", saved.major, saved.minor)
+            },
+        )
+        .blocking(),
+    );
+}
+
 fn model_findings(cx: &mut Ctx<'_>, mf: &ModelFile) {
+    version_skew(cx, mf);
     if let Some(root) = &mf.config_json {
         walk_config(cx, root, "config", None);
     }

@@ -131,3 +131,44 @@ fn writer_versions_are_detected_from_the_spliced_blobs() {
         assert_eq!(f.details.iter().filter(|d| d.starts_with("CPython 3.")).count(), 7, "{file}");
     }
 }
+
+/// The committed legacy Lambda fixtures (Keras 1.0-2.3 on CPython 2.7 and 3.6, tf-keras 2.21 and
+/// Keras 3.15.1 on CPython 3.11) as four real Keras/CPython pairs loaded them
+/// (`legacy_results.json`, tools/doctor/record_legacy.py).
+#[test]
+fn legacy_loads_match_doctor_predictions() {
+    let results = load_json("doctor/lambda/legacy_results.json");
+    let mut n = 0;
+    for (file, loaders) in results.as_object().unwrap().iter() {
+        for (loader, rec) in loaders.as_object().unwrap().iter() {
+            let keras = loader.trim_start_matches("tfkeras").trim_start_matches("keras").trim_start_matches("tf");
+            let keras = KerasVersion::parse(keras.split('-').next().unwrap()).unwrap();
+            let python = version(rec["python"].as_str().unwrap());
+            let opts = Options { python: Some(python), keras, ..Options::default() };
+            let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(file);
+            let r = strata_doctor::doctor(&path, &opts);
+            let cross = r.findings.iter().find(|f| f.id == "lambda.cross_version");
+            let skew = r.findings.iter().find(|f| f.id == "keras.version_skew");
+            let load = rec["load"].as_str().unwrap();
+            let ctx = format!("{file} with {loader}: Keras said {load}");
+            let marshal_level = ["bad marshal data", "EOF read where object expected", "SystemError", "signal"]
+                .iter()
+                .any(|p| load.contains(p));
+            if load == "ok" {
+                assert!(cross.is_none() && skew.is_none(), "{ctx}; doctor: {cross:?} {skew:?}");
+            } else if marshal_level {
+                assert!(skew.is_none(), "{ctx}; doctor: {skew:?}");
+                let c = cross.unwrap_or_else(|| panic!("{ctx}; no lambda.cross_version"));
+                let phrase = normalize(load);
+                let tail = phrase.split('|').nth(1).unwrap_or("");
+                assert!(c.message.contains(tail), "{ctx}; doctor: {}", c.message);
+            } else {
+                let s = skew.unwrap_or_else(|| panic!("{ctx}; no keras.version_skew"));
+                let head = load.split(" using config=").next().unwrap();
+                assert!(s.message.contains(head), "{ctx}; doctor: {}", s.message);
+            }
+            n += 1;
+        }
+    }
+    assert!(n >= 30, "only {n} loads");
+}
