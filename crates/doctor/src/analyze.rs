@@ -396,10 +396,10 @@ fn archive_members(cx: &mut Ctx<'_>, archive: &KerasArchive) {
             if let Some(payload) = pickle::npy_object_payload(&bytes) {
                 pickle_findings(cx, payload, loc, &format!("`{}` is a NumPy object array (pickled)", m.name));
             }
-        } else if lower.ends_with(".h5") || lower.ends_with(".hdf5") {
-            if let Ok(h5) = H5File::from_bytes(bytes.into_owned(), &cx.opts.limits.hdf5) {
-                hdf5_links(cx, &h5, Some(&m.name));
-            }
+        } else if (lower.ends_with(".h5") || lower.ends_with(".hdf5"))
+            && let Ok(h5) = H5File::from_bytes(bytes.into_owned(), &cx.opts.limits.hdf5)
+        {
+            hdf5_links(cx, &h5, Some(&m.name));
         }
     }
 }
@@ -558,7 +558,7 @@ fn version_skew(cx: &mut Ctx<'_>, mf: &ModelFile) {
     } else if saved > k && (saved.major > k.major || saved.minor > k.minor) {
         let error = if uses_functional && k < KerasVersion::new(2, 4, 0) {
             "ValueError: Unknown layer: Functional".to_owned()
-        } else if k.major == 2 && saved.major == 3 || k.major == 2 && saved > KerasVersion::new(2, 15, 0) {
+        } else if k.major == 2 && (saved.major == 3 || saved > KerasVersion::new(2, 15, 0)) {
             "TypeError: Error when deserializing class 'InputLayer' using config={...} (arguments this Keras does not know, e.g. `batch_shape`)".to_owned()
         } else {
             // Observed to load (Keras 2.3.1 files in Keras 2.2.4): no finding without evidence.
@@ -1207,9 +1207,9 @@ fn walk(cx: &mut Ctx<'_>, v: &Json, path: &str, layer: Option<&str>, depth: usiz
                         "run `strata convert FILE fixed.keras` (it rewrites Keras 2 module paths for Keras 3), or re-save the model from Keras 2.15 as .h5 and load that in Keras 3",
                     );
                     cx.push(if cx.opts.keras.major >= 3 { f.blocking() } else { f });
-                } else if !in_keras && module != "builtins" && module != "__main__" {
-                    module_outside(cx, module, class_name, loc.clone());
-                } else if module == "builtins" && class_name != "function" {
+                } else if (!in_keras && module != "builtins" && module != "__main__")
+                    || (module == "builtins" && class_name != "function")
+                {
                     module_outside(cx, module, class_name, loc.clone());
                 }
                 if class_name == "function"

@@ -213,7 +213,7 @@ fn expression(co: &CodeObject, ins: &[Instruction], refs: &RefTable, version: Py
             }
             (_, "BUILD_SLICE") => {
                 let n = i.arg? as usize;
-                if n < 2 || n > 3 || stack.len() < n {
+                if !(2..=3).contains(&n) || stack.len() < n {
                     return None;
                 }
                 let parts = stack.split_off(stack.len() - n);

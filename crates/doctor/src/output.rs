@@ -43,7 +43,7 @@ fn finding_text(s: &mut String, f: &Finding, with_file: bool) {
     let loc = if with_file {
         f.location.to_text()
     } else {
-        f.location.to_text().splitn(2, ", ").nth(1).unwrap_or("").to_owned()
+        f.location.to_text().split_once(", ").map(|x| x.1.to_owned()).unwrap_or_default()
     };
     if !loc.is_empty() {
         s.push_str(&format!("  at: {loc}\n"));
