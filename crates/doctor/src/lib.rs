@@ -77,7 +77,9 @@ pub fn scan(paths: &[PathBuf], opts: &Options) -> ScanReport {
         let security: Vec<Finding> = r.findings.iter().filter(|x| x.category == Category::Security).cloned().collect();
         if !r.readable && security.is_empty() {
             let why = r.findings.first().map(|x| x.message.clone()).unwrap_or_else(|| "unreadable".into());
-            if !explicit {
+            let prefix = format!("{name}: ");
+            let why = why.strip_prefix(&prefix).map(str::to_owned).unwrap_or(why);
+            if !explicit && !is_binary_model_name(&f) {
                 report.skipped.push((name, format!("not a model file strata reads ({}): {why}", r.format)));
             } else {
                 report.errors.push((name, why));
@@ -88,6 +90,17 @@ pub fn scan(paths: &[PathBuf], opts: &Options) -> ScanReport {
         report.findings.extend(security);
     }
     report
+}
+
+/// Extensions that are a model or weights format whatever the bytes: unreadable ones are errors
+/// (a JSON file that is not a model config is skipped instead).
+fn is_binary_model_name(p: &Path) -> bool {
+    p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+        matches!(
+            e.to_ascii_lowercase().as_str(),
+            "keras" | "h5" | "hdf5" | "npz" | "pkl" | "pickle" | "joblib" | "pt" | "pth"
+        )
+    })
 }
 
 fn is_model_name(p: &Path) -> bool {
