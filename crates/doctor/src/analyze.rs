@@ -456,8 +456,33 @@ fn hdf5_links(cx: &mut Ctx<'_>, h5: &H5File, member: Option<&str>) {
                 .blocking(),
             ),
             NodeKind::Dataset => {
-                if let Ok(ds) = h5.dataset(&n.path) {
-                    let _ = ds;
+                // CVE-2026-0897: a declared shape far beyond the bytes in the file made Keras allocate it.
+                let Ok(ds) = h5.dataset(&n.path) else { continue };
+                let bytes = ds.nelem().and_then(|e| e.checked_mul(ds.dtype().size().unwrap_or(1) as u64));
+                let file_len = h5.as_bytes().len() as u64;
+                let limits = &cx.opts.limits.hdf5;
+                let huge = match bytes {
+                    None => true,
+                    Some(b) => b >= limits.shape_bomb_min_bytes && b / limits.shape_bomb_ratio.max(1) > file_len,
+                };
+                if huge {
+                    let size = bytes.map_or_else(|| "more than 2^64 bytes".to_owned(), |b| format!("{b} bytes"));
+                    cx.push(
+                        Finding::new(
+                            "hdf5.shape_bomb",
+                            Severity::High,
+                            Category::Security,
+                            loc,
+                            format!(
+                                "dataset `{}` declares shape {:?} ({size}) but the file holds {file_len} bytes; loading it makes Keras allocate that much memory (denial of service)",
+                                n.path,
+                                ds.shape()
+                            ),
+                            "do not load this file; Keras >= 3.13.1 refuses such datasets",
+                        )
+                        .with_cve("CVE-2026-0897")
+                        .blocking(),
+                    );
                 }
             }
             _ => {}

@@ -203,22 +203,30 @@ fn scan_json_and_sarif_are_well_formed() {
     }
 }
 
-/// `fixtures/doctor/lambda/keras3_native.keras` with its Lambda's code text replaced.
-fn keras_with_code(code: &str, dir: &Path) -> PathBuf {
+/// `fixtures/doctor/lambda/keras3_native.keras` (Input(4) -> Lambda `lam` -> Dense(2)) with its
+/// config edited, written to `dir/model.keras`.
+fn keras_with(dir: &Path, edit: impl FnOnce(&mut Vec<Json>)) -> PathBuf {
     use strata_format::archive::{ArchiveWriter, KerasArchive};
     let src = KerasArchive::open(&fixture("doctor/lambda/keras3_native.keras"), &Default::default()).unwrap();
     let config = String::from_utf8(src.config_bytes().unwrap().into_owned()).unwrap();
     let mut j = Json::parse(&config, &JsonLimits::default()).unwrap();
     let layers = j.get_mut("config").and_then(|c| c.get_mut("layers")).and_then(Json::as_array_mut).unwrap();
-    let lam = layers.iter_mut().find(|l| l["class_name"].as_str() == Some("Lambda")).unwrap();
-    let cfg = lam.get_mut("config").and_then(|c| c.get_mut("function")).and_then(|f| f.get_mut("config")).unwrap();
-    cfg.as_object_mut().unwrap().insert("code", Json::from(code));
+    edit(layers);
     let meta = src.metadata().unwrap().unwrap().into_owned();
     let weights = src.weights_bytes().unwrap().into_owned();
     let text = j.to_string();
     let out = dir.join("model.keras");
     ArchiveWriter::new(&meta, text.as_bytes(), &weights).save(&out).unwrap();
     out
+}
+
+/// The same file with its Lambda's code text replaced.
+fn keras_with_code(code: &str, dir: &Path) -> PathBuf {
+    keras_with(dir, |layers| {
+        let lam = layers.iter_mut().find(|l| l["class_name"].as_str() == Some("Lambda")).unwrap();
+        let cfg = lam.get_mut("config").and_then(|c| c.get_mut("function")).and_then(|f| f.get_mut("config")).unwrap();
+        cfg.as_object_mut().unwrap().insert("code", Json::from(code));
+    })
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -277,4 +285,56 @@ fn tf_keras_saves_cut_by_duplicate_weight_names_are_found() {
     assert!(save.contains("name already exists") && f.message.contains("name already exists"), "{save}");
     let load = rec["load"].as_str().unwrap();
     assert!(load.contains("Shape mismatch") && f.message.contains("Shape mismatch"), "{load}");
+}
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("strata-doctor-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn weights_that_do_not_match_the_config_are_named() {
+    let dir = temp("shape");
+    let path = keras_with(&dir, |layers| {
+        let dense = layers.iter_mut().find(|l| l["class_name"].as_str() == Some("Dense")).unwrap();
+        dense.get_mut("config").unwrap().as_object_mut().unwrap().insert("units", Json::from(3u64));
+    });
+    let r = strata_doctor::doctor(&path, &Options::default());
+    let f = find(&r, "weights.shape_mismatch");
+    assert_eq!(f.location.layer.as_deref(), Some("dense"));
+    assert!(f.message.contains("(4, 2)") && f.blocks_load, "{}", f.message);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn tf_op_layers_do_not_exist_in_keras3() {
+    let dir = temp("tfop");
+    let path = keras_with(&dir, |layers| {
+        let lam = layers.iter_mut().find(|l| l["class_name"].as_str() == Some("Lambda")).unwrap();
+        let o = lam.as_object_mut().unwrap();
+        o.insert("class_name", Json::from("TFOpLambda"));
+        o.get_mut("config").unwrap().as_object_mut().unwrap().insert("function", Json::from("math.multiply"));
+    });
+    let r = strata_doctor::doctor(&path, &Options::default());
+    let f = find(&r, "keras2.tf_op_layer");
+    assert!(f.message.contains("Unknown layer: 'TFOpLambda'") && f.message.contains("math.multiply"), "{}", f.message);
+    assert!(f.blocks_load);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn shape_bombs_are_flagged_before_anything_is_allocated() {
+    for (rel, path) in [
+        ("hdf5/hostile_shape_bomb.h5", "/chunked_bomb"),
+        ("hostile/fuzz/legacy_h5_tensor_bytes_overflow.h5", "/model_weights/dense_1/mlp/dense_1/kernel"),
+    ] {
+        let r = doctor(rel);
+        let f = r
+            .findings
+            .iter()
+            .find(|f| f.id == "hdf5.shape_bomb" && f.location.hdf5_path.as_deref() == Some(path))
+            .unwrap_or_else(|| panic!("{rel}: {:?}", r.findings.iter().map(|f| f.id).collect::<Vec<_>>()));
+        assert_eq!((f.severity, f.cve), (Severity::High, Some("CVE-2026-0897")));
+    }
 }
