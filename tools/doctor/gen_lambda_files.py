@@ -177,6 +177,25 @@ def marshal_matrix():
     print(json.dumps({"python": "%d.%d" % sys.version_info[:2], "writers": res}))
 
 
+def marshal_pyodide(node_modules):
+    """The CPython 3.14 reader row of the matrix, from Pyodide (one node process per blob, so a
+    fatal WebAssembly trap, the WASM form of a segmentation fault, stays in that process)."""
+    res = {}
+    for ver, path in blob_versions():
+        rel = path[len("fixtures/marshal/"):]
+        p = subprocess.run(["node", "tools/marshal/run_pyodide.js", "tools/doctor/marshal_one.py", "fixtures/marshal", rel],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=300,
+                           env=dict(os.environ, NODE_PATH=node_modules))
+        lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
+        if lines:
+            res[ver] = json.loads(lines[-1])["result"]
+        elif "pyodide_fatal_error" in p.stdout:
+            res[ver] = "killed by a fatal WebAssembly trap (Pyodide fatal error; natively signal 11)"
+        else:
+            res[ver] = "exit %d" % p.returncode
+    print(json.dumps({"python": "3.14", "writers": res, "runtime": "pyodide"}))
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "save":
@@ -185,6 +204,8 @@ if __name__ == "__main__":
         load(sys.argv[2])
     elif cmd == "record":
         record()
+    elif cmd == "marshal_pyodide":
+        marshal_pyodide(sys.argv[2])
     elif cmd == "marshal":
         marshal_matrix()
     elif cmd == "truncated_save":

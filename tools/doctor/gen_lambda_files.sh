@@ -24,5 +24,10 @@ fi
     first=0
     "$v/bin/python" tools/doctor/gen_lambda_files.py marshal
   done
+  # CPython 3.14 inside Pyodide (npm pyodide@314.0.7, as tools/marshal/gen_all.sh installs it)
+  if [ -n "${PYODIDE_NODE_MODULES:-}" ]; then
+    echo ","
+    "$PY" tools/doctor/gen_lambda_files.py marshal_pyodide "$PYODIDE_NODE_MODULES"
+  fi
   echo "]"
 } > "$OUT/marshal_matrix.json"

@@ -294,7 +294,7 @@ pub enum Outcome {
     CallError(&'static str),
     /// The interpreter crashes (segmentation fault) running the foreign bytecode.
     Crash,
-    /// Foreign bytecode with no observation: undefined behaviour (wrong results or a crash).
+    /// Foreign bytecode with no observation (a writer or reader after 3.14): undefined behaviour.
     Undefined,
 }
 
@@ -323,6 +323,8 @@ pub const EOF_ERROR: &str = "EOFError: EOF read where object expected";
 pub const BAD_INTERNAL: &str = "SystemError: Objects/codeobject.c:<line>: bad argument to internal function";
 /// A 3.14 blob run by 3.13 (3.14's RESUME is opcode 128).
 pub const UNKNOWN_OPCODE_128: &str = "SystemError: <lambda file>:<line>: unknown opcode 128";
+/// A 3.13 blob run by 3.14 (observed in Pyodide's CPython 3.14.2).
+pub const NOT_CALLABLE: &str = "TypeError: '' object is not callable";
 /// A 3.13 blob run by 3.11/3.12.
 pub const NO_LOCALS: &str = "SystemError: no locals found when setting up annotations";
 
@@ -360,6 +362,10 @@ pub fn outcome(writer: PyVersion, reader: PyVersion) -> Outcome {
                     Outcome::CallError(UNKNOWN_OPCODE_128)
                 } else if writer >= v(14) && reader < v(14) {
                     Outcome::Crash
+                } else if reader == v(14) && writer <= v(12) {
+                    Outcome::Crash
+                } else if reader == v(14) && writer == v(13) {
+                    Outcome::CallError(NOT_CALLABLE)
                 } else {
                     Outcome::Undefined
                 }
