@@ -43,7 +43,11 @@ fn json(o: &Output) -> Json {
 #[test]
 fn doctor_text_matches_golden_files() {
     for (args, gold, want) in [
-        (&["doctor", "fixtures/doctor/lambda/keras3_py3.10.keras", "--python", "3.11"][..], "doctor_lambda_py310_on_311.txt", 1),
+        (
+            &["doctor", "fixtures/doctor/lambda/keras3_py3.10.keras", "--python", "3.11"][..],
+            "doctor_lambda_py310_on_311.txt",
+            1,
+        ),
         (&["doctor", "fixtures/doctor/lambda/keras3_py3.13.h5"][..], "doctor_lambda_py313_h5_table.txt", 1),
         (&["doctor", "fixtures/keras3/custom_layer/model.keras"][..], "doctor_custom_layer_keras.txt", 1),
         (&["doctor", "fixtures/keras3/custom_loss/model.h5"][..], "doctor_custom_loss_h5.txt", 1),

@@ -338,3 +338,25 @@ fn shape_bombs_are_flagged_before_anything_is_allocated() {
         assert_eq!((f.severity, f.cve), (Severity::High, Some("CVE-2026-0897")));
     }
 }
+
+#[test]
+fn lambdas_that_name_a_function_need_it_registered() {
+    let dir = temp("named");
+    let path = keras_with(&dir, |layers| {
+        let lam = layers.iter_mut().find(|l| l["class_name"].as_str() == Some("Lambda")).unwrap();
+        let f = Json::object([
+            ("module", Json::from("builtins")),
+            ("class_name", Json::from("function")),
+            ("config", Json::from("my_pkg>double")),
+            ("registered_name", Json::from("function")),
+        ]);
+        lam.get_mut("config").unwrap().as_object_mut().unwrap().insert("function", f);
+    });
+    let r = strata_doctor::doctor(&path, &Options::default());
+    let f = find(&r, "custom.function");
+    assert!(f.message.contains("`my_pkg>double`") && f.blocks_load, "{}", f.message);
+    assert!(f.fix.contains("def double") && f.fix.contains("register_keras_serializable"), "{}", f.fix);
+    // A registered function is not bytecode: nothing for the scanner.
+    assert!(r.findings.iter().all(|f| f.category != Category::Security), "{:?}", r.findings);
+    let _ = std::fs::remove_dir_all(&dir);
+}
