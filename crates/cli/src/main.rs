@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod convert;
+mod doctor;
 mod inspect;
 mod predict;
 
@@ -78,6 +79,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Explain every reason a model file will not load (Lambda bytecode, custom objects, version skew, weights, damage)
+    Doctor {
+        /// The model file (nothing in it is executed)
+        file: PathBuf,
+        /// The CPython that will load it (e.g. 3.11); default: a table for 3.8 to 3.14
+        #[arg(long)]
+        python: Option<String>,
+        /// The Keras that will load it (default 3.15.1)
+        #[arg(long)]
+        keras: Option<String>,
+        /// Print one JSON object
+        #[arg(long)]
+        json: bool,
+    },
+    /// Scan files and directories for code-execution and data-exfiltration routes (exit 1 on findings)
+    Scan {
+        /// Files or directories (searched recursively)
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Print JSON (findings, scanned, skipped, errors)
+        #[arg(long, conflicts_with = "sarif")]
+        json: bool,
+        /// Print SARIF 2.1.0 for CI code scanning
+        #[arg(long)]
+        sarif: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -99,6 +126,10 @@ fn main() -> ExitCode {
             };
             predict::run(&args, &mut out)
         }
+        Command::Doctor { file, python, keras, json } => {
+            doctor::run_doctor(&file, python.as_deref(), keras.as_deref(), json, &mut out)
+        }
+        Command::Scan { paths, json, sarif } => doctor::run_scan(&paths, json, sarif, &mut out),
     };
     match result.and_then(|code| out.flush().map(|_| code).map_err(anyhow::Error::from)) {
         Ok(code) => code,
