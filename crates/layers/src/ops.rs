@@ -121,6 +121,8 @@ pub const SUPPORTED: &[&str] = &[
     "Swapaxes",
     "Moveaxis",
     "GetItem",
+    "Split",
+    "Unstack",
     "Take",
     "Matmul",
     "Einsum",
@@ -143,6 +145,9 @@ pub const SUPPORTED: &[&str] = &[
     "Softmax",
     "LogSoftmax",
     "OneHot",
+    "Normalize",
+    // linalg
+    "Norm",
     // math
     "Erf",
     "Erfc",
@@ -273,6 +278,15 @@ enum Red {
     LogSumExp,
 }
 
+/// The `ord` of a norm.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum NormOrd {
+    /// a number (`inf`/`-inf` included)
+    P(f32),
+    /// `"fro"`
+    Fro,
+}
+
 /// Target of a `cast`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum CastTo {
@@ -290,10 +304,24 @@ enum CastTo {
 enum Op {
     Binary(Bin),
     Unary(Un),
-    Reduce { red: Red, axes: Option<Vec<isize>>, keepdims: bool },
-    Arg { max: bool, axis: Option<isize>, keepdims: bool },
-    Scan { prod: bool, axis: Option<isize> },
-    Softmax { log: bool, axis: isize },
+    Reduce {
+        red: Red,
+        axes: Option<Vec<isize>>,
+        keepdims: bool,
+    },
+    Arg {
+        max: bool,
+        axis: Option<isize>,
+        keepdims: bool,
+    },
+    Scan {
+        prod: bool,
+        axis: Option<isize>,
+    },
+    Softmax {
+        log: bool,
+        axis: isize,
+    },
     Reshape(Vec<isize>),
     Transpose(Option<Vec<isize>>),
     ExpandDims(Vec<isize>),
@@ -301,17 +329,46 @@ enum Op {
     Concatenate(isize),
     Stack(isize),
     Tile(Vec<isize>),
-    Repeat { repeats: Vec<isize>, axis: Option<isize> },
+    Repeat {
+        repeats: Vec<isize>,
+        axis: Option<isize>,
+    },
     Flip(Option<Vec<isize>>),
     Swapaxes(isize, isize),
     Moveaxis(Vec<isize>, Vec<isize>),
     GetItem,
+    /// `split`: equal sections (one count) or split points (several indices) along an axis
+    Split {
+        sections: Option<usize>,
+        points: Vec<usize>,
+        axis: isize,
+    },
+    /// `unstack` along an axis (`num` checked when given)
+    Unstack {
+        num: Option<usize>,
+        axis: isize,
+    },
+    /// `linalg.norm`: `ord` (`None` = 2 / Frobenius), over one or two axes
+    Norm {
+        ord: Option<NormOrd>,
+        axes: Option<Vec<isize>>,
+        keepdims: bool,
+    },
+    /// `nn.normalize`: `x / max(norm, epsilon)` (order 2: `x * min(rsqrt(sum x^2), 1/epsilon)`)
+    Normalize {
+        axis: isize,
+        order: f32,
+        epsilon: f32,
+    },
     Take(Option<isize>),
     Matmul,
     Einsum(String),
     Where,
     Cast(CastTo),
-    OneHot { classes: usize, axis: isize },
+    OneHot {
+        classes: usize,
+        axis: isize,
+    },
 }
 
 fn parse(m: &Meta, layer: &LayerConfig) -> Result<Option<Op>> {
@@ -463,6 +520,54 @@ fn parse(m: &Meta, layer: &LayerConfig) -> Result<Option<Op>> {
             axes("destination")?.ok_or_else(|| m.cfg_err("destination", "is missing"))?,
         ),
         "GetItem" => Op::GetItem,
+        "Split" => {
+            let axis = int_of(m, cfg, "axis", 0)?;
+            let v = get(cfg, "indices_or_sections");
+            let bad = || m.cfg_err("indices_or_sections", "must be a positive count or a list of non-negative indices");
+            match v {
+                Some(j) if j.as_array().is_none() => {
+                    let n = j.as_u64().and_then(|n| usize::try_from(n).ok()).filter(|&n| n > 0).ok_or_else(bad)?;
+                    Op::Split { sections: Some(n), points: Vec::new(), axis }
+                }
+                Some(_) => {
+                    let pts = ints_of(m, cfg, "indices_or_sections")?.unwrap_or_default();
+                    let points =
+                        pts.iter().map(|&p| usize::try_from(p).map_err(|_| bad())).collect::<Result<Vec<_>>>()?;
+                    Op::Split { sections: None, points, axis }
+                }
+                None => return Err(bad()),
+            }
+        }
+        "Unstack" => {
+            let num = match get(cfg, "num") {
+                None => None,
+                Some(n) => Some(n.as_usize().ok_or_else(|| m.cfg_err("num", "must be a count"))?),
+            };
+            Op::Unstack { num, axis: int_of(m, cfg, "axis", 0)? }
+        }
+        "Norm" => {
+            let ord = match get(cfg, "ord") {
+                None => None,
+                Some(Json::String(s)) if s == "fro" => Some(NormOrd::Fro),
+                Some(v) => Some(NormOrd::P(
+                    v.as_f64()
+                        .ok_or_else(|| m.cfg_err("ord", "must be a number, `fro` or null (nuc is not implemented)"))?
+                        as f32,
+                )),
+            };
+            Op::Norm { ord, axes: axes("axis")?, keepdims: keepdims()? }
+        }
+        "Normalize" => {
+            let order = int_of(m, cfg, "order", 2)?;
+            if order < 1 {
+                return Err(m.cfg_err("order", format!("is {order}; it must be an integer >= 1")));
+            }
+            Op::Normalize {
+                axis: one_axis("axis")?.unwrap_or(-1),
+                order: order as f32,
+                epsilon: f32_of(m, cfg, "epsilon", 1e-7)?,
+            }
+        }
         "Take" => Op::Take(one_axis("axis")?),
         "Matmul" => Op::Matmul,
         "Einsum" => Op::Einsum(
@@ -652,6 +757,54 @@ impl OpLayer {
         }
     }
 
+    /// Runs the op, which has several outputs for `split`/`unstack`.
+    fn run_all(&self, inputs: &[Tensor], args: &CallArgs<'_>) -> Result<Vec<Tensor>> {
+        let m = &self.meta;
+        match &self.op {
+            Op::Split { sections, points, axis } => {
+                let x = self.tensor(self.values(inputs, args)?.0.first().unwrap_or(&Val::Null), "x")?;
+                let a = norm_axis(m, *axis, x.rank())?;
+                let dim = x.shape().get(a).copied().unwrap_or(0);
+                let bounds: Vec<usize> = match sections {
+                    Some(n) => {
+                        if dim % n != 0 {
+                            return Err(m.cfg_err(
+                                "indices_or_sections",
+                                format!("is {n}, which does not divide the axis of size {dim} evenly"),
+                            ));
+                        }
+                        (0..=*n).map(|i| i * (dim / n)).collect()
+                    }
+                    None => {
+                        let mut b = vec![0];
+                        b.extend(points.iter().map(|&p| p.min(dim)));
+                        b.push(dim);
+                        b
+                    }
+                };
+                bounds
+                    .windows(2)
+                    .map(|w| {
+                        let (s, e) = (w[0], w[1].max(w[0]));
+                        m.t(x.slice_axis(a as isize, s, e))
+                    })
+                    .collect()
+            }
+            Op::Unstack { num, axis } => {
+                let x = self.tensor(self.values(inputs, args)?.0.first().unwrap_or(&Val::Null), "x")?;
+                let a = norm_axis(m, *axis, x.rank())?;
+                let dim = x.shape().get(a).copied().unwrap_or(0);
+                if num.is_some_and(|n| n != dim) {
+                    return Err(m.cfg_err("num", format!("does not match the axis size {dim}")));
+                }
+                let mut shape = x.shape().to_vec();
+                shape.remove(a);
+                (0..dim).map(|i| m.t(m.t(x.slice_axis(a as isize, i, i + 1))?.reshape(&shape))).collect()
+            }
+            _ => Ok(vec![self.run(inputs, args)?]),
+        }
+    }
+
     fn run(&self, inputs: &[Tensor], args: &CallArgs<'_>) -> Result<Tensor> {
         let m = &self.meta;
         let (pos, kw) = self.values(inputs, args)?;
@@ -800,6 +953,20 @@ impl OpLayer {
                 m.t(x.permute(&perm))
             }
             Op::GetItem => get_item(m, &x()?, need(1, "key")?),
+            Op::Split { .. } | Op::Unstack { .. } => Err(m.cfg_err("args", "has several outputs")),
+            Op::Norm { ord, axes, keepdims } => norm(m, &x()?, *ord, axes.as_deref(), *keepdims),
+            Op::Normalize { axis, order, epsilon } => {
+                let x = x()?;
+                let x = if x.rank() == 0 { m.t(x.reshape(&[1]))? } else { x };
+                let ax = [*axis];
+                if *order == 2.0 {
+                    let inv = m.t(x.square().sum(Some(&ax), true))?.rsqrt();
+                    m.t(x.mul(&m.t(inv.minimum(&Tensor::scalar(1.0 / epsilon)))?))
+                } else {
+                    let n = norm(m, &x, Some(NormOrd::P(*order)), Some(&ax), true)?;
+                    m.t(x.div(&m.t(n.maximum(&Tensor::scalar(*epsilon)))?))
+                }
+            }
             Op::Take(axis) => {
                 let x = self.tensor(need(0, "x")?, "x")?;
                 let idx = self.tensor(need(1, "indices")?, "indices")?;
@@ -852,14 +1019,18 @@ impl Layer for OpLayer {
     }
     fn forward(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
         let call = CallArgs { kw_tensors: &[], args: &Json::Null, kwargs: &Json::Null, training };
-        Ok(vec![self.run(inputs, &call)?])
+        self.run_all(inputs, &call)
     }
     /// Operations carry no masks: the outputs are unmasked, as in Keras.
     fn forward_masked(&self, inputs: &[Tensor], _masks: &[Option<Tensor>], training: bool) -> Result<Masked> {
-        Ok((self.forward(inputs, training)?, vec![None]))
+        let outs = self.forward(inputs, training)?;
+        let masks = vec![None; outs.len()];
+        Ok((outs, masks))
     }
     fn call(&self, inputs: &[Tensor], _masks: &[Option<Tensor>], args: &CallArgs<'_>) -> Result<Masked> {
-        Ok((vec![self.run(inputs, args)?], vec![None]))
+        let outs = self.run_all(inputs, args)?;
+        let masks = vec![None; outs.len()];
+        Ok((outs, masks))
     }
 }
 
@@ -1140,6 +1311,40 @@ fn reduce(m: &Meta, x: &Tensor, red: Red, axes: Option<&[isize]>, keepdims: bool
                 m.t(y.reshape(&shape))
             }
         }
+    }
+}
+
+/// `linalg.norm` (TensorFlow backend formulas): vector norms over one axis, Frobenius / 1 / inf
+/// norms over two.
+fn norm(m: &Meta, x: &Tensor, ord: Option<NormOrd>, axes: Option<&[isize]>, keepdims: bool) -> Result<Tensor> {
+    let all: Vec<isize> = (0..x.rank() as isize).collect();
+    let ax = axes.unwrap_or(&all);
+    let abs = x.abs();
+    match (ax.len(), ord) {
+        (1, None | Some(NormOrd::P(2.0))) | (2, None | Some(NormOrd::Fro)) => {
+            Ok(m.t(x.square().sum(Some(ax), keepdims))?.sqrt())
+        }
+        (1, Some(NormOrd::P(p))) if p == f32::INFINITY => m.t(abs.max(Some(ax), keepdims)),
+        (1, Some(NormOrd::P(p))) if p == f32::NEG_INFINITY => m.t(abs.min(Some(ax), keepdims)),
+        (1, Some(NormOrd::P(0.0))) => m.t(unary(Un::Not, &unary(Un::Not, x)).sum(Some(ax), keepdims)),
+        (1, Some(NormOrd::P(p))) => {
+            let s = m.t(m.t(abs.pow(&Tensor::scalar(p)))?.sum(Some(ax), keepdims))?;
+            m.t(s.pow(&Tensor::scalar(1.0 / p)))
+        }
+        (2, Some(NormOrd::P(p))) if p.abs() == 1.0 || p.is_infinite() => {
+            let r = x.rank();
+            let (row, col) = (norm_axis(m, ax[0], r)?, norm_axis(m, ax[1], r)?);
+            // ord 1: max over columns of the column sums; inf: max over rows of the row sums
+            let (sum_ax, red_ax) = if p.abs() == 1.0 { (row, col) } else { (col, row) };
+            let red_ax = if !keepdims && red_ax > sum_ax { red_ax - 1 } else { red_ax };
+            let s = m.t(abs.sum(Some(&[sum_ax as isize]), keepdims))?;
+            if p > 0.0 {
+                m.t(s.max(Some(&[red_ax as isize]), keepdims))
+            } else {
+                m.t(s.min(Some(&[red_ax as isize]), keepdims))
+            }
+        }
+        (n, o) => Err(m.cfg_err("ord", format!("{o:?} over {n} axes is not a norm strata implements"))),
     }
 }
 
@@ -1627,6 +1832,52 @@ mod tests {
             Ok(_) => panic!("Foo built"),
         };
         assert!(e.contains("Keras op `keras.src.ops.numpy.Foo` is not one strata runs yet"), "{e}");
+    }
+
+    #[test]
+    fn embedding_masking_fixture_ops_are_recognized() {
+        // Keras 3 writes the masks of Embedding(mask_zero) and Masking as NotEqual / Any op nodes
+        // (module keras.src.ops.numpy): none of them may be reported unsupported, whatever the
+        // state of the layers around them.
+        let path = strata_testkit::fixture("keras3/embedding_masking/model.keras");
+        let file = strata_format::model::ModelFile::open(&path).unwrap();
+        let config = file.config.as_ref().unwrap();
+        let ops: Vec<&str> = config
+            .layers
+            .iter()
+            .filter(|l| l.module.as_deref().is_some_and(is_op_module))
+            .map(|l| l.class_name.as_str())
+            .collect();
+        assert_eq!(ops, ["NotEqual", "NotEqual", "Any"]);
+        let missing = crate::model::unsupported_layers(config);
+        assert!(missing.iter().all(|u| !u.class.contains("ops")), "{missing:?}");
+        // a layer class of the same name is still a layer (Add the merge layer, not the op)
+        assert!(crate::layers::is_supported_in("Add", Some("keras.layers")));
+        assert!(crate::layers::is_supported_in("Add", Some("keras.src.ops.numpy")));
+        assert!(crate::layers::is_supported_in("Embedding", None));
+        assert!(!crate::layers::is_supported_in("Embedding", Some("keras.src.ops.numpy")));
+        assert!(!crate::layers::is_supported_in("NotEqual", Some("keras.layers")));
+    }
+
+    #[test]
+    fn unsupported_op_listed_with_module() {
+        let mut l = LayerConfig {
+            class_name: "Median".into(),
+            module: Some("keras.src.ops.numpy".into()),
+            registered_name: None,
+            name: "median".into(),
+            config: Json::Null,
+            inbound_nodes: Vec::new(),
+            build_config: None,
+            shared_object_id: None,
+            nested: None,
+            branches: Vec::new(),
+            raw: Json::Null,
+        };
+        let u = unsupported(&l);
+        assert_eq!(u.to_string(), "layer `median`: Keras op `keras.src.ops.numpy.Median` is not one strata runs yet");
+        l.module = Some("keras.layers".into());
+        assert!(!crate::layers::is_supported_in(&l.class_name, l.module.as_deref()));
     }
 
     #[test]

@@ -159,3 +159,20 @@ def case_mask_ops(K, impl, rng):
     xv[1, 3:] = 0.0
     tv = np.array([[1, 2, 0, 3, 0, 0], [0, 4, 5, 0, 1, 2]], dtype="int32")
     return dict(model=m, inputs=[xv, tv], description="mask-producing ops")
+
+
+@impls("keras3")
+def case_split_norm(K, impl, rng):
+    """Multi-output ops (split, unstack) and norms (linalg.norm, nn.normalize)."""
+    o = K.ops
+    x = K.Input((4, 6), name="x")
+    a, b, c = o.split(x, 3, axis=-1)
+    p, q = o.split(x, [1], axis=1)
+    u = o.unstack(x, axis=1)
+    outs = [
+        a, b, c, p, q, *u, o.norm(x, axis=-1), o.norm(x, ord=1, axis=1, keepdims=True), o.norm(x, ord=float("inf"), axis=-1),
+        o.norm(x, ord=3, axis=-1), o.norm(x, axis=(1, 2)), o.norm(x, ord=1, axis=(1, 2)), o.norm(x, ord=float("-inf"), axis=(1, 2)),
+        o.normalize(x), o.normalize(x, axis=1, order=1),
+    ]
+    m = K.Model(x, outs, name="split_norm")
+    return dict(model=m, inputs=[f32(rng, 2, 4, 6)], description="split / unstack / norm / normalize")
