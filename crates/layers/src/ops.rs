@@ -121,6 +121,16 @@ pub const SUPPORTED: &[&str] = &[
     "Swapaxes",
     "Moveaxis",
     "GetItem",
+    "Pad",
+    "ZerosLike",
+    "OnesLike",
+    "FullLike",
+    "Ravel",
+    "BroadcastTo",
+    "Tril",
+    "Triu",
+    "Sort",
+    "Average",
     "Split",
     "Unstack",
     "Take",
@@ -361,6 +371,19 @@ enum Op {
         epsilon: f32,
     },
     Take(Option<isize>),
+    /// constant-mode `pad`: `(before, after)` per axis (a single pair applies to every axis)
+    Pad(Vec<(usize, usize)>),
+    /// `zeros_like` (0), `ones_like` (1), `full_like` (`None`: the call's `fill_value`)
+    Like(Option<f32>),
+    Ravel,
+    BroadcastTo(Vec<usize>),
+    /// `tril` (`upper: false`) / `triu` with diagonal offset `k`
+    Tri {
+        upper: bool,
+        k: isize,
+    },
+    Sort(isize),
+    Average(Option<isize>),
     Matmul,
     Einsum(String),
     Where,
@@ -520,6 +543,51 @@ fn parse(m: &Meta, layer: &LayerConfig) -> Result<Option<Op>> {
             axes("destination")?.ok_or_else(|| m.cfg_err("destination", "is missing"))?,
         ),
         "GetItem" => Op::GetItem,
+        "Pad" => {
+            match get(cfg, "mode").and_then(Json::as_str) {
+                None | Some("constant") => {}
+                Some(other) => {
+                    return Err(m.cfg_err("mode", format!("is `{other}`; strata pads in `constant` mode only")));
+                }
+            }
+            let bad = || m.cfg_err("pad_width", "must be an integer, a pair or a list of (before, after) pairs");
+            let u = |v: &Json| v.as_u64().and_then(|x| usize::try_from(x).ok()).ok_or_else(bad);
+            let pair = |v: &Json| -> Result<(usize, usize)> {
+                match v.as_array() {
+                    Some([a, b]) => Ok((u(a)?, u(b)?)),
+                    Some([a]) => Ok((u(a)?, u(a)?)),
+                    Some(_) => Err(bad()),
+                    None => Ok((u(v)?, u(v)?)),
+                }
+            };
+            let pw = get(cfg, "pad_width").ok_or_else(bad)?;
+            let pads = match pw.as_array() {
+                Some(items) if items.iter().any(|i| i.as_array().is_some()) => {
+                    items.iter().map(pair).collect::<Result<Vec<_>>>()?
+                }
+                _ => vec![pair(pw)?],
+            };
+            if pads.iter().any(|&(a, b)| a > MAX_ELEMENTS || b > MAX_ELEMENTS) {
+                return Err(m.cfg_err("pad_width", "is too large"));
+            }
+            Op::Pad(pads)
+        }
+        "ZerosLike" => Op::Like(Some(0.0)),
+        "OnesLike" => Op::Like(Some(1.0)),
+        "FullLike" => Op::Like(None),
+        "Ravel" => Op::Ravel,
+        "BroadcastTo" => {
+            let shape = axes("shape")?.ok_or_else(|| m.cfg_err("shape", "is missing"))?;
+            let shape = shape
+                .iter()
+                .map(|&d| usize::try_from(d).ok().filter(|&d| d <= MAX_ELEMENTS))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| m.cfg_err("shape", "must hold non-negative sizes"))?;
+            Op::BroadcastTo(shape)
+        }
+        "Tril" | "Triu" => Op::Tri { upper: layer.class_name == "Triu", k: int_of(m, cfg, "k", 0)? },
+        "Sort" => Op::Sort(int_of(m, cfg, "axis", -1)?),
+        "Average" => Op::Average(one_axis("axis")?),
         "Split" => {
             let axis = int_of(m, cfg, "axis", 0)?;
             let v = get(cfg, "indices_or_sections");
@@ -953,6 +1021,93 @@ impl OpLayer {
                 m.t(x.permute(&perm))
             }
             Op::GetItem => get_item(m, &x()?, need(1, "key")?),
+            Op::Pad(pads) => {
+                let x = x()?;
+                let value = match arg(1, "constant_values") {
+                    None | Some(Val::Null) => 0.0,
+                    Some(Val::Num(v)) => *v as f32,
+                    Some(_) => return Err(m.cfg_err("constant_values", "must be one number")),
+                };
+                let pads = match pads.as_slice() {
+                    [p] => vec![*p; x.rank()],
+                    p => p.to_vec(),
+                };
+                m.t(x.pad(&pads, value))
+            }
+            Op::Like(v) => {
+                let x = x()?;
+                let v = match v {
+                    Some(v) => *v,
+                    None => match need(1, "fill_value")? {
+                        Val::Num(v) => *v as f32,
+                        _ => return Err(m.cfg_err("args", "passes a `fill_value` that is not one number")),
+                    },
+                };
+                m.t(Tensor::full(x.shape(), v))
+            }
+            Op::Ravel => {
+                let x = x()?;
+                m.t(x.reshape(&[x.len()]))
+            }
+            Op::BroadcastTo(shape) => m.t(x()?.broadcast_to(shape)),
+            Op::Tri { upper, k } => {
+                let x = x()?;
+                let r = x.rank();
+                if r < 2 {
+                    return Err(m.cfg_err(
+                        "args",
+                        format!("passes a tensor of shape {:?}; tril/triu need rank >= 2", x.shape()),
+                    ));
+                }
+                let (rows, cols) = (x.shape()[r - 2], x.shape()[r - 1]);
+                let data = x
+                    .as_slice()
+                    .iter()
+                    .enumerate()
+                    .map(|(n, &v)| {
+                        let (i, j) = (((n / cols.max(1)) % rows.max(1)) as isize, (n % cols.max(1)) as isize);
+                        let keep = if *upper { j >= i + k } else { j <= i + k };
+                        if keep { v } else { 0.0 }
+                    })
+                    .collect();
+                m.t(Tensor::from_vec(x.shape(), data))
+            }
+            Op::Sort(axis) => sort(m, &x()?, *axis),
+            Op::Average(axis) => {
+                let x = x()?;
+                let w = match arg(1, "weights") {
+                    None | Some(Val::Null) => None,
+                    Some(v) => Some(self.tensor(v, "weights")?),
+                };
+                let ax = axis.map(|a| [a]);
+                match (w, ax) {
+                    (None, ax) => m.t(x.mean(ax.as_ref().map(|a| &a[..]), false)),
+                    (Some(w), Some([a])) if w.rank() != x.rank() => {
+                        // 1-D weights along `axis`
+                        let ax = norm_axis(m, a, x.rank())?;
+                        if w.rank() != 1 || x.shape().get(ax) != Some(&w.len()) {
+                            return Err(m.cfg_err(
+                                "args",
+                                format!(
+                                    "passes weights of shape {:?} for axis {a} of shape {:?}",
+                                    w.shape(),
+                                    x.shape()
+                                ),
+                            ));
+                        }
+                        let mut shape = vec![1usize; x.rank()];
+                        shape[ax] = w.len();
+                        let wb = m.t(w.reshape(&shape))?;
+                        let num = m.t(m.t(x.mul(&wb))?.sum(Some(&[a]), false))?;
+                        m.t(num.div(&m.t(w.sum(None, false))?))
+                    }
+                    (Some(w), ax) => {
+                        let ax = ax.as_ref().map(|a| &a[..]);
+                        let num = m.t(m.t(x.mul(&w))?.sum(ax, false))?;
+                        m.t(num.div(&m.t(w.sum(ax, false))?))
+                    }
+                }
+            }
             Op::Split { .. } | Op::Unstack { .. } => Err(m.cfg_err("args", "has several outputs")),
             Op::Norm { ord, axes, keepdims } => norm(m, &x()?, *ord, axes.as_deref(), *keepdims),
             Op::Normalize { axis, order, epsilon } => {
@@ -1346,6 +1501,31 @@ fn norm(m: &Meta, x: &Tensor, ord: Option<NormOrd>, axes: Option<&[isize]>, keep
         }
         (n, o) => Err(m.cfg_err("ord", format!("{o:?} over {n} axes is not a norm strata implements"))),
     }
+}
+
+/// Ascending sort along `axis` (NaN last, as TensorFlow and numpy).
+fn sort(m: &Meta, x: &Tensor, axis: isize) -> Result<Tensor> {
+    let a = norm_axis(m, axis, x.rank())?;
+    let dim = x.shape().get(a).copied().unwrap_or(1);
+    let inner: usize = x.shape().get(a + 1..).unwrap_or(&[]).iter().product();
+    let mut data = x.to_vec();
+    let block = dim * inner;
+    if block > 0 {
+        let mut lane = Vec::with_capacity(dim);
+        for chunk in data.chunks_mut(block) {
+            for i in 0..inner {
+                lane.clear();
+                lane.extend((0..dim).map(|j| chunk[j * inner + i]));
+                lane.sort_by(|p, q| {
+                    p.is_nan().cmp(&q.is_nan()).then(p.partial_cmp(q).unwrap_or(std::cmp::Ordering::Equal))
+                });
+                for (j, &v) in lane.iter().enumerate() {
+                    chunk[j * inner + i] = v;
+                }
+            }
+        }
+    }
+    m.t(Tensor::from_vec(x.shape(), data))
 }
 
 fn strides(shape: &[usize]) -> Vec<usize> {

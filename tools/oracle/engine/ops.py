@@ -176,3 +176,19 @@ def case_split_norm(K, impl, rng):
     ]
     m = K.Model(x, outs, name="split_norm")
     return dict(model=m, inputs=[f32(rng, 2, 4, 6)], description="split / unstack / norm / normalize")
+
+
+@impls("keras3")
+def case_misc(K, impl, rng):
+    """pad, *_like, ravel-free reshapes, tril/triu, sort, average (with and without weights)."""
+    o = K.ops
+    x = K.Input((3, 4), name="x")
+    w = K.Input((3, 4), name="w")
+    outs = [
+        o.pad(x, ((0, 0), (1, 2), (0, 1))), o.pad(x, ((0, 0), (2, 0), (1, 1)), constant_values=-1.5),
+        o.zeros_like(x), o.ones_like(x), o.full_like(x, 2.5), o.tril(x), o.triu(x, k=1), o.tril(x, k=-1),
+        o.sort(x), o.sort(x, axis=1), o.average(x, axis=1), o.average(x, axis=-1, weights=o.abs(w) + 0.1),
+        o.average(x, axis=2, weights=np.array([1.0, 2.0, 3.0, 4.0], dtype="float32")),
+    ]
+    m = K.Model([x, w], outs, name="misc")
+    return dict(model=m, inputs=[f32(rng, 2, 3, 4), f32(rng, 2, 3, 4)], description="pad/like/tri/sort/average")
