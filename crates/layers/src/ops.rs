@@ -1032,6 +1032,12 @@ impl OpLayer {
                     [p] => vec![*p; x.rank()],
                     p => p.to_vec(),
                 };
+                let total = x.shape().iter().zip(&pads).try_fold(1usize, |n, (&d, &(b, a))| {
+                    d.checked_add(b).and_then(|d| d.checked_add(a)).and_then(|d| n.checked_mul(d))
+                });
+                if total.is_none_or(|n| n > MAX_ELEMENTS) {
+                    return Err(m.cfg_err("pad_width", "would make the padded tensor too large"));
+                }
                 m.t(x.pad(&pads, value))
             }
             Op::Like(v) => {
@@ -1049,7 +1055,12 @@ impl OpLayer {
                 let x = x()?;
                 m.t(x.reshape(&[x.len()]))
             }
-            Op::BroadcastTo(shape) => m.t(x()?.broadcast_to(shape)),
+            Op::BroadcastTo(shape) => {
+                if shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).is_none_or(|n| n > MAX_ELEMENTS) {
+                    return Err(m.cfg_err("shape", format!("{shape:?} is too large")));
+                }
+                m.t(x()?.broadcast_to(shape))
+            }
             Op::Tri { upper, k } => {
                 let x = x()?;
                 let r = x.rank();
@@ -1601,11 +1612,12 @@ fn tile(m: &Meta, x: &Tensor, reps: &[isize]) -> Result<Tensor> {
     let mut full = vec![1usize; rank - reps.len()];
     full.extend(reps);
     let x = m.t(x.reshape(&shape))?;
-    let idx: Vec<Vec<usize>> = shape
-        .iter()
-        .zip(&full)
-        .map(|(&d, &r)| (0..d.saturating_mul(r).min(MAX_ELEMENTS + 1)).map(|i| i % d.max(1)).collect())
-        .collect();
+    let total = shape.iter().zip(&full).try_fold(1usize, |a, (&d, &r)| d.checked_mul(r).and_then(|n| a.checked_mul(n)));
+    if total.is_none_or(|n| n > MAX_ELEMENTS) {
+        return Err(m.cfg_err("repeats", format!("{full:?} would make the tiled tensor too large")));
+    }
+    let idx: Vec<Vec<usize>> =
+        shape.iter().zip(&full).map(|(&d, &r)| (0..d * r).map(|i| i % d.max(1)).collect()).collect();
     gather(m, &x, &idx)
 }
 
@@ -1664,7 +1676,10 @@ fn slice_indices(m: &Meta, n: usize, start: Option<i64>, stop: Option<i64>, step
     let mut i = s;
     while (step > 0 && i < e) || (step < 0 && i > e) {
         out.push(i as usize);
-        i += step;
+        match i.checked_add(step) {
+            Some(next) => i = next,
+            None => break,
+        }
     }
     Ok(out)
 }
@@ -2058,6 +2073,19 @@ mod tests {
         assert_eq!(u.to_string(), "layer `median`: Keras op `keras.src.ops.numpy.Median` is not one strata runs yet");
         l.module = Some("keras.layers".into());
         assert!(!crate::layers::is_supported_in(&l.class_name, l.module.as_deref()));
+    }
+
+    #[test]
+    fn tile_and_slices_refuse_absurd_sizes() {
+        let m = Meta { name: "t".into(), class: "Tile".into() };
+        let x = t(&[2, 2], &[1., 2., 3., 4.]);
+        let e = tile(&m, &x, &[1 << 20, 1 << 20]).unwrap_err().to_string();
+        assert!(e.contains("too large"), "{e}");
+        assert_eq!(tile(&m, &x, &[1, 2]).unwrap().to_vec(), vec![1., 2., 1., 2., 3., 4., 3., 4.]);
+        // a huge step selects the start only, without overflow
+        assert_eq!(slice_indices(&m, 5, Some(1), None, Some(i64::MAX)).unwrap(), vec![1]);
+        assert_eq!(slice_indices(&m, 5, None, None, Some(i64::MIN + 1)).unwrap(), vec![4]);
+        assert_eq!(slice_indices(&m, 5, Some(-1), Some(0), Some(-2)).unwrap(), vec![4, 2]);
     }
 
     #[test]
