@@ -400,7 +400,7 @@ fn parse(m: &Meta, layer: &LayerConfig) -> Result<Option<Op>> {
     let one_axis = |key: &str| -> Result<Option<isize>> {
         match ints_of(m, cfg, key)?.as_deref() {
             None => Ok(None),
-            Some([a]) if !cfg.get(key).is_some_and(|v| v.as_array().is_some()) => Ok(Some(*a)),
+            Some([a]) if cfg.get(key).is_none_or(|v| v.as_array().is_none()) => Ok(Some(*a)),
             Some(_) => Err(m.cfg_err(key, "must be one integer axis (or null)")),
         }
     };
@@ -688,6 +688,9 @@ enum Val {
     Str(String),
 }
 
+/// A call's positional values and its keyword values by name.
+type CallVals = (Vec<Val>, Vec<(String, Val)>);
+
 /// A Keras operation node.
 struct OpLayer {
     meta: Meta,
@@ -783,7 +786,7 @@ fn val_list(m: &Meta, v: &Json, tensors: &mut std::slice::Iter<'_, Tensor>) -> R
 
 impl OpLayer {
     /// The call's values: positional arguments then keyword arguments by name.
-    fn values(&self, inputs: &[Tensor], args: &CallArgs<'_>) -> Result<(Vec<Val>, Vec<(String, Val)>)> {
+    fn values(&self, inputs: &[Tensor], args: &CallArgs<'_>) -> Result<CallVals> {
         let m = &self.meta;
         let mut it = inputs.iter();
         let pos = if args.args.is_null() {
@@ -1896,10 +1899,12 @@ fn one_hot(m: &Meta, x: &Tensor, classes: usize, axis: isize) -> Result<Tensor> 
     // build with the class axis last, then move it
     let mut data = vec![0f32; n];
     for (i, &v) in x.as_slice().iter().enumerate() {
-        if v >= 0.0 && (v as usize) < classes && v.fract() == 0.0 {
-            if let Some(s) = data.get_mut(i * classes + v as usize) {
-                *s = 1.0;
-            }
+        if v >= 0.0
+            && (v as usize) < classes
+            && v.fract() == 0.0
+            && let Some(s) = data.get_mut(i * classes + v as usize)
+        {
+            *s = 1.0;
         }
     }
     let mut shape = x.shape().to_vec();
