@@ -163,6 +163,8 @@ pub const SUPPORTED: &[&str] = &[
     "Erfc",
     "Rsqrt",
     "Logsumexp",
+    // image
+    "Resize",
     // core
     "Cast",
     "StopGradient",
@@ -384,6 +386,12 @@ enum Op {
     },
     Sort(isize),
     Average(Option<isize>),
+    /// `image.resize` to `[height, width]`, bilinear or nearest, half-pixel centers (TensorFlow 2)
+    Resize {
+        size: [usize; 2],
+        bilinear: bool,
+        channels_first: bool,
+    },
     Matmul,
     Einsum(String),
     Where,
@@ -588,6 +596,33 @@ fn parse(m: &Meta, layer: &LayerConfig) -> Result<Option<Op>> {
         "Tril" | "Triu" => Op::Tri { upper: layer.class_name == "Triu", k: int_of(m, cfg, "k", 0)? },
         "Sort" => Op::Sort(int_of(m, cfg, "axis", -1)?),
         "Average" => Op::Average(one_axis("axis")?),
+        "Resize" => {
+            let size = crate::cfg::pair_of(m, cfg, "size", [0, 0])?;
+            if size.contains(&0) || size.iter().any(|&d| d > MAX_ELEMENTS) {
+                return Err(m.cfg_err("size", "must be two positive sizes"));
+            }
+            let bilinear = match get(cfg, "interpolation").and_then(Json::as_str) {
+                None | Some("bilinear") => true,
+                Some("nearest") => false,
+                Some(other) => {
+                    return Err(m.cfg_err(
+                        "interpolation",
+                        format!("is `{other}`; strata resizes with `bilinear` or `nearest` only"),
+                    ));
+                }
+            };
+            for key in ["antialias", "crop_to_aspect_ratio", "pad_to_aspect_ratio"] {
+                if bool_of(m, cfg, key, false)? {
+                    return Err(m.cfg_err(key, "is true, which strata does not implement for resize"));
+                }
+            }
+            let channels_first = match get(cfg, "data_format").and_then(Json::as_str) {
+                None | Some("channels_last") => false,
+                Some("channels_first") => true,
+                Some(other) => return Err(m.cfg_err("data_format", format!("is `{other}`"))),
+            };
+            Op::Resize { size, bilinear, channels_first }
+        }
         "Split" => {
             let axis = int_of(m, cfg, "axis", 0)?;
             let v = get(cfg, "indices_or_sections");
@@ -1087,6 +1122,25 @@ impl OpLayer {
                 m.t(Tensor::from_vec(x.shape(), data))
             }
             Op::Sort(axis) => sort(m, &x()?, *axis),
+            Op::Resize { size, bilinear, channels_first } => {
+                let x = x()?;
+                let r = x.rank();
+                if r != 3 && r != 4 {
+                    return Err(
+                        m.cfg_err("args", format!("passes images of shape {:?}; resize takes rank 3 or 4", x.shape()))
+                    );
+                }
+                let x = if r == 3 { m.t(x.unsqueeze(0))? } else { x };
+                let x = if *channels_first { m.t(x.permute(&[0, 2, 3, 1]))? } else { x };
+                let y = resize(m, &x, *size, *bilinear)?;
+                let y = if *channels_first { m.t(y.permute(&[0, 3, 1, 2]))? } else { y };
+                if r == 3 {
+                    let s = y.shape().get(1..).unwrap_or(&[]).to_vec();
+                    m.t(y.reshape(&s))
+                } else {
+                    Ok(y)
+                }
+            }
             Op::Average(axis) => {
                 let x = x()?;
                 let w = match arg(1, "weights") {
@@ -1540,6 +1594,62 @@ fn sort(m: &Meta, x: &Tensor, axis: isize) -> Result<Tensor> {
         }
     }
     m.t(Tensor::from_vec(x.shape(), data))
+}
+
+/// `tf.image.resize` of NHWC images with half-pixel centers (bilinear or nearest neighbour).
+fn resize(m: &Meta, x: &Tensor, size: [usize; 2], bilinear: bool) -> Result<Tensor> {
+    let &[n, h, w, c] = x.shape() else {
+        return Err(m.cfg_err("args", format!("passes images of shape {:?}", x.shape())));
+    };
+    let [oh, ow] = size;
+    let total = [n, oh, ow, c].iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|&t| t <= MAX_ELEMENTS);
+    let total = total.ok_or_else(|| m.cfg_err("size", "makes the resized images too large"))?;
+    if h == 0 || w == 0 {
+        return Err(m.cfg_err("args", "passes empty images"));
+    }
+    // per output coordinate: (lower, upper, lerp) for bilinear, or the source index for nearest
+    let weights = |out: usize, inp: usize| -> Vec<(usize, usize, f32)> {
+        let scale = inp as f32 / out as f32;
+        (0..out)
+            .map(|o| {
+                if bilinear {
+                    let v = (o as f32 + 0.5) * scale - 0.5;
+                    let f = v.floor();
+                    let lo = (f.max(0.0) as usize).min(inp - 1);
+                    let hi = (v.ceil().max(0.0) as usize).min(inp - 1);
+                    (lo, hi, v - f)
+                } else {
+                    let i = (((o as f32 + 0.5) * scale).floor().max(0.0) as usize).min(inp - 1);
+                    (i, i, 0.0)
+                }
+            })
+            .collect()
+    };
+    let (wy, wx) = (weights(oh, h), weights(ow, w));
+    let src = x.as_slice();
+    let at = |b: usize, i: usize, j: usize, k: usize| src.get(((b * h + i) * w + j) * c + k).copied().unwrap_or(0.0);
+    let mut out = Vec::with_capacity(total);
+    for b in 0..n {
+        for &(y0, y1, ly) in &wy {
+            for &(x0, x1, lx) in &wx {
+                for k in 0..c {
+                    let v = if bilinear {
+                        let tl = at(b, y0, x0, k);
+                        let tr = at(b, y0, x1, k);
+                        let bl = at(b, y1, x0, k);
+                        let br = at(b, y1, x1, k);
+                        let top = tl + (tr - tl) * lx;
+                        let bottom = bl + (br - bl) * lx;
+                        top + (bottom - top) * ly
+                    } else {
+                        at(b, y0, x0, k)
+                    };
+                    out.push(v);
+                }
+            }
+        }
+    }
+    m.t(Tensor::from_vec(&[n, oh, ow, c], out))
 }
 
 fn strides(shape: &[usize]) -> Vec<usize> {

@@ -192,3 +192,17 @@ def case_misc(K, impl, rng):
     ]
     m = K.Model([x, w], outs, name="misc")
     return dict(model=m, inputs=[f32(rng, 2, 3, 4), f32(rng, 2, 3, 4)], description="pad/like/tri/sort/average")
+
+
+@impls("keras3")
+def case_resize(K, impl, rng):
+    """keras.ops.image.resize: bilinear / nearest, up and down, channels_first."""
+    o = K.ops
+    x = K.Input((5, 6, 2), name="x")
+    outs = [
+        o.image.resize(x, (10, 12)), o.image.resize(x, (3, 4)), o.image.resize(x, (7, 9)),
+        o.image.resize(x, (10, 12), interpolation="nearest"), o.image.resize(x, (3, 5), interpolation="nearest"),
+        o.image.resize(x, (4, 8), data_format="channels_first"),
+    ]
+    m = K.Model(x, outs, name="resize")
+    return dict(model=m, inputs=[f32(rng, 2, 5, 6, 2)], description="image.resize")
