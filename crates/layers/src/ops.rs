@@ -155,6 +155,17 @@ pub const SUPPORTED: &[&str] = &[
     "Softmax",
     "LogSoftmax",
     "OneHot",
+    "SoftShrink",
+    "HardShrink",
+    "TanhShrink",
+    "SparsePlus",
+    "SparseSigmoid",
+    "Squareplus",
+    "Threshold",
+    "Glu",
+    "Moments",
+    "TopK",
+    "Argsort",
     "Normalize",
     // linalg
     "Norm",
@@ -259,7 +270,9 @@ enum Un {
     Relu6,
     Sigmoid,
     Silu,
-    Gelu { approximate: bool },
+    Gelu {
+        approximate: bool,
+    },
     Elu(f32),
     Selu,
     Celu(f32),
@@ -274,6 +287,14 @@ enum Un {
     Erfc,
     Rsqrt,
     Clip(f32, f32),
+    SoftShrink(f32),
+    HardShrink(f32),
+    TanhShrink,
+    SparsePlus,
+    SparseSigmoid,
+    Squareplus(f32),
+    /// `x > threshold ? x : default`
+    Threshold(f32, f32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -330,10 +351,20 @@ enum Op {
         prod: bool,
         axis: Option<isize>,
     },
+    /// `axis: None` is a softmax over every element
     Softmax {
         log: bool,
-        axis: isize,
+        axis: Option<isize>,
     },
+    Glu(isize),
+    /// `(mean, variance)` over `axes`
+    Moments {
+        axes: Vec<isize>,
+        keepdims: bool,
+    },
+    /// `(values, indices)` of the `k` largest along the last axis, largest first
+    TopK(usize),
+    Argsort(isize),
     Reshape(Vec<isize>),
     Transpose(Option<Vec<isize>>),
     ExpandDims(Vec<isize>),
@@ -529,10 +560,34 @@ fn parse(m: &Meta, layer: &LayerConfig) -> Result<Option<Op>> {
             Op::Arg { max: layer.class_name == "Argmax", axis: one_axis("axis")?, keepdims: keepdims()? }
         }
         "Cumsum" | "Cumprod" => Op::Scan { prod: layer.class_name == "Cumprod", axis: one_axis("axis")? },
-        "Softmax" | "LogSoftmax" => Op::Softmax {
-            log: layer.class_name == "LogSoftmax",
-            axis: one_axis("axis")?.ok_or_else(|| m.cfg_err("axis", "is null; strata needs one integer axis"))?,
-        },
+        "Softmax" | "LogSoftmax" => Op::Softmax { log: layer.class_name == "LogSoftmax", axis: one_axis("axis")? },
+        "SoftShrink" => return un(Un::SoftShrink(f32_of(m, cfg, "threshold", 0.5)?)),
+        "HardShrink" => return un(Un::HardShrink(f32_of(m, cfg, "threshold", 0.5)?)),
+        "TanhShrink" => return un(Un::TanhShrink),
+        "SparsePlus" => return un(Un::SparsePlus),
+        "SparseSigmoid" => return un(Un::SparseSigmoid),
+        "Squareplus" => return un(Un::Squareplus(f32_of(m, cfg, "b", 4.0)?)),
+        "Threshold" => {
+            let t = get(cfg, "threshold")
+                .and_then(Json::as_f64)
+                .ok_or_else(|| m.cfg_err("threshold", "must be a number"))?;
+            let d = get(cfg, "default_value")
+                .and_then(Json::as_f64)
+                .ok_or_else(|| m.cfg_err("default_value", "must be a number"))?;
+            return un(Un::Threshold(t as f32, d as f32));
+        }
+        "Glu" => Op::Glu(int_of(m, cfg, "axis", -1)?),
+        "Moments" => {
+            if bool_of(m, cfg, "synchronized", false)? {
+                return Err(m.cfg_err("synchronized", "is true; strata runs on one device"));
+            }
+            Op::Moments { axes: axes("axes")?.ok_or_else(|| m.cfg_err("axes", "is missing"))?, keepdims: keepdims()? }
+        }
+        "TopK" => {
+            let k = int_of(m, cfg, "k", -1)?;
+            Op::TopK(usize::try_from(k).map_err(|_| m.cfg_err("k", format!("is {k}; it must be a count")))?)
+        }
+        "Argsort" => Op::Argsort(int_of(m, cfg, "axis", -1)?),
         "Reshape" => Op::Reshape(axes("newshape")?.ok_or_else(|| m.cfg_err("newshape", "is missing"))?),
         "Transpose" => Op::Transpose(axes("axes")?),
         "ExpandDims" => Op::ExpandDims(axes("axis")?.ok_or_else(|| m.cfg_err("axis", "is missing"))?),
@@ -907,6 +962,23 @@ impl OpLayer {
                 shape.remove(a);
                 (0..dim).map(|i| m.t(m.t(x.slice_axis(a as isize, i, i + 1))?.reshape(&shape))).collect()
             }
+            Op::Moments { axes, keepdims } => {
+                let x = self.tensor(self.values(inputs, args)?.0.first().unwrap_or(&Val::Null), "x")?;
+                let mean = m.t(x.mean(Some(axes), true))?;
+                let var = m.t(m.t(x.sub(&mean))?.square().mean(Some(axes), *keepdims))?;
+                let mean = if *keepdims { mean } else { m.t(mean.reshape(var.shape()))? };
+                Ok(vec![mean, var])
+            }
+            Op::TopK(k) => {
+                let x = self.tensor(self.values(inputs, args)?.0.first().unwrap_or(&Val::Null), "x")?;
+                let last = x.shape().last().copied().unwrap_or(0);
+                if *k > last || x.rank() == 0 {
+                    return Err(m.cfg_err("k", format!("is {k}, more than the last axis of shape {:?}", x.shape())));
+                }
+                let (vals, idx) = sort_with_indices(m, &x, -1, true)?;
+                let r = x.rank() as isize;
+                Ok(vec![m.t(vals.slice_axis(r - 1, 0, *k))?, m.t(idx.slice_axis(r - 1, 0, *k))?])
+            }
             _ => Ok(vec![self.run(inputs, args)?]),
         }
     }
@@ -954,8 +1026,26 @@ impl OpLayer {
             }
             Op::Softmax { log, axis } => {
                 let x = x()?;
-                if *log { m.t(x.log_softmax(*axis)) } else { m.t(x.softmax(*axis)) }
+                let (flat, axis) = match axis {
+                    Some(a) => (x.clone(), *a),
+                    None => (m.t(x.reshape(&[x.len()]))?, 0),
+                };
+                let y = if *log { m.t(flat.log_softmax(axis))? } else { m.t(flat.softmax(axis))? };
+                m.t(y.reshape(x.shape()))
             }
+            Op::Glu(axis) => {
+                let x = x()?;
+                let a = norm_axis(m, *axis, x.rank())?;
+                let d = x.shape().get(a).copied().unwrap_or(0);
+                if d % 2 != 0 {
+                    return Err(m.cfg_err("axis", format!("has size {d}; glu needs an even size")));
+                }
+                let x1 = m.t(x.slice_axis(a as isize, 0, d / 2))?;
+                let x2 = m.t(x.slice_axis(a as isize, d / 2, d))?;
+                m.t(x1.mul(&x2.sigmoid()))
+            }
+            Op::Moments { .. } | Op::TopK(_) => Err(m.cfg_err("args", "has several outputs")),
+            Op::Argsort(axis) => Ok(sort_with_indices(m, &x()?, *axis, false)?.1),
             Op::Reshape(shape) => m.t(x()?.reshape_infer(shape)),
             Op::Transpose(axes) => {
                 let x = x()?;
@@ -1459,6 +1549,49 @@ fn un_apply(op: Un, x: f32) -> f32 {
         Un::Erfc => erfc64(f64::from(x)) as f32,
         Un::Rsqrt => 1.0 / x.sqrt(),
         Un::Clip(lo, hi) => x.max(lo).min(hi),
+        Un::SoftShrink(t) => {
+            if x > t {
+                x - t
+            } else if x < -t {
+                x + t
+            } else {
+                0.0
+            }
+        }
+        Un::HardShrink(t) => {
+            if x.abs() > t {
+                x
+            } else {
+                0.0
+            }
+        }
+        Un::TanhShrink => x - x.tanh(),
+        Un::SparsePlus => {
+            if x <= -1.0 {
+                0.0
+            } else if x < 1.0 {
+                0.25 * (x + 1.0).powi(2)
+            } else {
+                x
+            }
+        }
+        Un::SparseSigmoid => {
+            if x <= -1.0 {
+                0.0
+            } else if x >= 1.0 {
+                1.0
+            } else {
+                0.5 * (x + 1.0)
+            }
+        }
+        Un::Squareplus(b) => (x + (x * x + b).sqrt()) / 2.0,
+        Un::Threshold(t, d) => {
+            if x > t {
+                x
+            } else {
+                d
+            }
+        }
     }
 }
 
@@ -1573,27 +1706,37 @@ fn norm(m: &Meta, x: &Tensor, ord: Option<NormOrd>, axes: Option<&[isize]>, keep
 
 /// Ascending sort along `axis` (NaN last, as TensorFlow and numpy).
 fn sort(m: &Meta, x: &Tensor, axis: isize) -> Result<Tensor> {
+    Ok(sort_with_indices(m, x, axis, false)?.0)
+}
+
+/// Stable sort along `axis`, ascending (NaN last) or descending (NaN first, like `top_k`), with
+/// the source indices (as f32).
+fn sort_with_indices(m: &Meta, x: &Tensor, axis: isize, descending: bool) -> Result<(Tensor, Tensor)> {
     let a = norm_axis(m, axis, x.rank())?;
     let dim = x.shape().get(a).copied().unwrap_or(1);
     let inner: usize = x.shape().get(a + 1..).unwrap_or(&[]).iter().product();
     let mut data = x.to_vec();
+    let mut idx = vec![0f32; data.len()];
     let block = dim * inner;
     if block > 0 {
-        let mut lane = Vec::with_capacity(dim);
-        for chunk in data.chunks_mut(block) {
+        let mut lane: Vec<(f32, usize)> = Vec::with_capacity(dim);
+        for (chunk, ichunk) in data.chunks_mut(block).zip(idx.chunks_mut(block)) {
             for i in 0..inner {
                 lane.clear();
-                lane.extend((0..dim).map(|j| chunk[j * inner + i]));
-                lane.sort_by(|p, q| {
-                    p.is_nan().cmp(&q.is_nan()).then(p.partial_cmp(q).unwrap_or(std::cmp::Ordering::Equal))
+                lane.extend((0..dim).map(|j| (chunk[j * inner + i], j)));
+                lane.sort_by(|(p, i), (q, j)| {
+                    let asc = p.is_nan().cmp(&q.is_nan()).then(p.partial_cmp(q).unwrap_or(std::cmp::Ordering::Equal));
+                    // ties keep the lower index first in both directions
+                    if descending { asc.reverse().then(i.cmp(j)) } else { asc.then(i.cmp(j)) }
                 });
-                for (j, &v) in lane.iter().enumerate() {
+                for (j, &(v, src)) in lane.iter().enumerate() {
                     chunk[j * inner + i] = v;
+                    ichunk[j * inner + i] = src as f32;
                 }
             }
         }
     }
-    m.t(Tensor::from_vec(x.shape(), data))
+    Ok((m.t(Tensor::from_vec(x.shape(), data))?, m.t(Tensor::from_vec(x.shape(), idx))?))
 }
 
 /// `tf.image.resize` of NHWC images with half-pixel centers (bilinear or nearest neighbour).

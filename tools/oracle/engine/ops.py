@@ -206,3 +206,20 @@ def case_resize(K, impl, rng):
     ]
     m = K.Model(x, outs, name="resize")
     return dict(model=m, inputs=[f32(rng, 2, 5, 6, 2)], description="image.resize")
+
+
+@impls("keras3")
+def case_more_nn(K, impl, rng):
+    """Shrink/sparse activations, glu, softmax over all axes, moments, top_k, argsort."""
+    o = K.ops
+    x = K.Input((3, 6), name="x")
+    mean, var = o.moments(x, axes=[1])
+    mean2, var2 = o.moments(x, axes=[-1], keepdims=True)
+    vals, idx = o.top_k(x, 3)
+    outs = [
+        o.soft_shrink(x), o.hard_shrink(x, threshold=0.3), o.tanh_shrink(x), o.sparse_plus(x), o.sparse_sigmoid(x),
+        o.squareplus(x), o.squareplus(x, b=1), o.threshold(x, 0.2, -1.0), o.glu(x), o.glu(x, axis=1) if False else o.glu(x[:, :2], axis=1),
+        o.softmax(x, axis=None), mean, var, mean2, var2, vals, _f(K, idx), _f(K, o.argsort(x)), _f(K, o.argsort(x, axis=1)),
+    ]
+    m = K.Model(x, outs, name="more_nn")
+    return dict(model=m, inputs=[f32(rng, 2, 3, 6)], description="more nn ops, moments, top_k")
