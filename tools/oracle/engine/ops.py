@@ -218,7 +218,7 @@ def case_more_nn(K, impl, rng):
     vals, idx = o.top_k(x, 3)
     outs = [
         o.soft_shrink(x), o.hard_shrink(x, threshold=0.3), o.tanh_shrink(x), o.sparse_plus(x), o.sparse_sigmoid(x),
-        o.squareplus(x), o.squareplus(x, b=1), o.threshold(x, 0.2, -1.0), o.glu(x), o.glu(x, axis=1) if False else o.glu(x[:, :2], axis=1),
+        o.squareplus(x), o.squareplus(x, b=1), o.threshold(x, 0.2, -1.0), o.glu(x), o.glu(x[:, :2], axis=1),
         o.softmax(x, axis=None), mean, var, mean2, var2, vals, _f(K, idx), _f(K, o.argsort(x)), _f(K, o.argsort(x, axis=1)),
     ]
     m = K.Model(x, outs, name="more_nn")
