@@ -13,6 +13,10 @@ pub struct Unsupported {
 
 impl fmt::Display for Unsupported {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.class.starts_with("keras.src.ops.") {
+            // an operation node (see `crate::ops`): the class carries its module
+            return write!(f, "layer `{}`: Keras op `{}` is not one strata runs yet", self.layer, self.class);
+        }
         write!(f, "layer `{}` has class `{}`, which strata cannot run yet", self.layer, self.class)
     }
 }

@@ -111,6 +111,8 @@ impl<'a> BuildCtx<'a> {
 struct Family {
     supported: &'static [&'static str],
     build: fn(&LayerConfig, Vec<Tensor>, &BuildCtx<'_>) -> Result<Option<Box<dyn Layer>>>,
+    /// Keras 3 operation nodes (`module` `keras.src.ops.*`), whose class names collide with layers'.
+    ops: bool,
 }
 
 fn build_core(layer: &LayerConfig, w: Vec<Tensor>, ctx: &BuildCtx<'_>) -> Result<Option<Box<dyn Layer>>> {
@@ -118,19 +120,35 @@ fn build_core(layer: &LayerConfig, w: Vec<Tensor>, ctx: &BuildCtx<'_>) -> Result
 }
 
 const FAMILIES: &[Family] = &[
-    Family { supported: SUPPORTED, build: build_core },
-    Family { supported: crate::conv::SUPPORTED, build: crate::conv::build },
-    Family { supported: crate::spatial::SUPPORTED, build: crate::spatial::build },
-    Family { supported: crate::recurrent::SUPPORTED, build: crate::recurrent::build },
-    Family { supported: crate::attention::SUPPORTED, build: crate::attention::build },
+    Family { supported: SUPPORTED, build: build_core, ops: false },
+    Family { supported: crate::conv::SUPPORTED, build: crate::conv::build, ops: false },
+    Family { supported: crate::spatial::SUPPORTED, build: crate::spatial::build, ops: false },
+    Family { supported: crate::recurrent::SUPPORTED, build: crate::recurrent::build, ops: false },
+    Family { supported: crate::attention::SUPPORTED, build: crate::attention::build, ops: false },
+    Family { supported: crate::ops::SUPPORTED, build: crate::ops::build, ops: true },
 ];
+
+/// The family that builds `class` from `module` (a `keras.src.ops.*` module selects the ops family).
+fn family_of(class: &str, module: Option<&str>) -> Option<&'static Family> {
+    let ops = module.is_some_and(crate::ops::is_op_module);
+    FAMILIES.iter().find(|f| f.ops == ops && f.supported.contains(&class))
+}
 
 /// Whether strata can build a layer of this class (Keras 3 names and the legacy spellings that
 /// [`crate::legacy::normalize`] maps to them).
 pub fn is_supported(class: &str) -> bool {
+    is_supported_in(class, None)
+}
+
+/// [`is_supported`] for a layer entry with its Keras 3 `module`: `keras.src.ops.*` entries are
+/// operation nodes ([`crate::ops`]), looked up among the ops, not the layers.
+pub fn is_supported_in(class: &str, module: Option<&str>) -> bool {
+    if module.is_some_and(crate::ops::is_op_module) {
+        return family_of(class, module).is_some();
+    }
     // a legacy spelling is supported when the class it maps to is
     let class = crate::legacy::renamed(class).unwrap_or(class);
-    FAMILIES.iter().any(|f| f.supported.contains(&class))
+    family_of(class, None).is_some()
 }
 
 /// Builds any supported layer from its config and its weight tensors in the order the file binds
@@ -138,8 +156,10 @@ pub fn is_supported(class: &str) -> bool {
 /// normalized first. Returns `Ok(None)` when no family implements the class.
 pub fn build_layer(layer: &LayerConfig, w: Vec<Tensor>, ctx: &BuildCtx<'_>) -> Result<Option<Box<dyn Layer>>> {
     let (layer, w): (Cow<'_, LayerConfig>, Vec<Tensor>) = crate::legacy::normalize(layer, w, ctx)?;
-    match FAMILIES.iter().find(|f| f.supported.contains(&layer.class_name.as_str())) {
+    match family_of(&layer.class_name, layer.module.as_deref()) {
         Some(f) => (f.build)(&layer, w, ctx),
+        // an unknown op: its own error, naming the op with its module
+        None if layer.module.as_deref().is_some_and(crate::ops::is_op_module) => crate::ops::build(&layer, w, ctx),
         None => Ok(None),
     }
 }

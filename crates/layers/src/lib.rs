@@ -19,10 +19,11 @@ pub mod error;
 pub mod layers;
 pub mod legacy;
 pub mod model;
+pub mod ops;
 pub mod recurrent;
 pub mod spatial;
 
 pub use activation::Activation;
 pub use error::{Error, Result, Unsupported};
-pub use layers::{BuildCtx, Builtin, CallArgs, Kind, Layer, MergeOp, build_layer, is_supported};
+pub use layers::{BuildCtx, Builtin, CallArgs, Kind, Layer, MergeOp, build_layer, is_supported, is_supported_in};
 pub use model::{Model, unsupported_layers};

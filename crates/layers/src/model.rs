@@ -132,8 +132,12 @@ fn collect_unsupported(config: &ModelConfig, prefix: &str, out: &mut Vec<Unsuppo
                 collect_unsupported(n, &path, out)
             }
             Some(_) => out.push(Unsupported { layer: path.clone(), class: l.class_name.clone() }),
-            None if !layers::is_supported(&l.class_name) => {
-                out.push(Unsupported { layer: path.clone(), class: l.class_name.clone() })
+            None if !layers::is_supported_in(&l.class_name, l.module.as_deref()) => {
+                let mut u = Unsupported { layer: path.clone(), class: l.class_name.clone() };
+                if l.module.as_deref().is_some_and(crate::ops::is_op_module) {
+                    u.class = crate::ops::unsupported(l).class;
+                }
+                out.push(u)
             }
             None => {}
         }
