@@ -30,10 +30,22 @@ pub enum Error {
     Tensor(#[from] strata_tensor::Error),
     /// Reading the file failed.
     #[error(transparent)]
-    Format(#[from] strata_format::Error),
+    Format(Box<strata_format::Error>),
     /// Building or running the model failed.
     #[error(transparent)]
-    Engine(#[from] strata_layers::Error),
+    Engine(Box<strata_layers::Error>),
+}
+
+impl From<strata_format::Error> for Error {
+    fn from(e: strata_format::Error) -> Error {
+        Error::Format(Box::new(e))
+    }
+}
+
+impl From<strata_layers::Error> for Error {
+    fn from(e: strata_layers::Error) -> Error {
+        Error::Engine(Box::new(e))
+    }
 }
 
 impl Error {

@@ -325,7 +325,7 @@ impl<T: CustomLayer> Adapter<T> {
 
 fn engine_err(layer: &str, class: &str, e: Error) -> strata_layers::Error {
     match e {
-        Error::Engine(e) => e,
+        Error::Engine(e) => *e,
         Error::Tensor(source) => strata_layers::Error::Tensor {
             layer: layer.to_string(),
             class: class.to_string(),

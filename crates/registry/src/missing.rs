@@ -86,8 +86,16 @@ pub fn is_custom_layer(l: &LayerConfig) -> bool {
     match l.module.as_deref() {
         Some(m) => !is_keras_module(m),
         // Keras 3 writes `module: null` with a registered name for `__main__` classes; legacy
-        // files have neither, and there only a class strata does not know can be custom
-        None => l.registered_name.is_some() || !strata_layers::is_supported(&l.class_name),
+        // files have neither, and there a class that is no Keras class is custom (Keras writes an
+        // unregistered class under its bare name)
+        None => {
+            l.registered_name.is_some()
+                || !(strata_layers::is_supported(&l.class_name)
+                    || strata_format::builtin::is_keras_layer(&l.class_name)
+                    || l.class_name == "Functional"
+                    || l.class_name == "Sequential"
+                    || l.class_name == "Model")
+        }
     }
 }
 
@@ -112,7 +120,7 @@ pub fn used_objects(config: &ModelConfig, training: Option<&Json>) -> Vec<UsedOb
         for key in ["loss", "metrics", "weighted_metrics"] {
             let kind = if key == "loss" { Kind::Loss } else { Kind::Metric };
             if let Some(v) = t.get(key) {
-                scan_compile(v, kind, &format!("compile config `{key}`"), &mut out);
+                scan_compile(v, kind, key, &mut out);
             }
         }
     }
@@ -171,20 +179,22 @@ fn scan_value(v: &Json, kind: Kind, used_by: &str, out: &mut Vec<UsedObject>) {
     }
 }
 
-fn scan_compile(v: &Json, kind: Kind, used_by: &str, out: &mut Vec<UsedObject>) {
+/// `path`: where in the compile config (`loss`, `metrics[1]`, `loss["out"]`).
+fn scan_compile(v: &Json, kind: Kind, path: &str, out: &mut Vec<UsedObject>) {
+    let used_by = || format!("compile config `{path}`");
     match v {
         Json::String(s) if s.contains('>') || !BUILTIN_LOSS_METRIC_NAMES.contains(&s.as_str()) => {
-            out.push(UsedObject { kind, name: s.clone(), used_by: used_by.to_string() })
+            out.push(UsedObject { kind, name: s.clone(), used_by: used_by() })
         }
         Json::Object(o) if !(o.contains_key("class_name") && o.contains_key("config")) => {
             for (k, item) in o.iter() {
-                scan_compile(item, kind, &format!("{used_by}[\"{k}\"]"), out);
+                scan_compile(item, kind, &format!("{path}[\"{k}\"]"), out);
             }
         }
-        Json::Object(_) => scan_value(v, kind, used_by, out),
+        Json::Object(_) => scan_value(v, kind, &used_by(), out),
         Json::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                scan_compile(item, kind, &format!("{used_by}[{i}]"), out);
+                scan_compile(item, kind, &format!("{path}[{i}]"), out);
             }
         }
         _ => {}
