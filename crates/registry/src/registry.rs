@@ -2,6 +2,7 @@
 //! with Keras's rules (`keras/src/saving/object_registration.py`, `serialization_lib.py`).
 
 use crate::config::from_config;
+use crate::error::Error;
 use crate::layer::{Adapter, CustomLayer, KerasClass, shapes_of};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -225,7 +226,10 @@ fn build_custom<T: CustomLayer + DeserializeOwned>(
         adapter.ensure(&shapes).map_err(|e| strata_layers::Error::Config {
             layer: l.name.clone(),
             key: "build_config".into(),
-            problem: e.to_string(),
+            problem: match e {
+                Error::Weights { problem, .. } => format!("builds `{registered}` (Rust `{rust_type}`): {problem}"),
+                other => other.to_string(),
+            },
         })?;
     }
     Ok(Box::new(adapter))

@@ -272,10 +272,74 @@ fn weights_that_do_not_fit_build_name_the_weight() {
     let err = load_model(fixture("keras3/custom_layer/model.keras"), &reg).err().unwrap().to_string();
     assert_eq!(
         err,
-        "layer `custom_dense`: config key `build_config` layer `custom_dense` (my_custom_layers>CustomDense): weight `w` was built with shape [3, 32] but the file stores shape [10, 32]; check `build`'s shapes against the Python layer; fix the model config"
+        "layer `custom_dense`: config key `build_config` builds `my_custom_layers>CustomDense` (Rust `reference::WrongDense`): weight `w` was built with shape [3, 32] but the file stores shape [10, 32]; check `build`'s shapes against the Python layer; fix the model config"
     );
     // legacy .h5 has no build_config: the layer builds at its first call, with the same check
     let model = load_model(fixture("keras3/custom_layer/model.h5"), &reg).unwrap();
     let e = model.predict(&[Tensor::zeros(&[1, 10]).unwrap()]).err().unwrap().to_string();
     assert!(e.contains("weight `w` was built with shape [3, 32] but the file stores shape [10, 32]"), "{e}");
+}
+
+#[test]
+fn derive_defaults_follow_the_decorator() {
+    #[derive(strata_registry::KerasLayer)]
+    struct Plain;
+    #[derive(strata_registry::KerasLayer)]
+    #[keras(name = "Renamed")]
+    struct Other;
+    // Keras's default package is "Custom"; the name defaults to the type's
+    assert_eq!(Plain::registered_name(), "Custom>Plain");
+    assert_eq!(Other::registered_name(), "Custom>Renamed");
+    assert_eq!(WrongDense::NAME, "CustomDense");
+}
+
+#[test]
+fn custom_objects_inside_layer_configs_are_found() {
+    let mut file = ModelFile::open(fixture("keras3/custom_layer/model.keras")).unwrap();
+    let cfg = file.config.as_mut().unwrap();
+    let out = cfg.layers.iter_mut().find(|l| l.name == "out").unwrap();
+    out.config.as_object_mut().unwrap().insert(
+        "activation",
+        Json::object([
+            ("module", Json::from("builtins")),
+            ("class_name", Json::from("function")),
+            ("config", Json::from("my_acts>swishy")),
+            ("registered_name", Json::from("function")),
+        ]),
+    );
+    let used = strata_registry::used_by_file(&file, LoadOptions { compile: false });
+    let got: Vec<(Kind, &str, &str)> = used.iter().map(|m| (m.kind, m.name.as_str(), m.used_by.as_str())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (Kind::Layer, "my_custom_layers>CustomDense", "layer `custom_dense`"),
+            (Kind::Activation, "my_acts>swishy", "layer `out` (config key `activation`)"),
+        ]
+    );
+    let missing = registry().missing(&used);
+    assert_eq!(missing.len(), 1);
+    assert_eq!(
+        strata_registry::missing::fix_lines(&missing[0])[0],
+        "registry.function(\"my_acts\", \"swishy\", Kind::Activation, swishy)"
+    );
+}
+
+#[test]
+fn fresh_weights_come_from_the_initializers() {
+    let mut b = strata_registry::WeightBuilder::default();
+    b.add_weight("w", &[10, 32], "random_normal", true);
+    b.add_weight("moving", &[32], "ones", false);
+    b.add_weight("b", &[32], "zeros", true);
+    // Keras order: trainable first, each in creation order
+    assert_eq!(b.keras_order(), vec![0, 2, 1]);
+    let w = strata_registry::Weights::bind(b, &[], 7).unwrap();
+    assert_eq!(w.get("b").unwrap().as_slice(), &[0.0; 32]);
+    assert_eq!(w.get("moving").unwrap().as_slice(), &[1.0; 32]);
+    let k = w.get("w").unwrap().as_slice();
+    let mean = k.iter().sum::<f32>() / k.len() as f32;
+    let var = k.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / k.len() as f32;
+    assert!(mean.abs() < 0.01 && (var.sqrt() - 0.05).abs() < 0.01, "mean {mean} std {}", var.sqrt());
+    assert!(w.get("nope").is_err());
+    let order: Vec<&str> = w.keras_ordered().iter().map(|(s, _)| s.name.as_str()).collect();
+    assert_eq!(order, ["w", "b", "moving"]);
 }
