@@ -106,6 +106,18 @@ impl<'a> BuildCtx<'a> {
     }
 }
 
+/// An extension point for layer classes the engine does not implement (custom classes from a
+/// registry such as `strata-registry`). [`crate::Model::build_with_resolver`] asks it first for
+/// every plain layer (Keras looks up custom objects before its own classes); a layer it
+/// [`resolves`](LayerResolver::resolves) is built by it, never by the built-in families.
+pub trait LayerResolver: Sync {
+    /// Whether this resolver builds `layer` (by its registered or class name).
+    fn resolves(&self, layer: &LayerConfig) -> bool;
+    /// Builds `layer` from its config (as stored: not normalized) and its weight tensors in the
+    /// order the file binds them (Keras order). Only called when [`LayerResolver::resolves`] is true.
+    fn build(&self, layer: &LayerConfig, weights: Vec<Tensor>, ctx: &BuildCtx<'_>) -> Result<Box<dyn Layer>>;
+}
+
 /// A family of layers: the classes it builds and its builder. The builder gets a config already
 /// normalized by [`crate::legacy::normalize`] and the layer's weight tensors in Keras order.
 struct Family {

@@ -25,5 +25,7 @@ pub mod spatial;
 
 pub use activation::Activation;
 pub use error::{Error, Result, Unsupported};
-pub use layers::{BuildCtx, Builtin, CallArgs, Kind, Layer, MergeOp, build_layer, is_supported, is_supported_in};
+pub use layers::{
+    BuildCtx, Builtin, CallArgs, Kind, Layer, LayerResolver, MergeOp, build_layer, is_supported, is_supported_in,
+};
 pub use model::{Model, unsupported_layers};

@@ -1,7 +1,7 @@
 //! Graph executor for Sequential and Functional configs.
 
 use crate::error::{Error, Result, Unsupported};
-use crate::layers::{self, BuildCtx, CallArgs, Layer, Masked};
+use crate::layers::{self, BuildCtx, CallArgs, Layer, LayerResolver, Masked};
 use std::collections::HashMap;
 use strata_format::bind::Binding;
 use strata_format::config::{ModelConfig, ModelKind, Node, NodeFormat, TensorRef};
@@ -120,17 +120,23 @@ fn load(layer: &str, info: &TensorInfo, store: &WeightStore) -> Result<Tensor> {
 /// Collects every unsupported layer of `config` (recursively) as `path -> class`.
 pub fn unsupported_layers(config: &ModelConfig) -> Vec<Unsupported> {
     let mut out = Vec::new();
-    collect_unsupported(config, "", &mut out);
+    collect_unsupported(config, "", None, &mut out);
     out
 }
 
-fn collect_unsupported(config: &ModelConfig, prefix: &str, out: &mut Vec<Unsupported>) {
+fn collect_unsupported(
+    config: &ModelConfig,
+    prefix: &str,
+    resolver: Option<&dyn LayerResolver>,
+    out: &mut Vec<Unsupported>,
+) {
     for l in &config.layers {
         let path = if prefix.is_empty() { l.name.clone() } else { format!("{prefix}/{}", l.name) };
         match &l.nested {
             Some(n) if matches!(n.kind, ModelKind::Sequential | ModelKind::Functional) => {
-                collect_unsupported(n, &path, out)
+                collect_unsupported(n, &path, resolver, out)
             }
+            None if resolver.is_some_and(|r| r.resolves(l)) => {}
             Some(_) => out.push(Unsupported { layer: path.clone(), class: l.class_name.clone() }),
             None if !layers::is_supported_in(&l.class_name, l.module.as_deref()) => {
                 let mut u = Unsupported { layer: path.clone(), class: l.class_name.clone() };
@@ -143,7 +149,7 @@ fn collect_unsupported(config: &ModelConfig, prefix: &str, out: &mut Vec<Unsuppo
         }
         // a Keras 1 `Merge` of whole models: its branches' layers are layers of this model
         for b in &l.branches {
-            collect_unsupported(b, &path, out);
+            collect_unsupported(b, &path, resolver, out);
         }
     }
 }
@@ -183,13 +189,27 @@ impl Model {
         store: &WeightStore,
         ctx: &BuildCtx<'_>,
     ) -> Result<Model> {
-        let missing = unsupported_layers(config);
+        Model::build_with_resolver(config, binding, store, ctx, None)
+    }
+
+    /// [`Model::build_with`] with a [`LayerResolver`] for classes the engine does not implement
+    /// (custom layers): every plain layer it resolves is built by it. This is the hook
+    /// `strata-registry` uses; without a resolver this is exactly [`Model::build_with`].
+    pub fn build_with_resolver(
+        config: &ModelConfig,
+        binding: &Binding<'_>,
+        store: &WeightStore,
+        ctx: &BuildCtx<'_>,
+        resolver: Option<&dyn LayerResolver>,
+    ) -> Result<Model> {
+        let mut missing = Vec::new();
+        collect_unsupported(config, "", resolver, &mut missing);
         if !missing.is_empty() {
             return Err(Error::Unsupported(missing));
         }
         let by_path: HashMap<&str, &[TensorInfo]> =
             binding.layers.iter().map(|b| (b.path.as_str(), b.tensors.as_slice())).collect();
-        Model::build_inner(config, "", &by_path, store, ctx)
+        Model::build_inner(config, "", &by_path, store, ctx, resolver)
     }
 
     fn build_inner(
@@ -198,6 +218,7 @@ impl Model {
         by_path: &HashMap<&str, &[TensorInfo]>,
         store: &WeightStore,
         ctx: &BuildCtx<'_>,
+        resolver: Option<&dyn LayerResolver>,
     ) -> Result<Model> {
         let ctx = BuildCtx { dialect: config.source, ..*ctx };
         let mut entries = Vec::with_capacity(config.layers.len());
@@ -207,13 +228,13 @@ impl Model {
         for l in &config.layers {
             let path = if prefix.is_empty() { l.name.clone() } else { format!("{prefix}/{}", l.name) };
             let layer: Box<dyn Layer> = if let Some(n) = &l.nested {
-                Box::new(Model::build_inner(n, &path, by_path, store, &ctx)?)
+                Box::new(Model::build_inner(n, &path, by_path, store, &ctx, resolver)?)
             } else if !l.branches.is_empty() {
                 // Keras 1 `Merge` of whole models (bound under `<merge>/<layer>`)
                 let branches = l
                     .branches
                     .iter()
-                    .map(|b| Model::build_inner(b, &path, by_path, store, &ctx))
+                    .map(|b| Model::build_inner(b, &path, by_path, store, &ctx, resolver))
                     .collect::<Result<Vec<_>>>()?;
                 let Some(merge) = layers::build_layer(l, Vec::new(), &ctx)? else {
                     return Err(Error::Unsupported(vec![Unsupported { layer: path, class: l.class_name.clone() }]));
@@ -226,10 +247,17 @@ impl Model {
             } else {
                 let infos = by_path.get(path.as_str()).copied().unwrap_or(&[]);
                 let weights = infos.iter().map(|i| load(&path, i, store)).collect::<Result<Vec<_>>>()?;
-                match layers::build_layer(l, weights, &ctx)? {
-                    Some(b) => b,
-                    None => {
-                        return Err(Error::Unsupported(vec![Unsupported { layer: path, class: l.class_name.clone() }]));
+                if let Some(r) = resolver.filter(|r| r.resolves(l)) {
+                    r.build(l, weights, &ctx)?
+                } else {
+                    match layers::build_layer(l, weights, &ctx)? {
+                        Some(b) => b,
+                        None => {
+                            return Err(Error::Unsupported(vec![Unsupported {
+                                layer: path,
+                                class: l.class_name.clone(),
+                            }]));
+                        }
                     }
                 }
             };
