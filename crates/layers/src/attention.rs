@@ -21,7 +21,6 @@ use strata_tensor::{Tensor, einsum};
 pub const SUPPORTED: &[&str] = &[
     "Identity",
     "ActivityRegularization",
-    "Masking",
     "ReLU",
     "LeakyReLU",
     "PReLU",
@@ -273,8 +272,6 @@ struct Mha {
 #[derive(Debug, Clone)]
 enum Op {
     Identity,
-    /// `Masking`: timesteps whose features all equal the value are zeroed and masked.
-    Masking(f32),
     Relu(ReluParams),
     PRelu(Tensor),
     Elu(f32),
@@ -337,10 +334,6 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, ctx: &BuildCtx<'_>) -> Result<
         "Identity" | "ActivityRegularization" => {
             weights_n(&m, &w, 0)?;
             Op::Identity
-        }
-        "Masking" => {
-            weights_n(&m, &w, 0)?;
-            Op::Masking(f32_of(&m, cfg, "mask_value", 0.0)?)
         }
         "ReLU" => {
             weights_n(&m, &w, 0)?;
@@ -712,18 +705,6 @@ impl Layer for AttnLayer {
             Op::Dot { .. } | Op::Additive { .. } => return self.dot_attention(inputs, masks),
             Op::Mha(p) => return self.mha(p, inputs, masks),
             Op::Identity => m.one(inputs)?.clone(),
-            Op::Masking(value) => {
-                let x = m.one(inputs)?;
-                if x.rank() < 2 {
-                    return Err(
-                        m.cfg_err("mask_value", format!("needs a [batch, ..., features] input, got {:?}", x.shape()))
-                    );
-                }
-                let keep = m.t(m.t(x.not_equal(&Tensor::scalar(*value)))?.max(Some(&[-1]), true))?;
-                let y = m.t(x.mul(&keep))?;
-                let mask = m.t(keep.sum(Some(&[-1]), false))?;
-                return Ok((vec![y], vec![Some(mask)]));
-            }
             Op::Relu(p) => m.t(relu_general(m.one(inputs)?, *p))?,
             Op::PRelu(alpha) => {
                 let x = m.one(inputs)?;

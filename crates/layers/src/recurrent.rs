@@ -35,8 +35,6 @@ pub const SUPPORTED: &[&str] = &[
     "TimeDistributed",
     "Embedding",
     "Masking",
-    "NotEqual",
-    "Any",
 ];
 
 /// The recurrent layer classes (what `Bidirectional` may wrap).
@@ -62,8 +60,6 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, ctx: &BuildCtx<'_>) -> Result<
         "TimeDistributed" => Box::new(wrappers::TimeDistributed::build(layer, w, ctx)?),
         "Embedding" => Box::new(embed::Embedding::build(layer, w)?),
         "Masking" => Box::new(embed::Masking::build(layer, w)?),
-        "NotEqual" => Box::new(embed::NotEqual::build(layer, w)?),
-        "Any" => Box::new(embed::Any::build(layer, w)?),
         _ => return Ok(None),
     }))
 }

@@ -4,7 +4,6 @@ use crate::cfg::{Meta, bool_of, f32_of, weights_n};
 use crate::error::Result;
 use crate::layers::{Layer, Masked};
 use strata_format::config::LayerConfig;
-use strata_format::json::Json;
 use strata_tensor::Tensor;
 
 /// `Embedding`: a table lookup of integer ids (given as f32 values); with `mask_zero` id 0 is
@@ -127,85 +126,5 @@ impl NeScalar for Tensor {
     fn ne_scalar(&self, v: f32) -> Tensor {
         let data = self.as_slice().iter().map(|&x| if x != v { 1.0 } else { 0.0 }).collect();
         Tensor::from_vec(self.shape(), data).unwrap_or_else(|_| self.clone())
-    }
-}
-
-/// Keras 3 `NotEqual` op layer (`keras.ops.not_equal`), which Keras 3 functional configs record
-/// for the masks of `Embedding(mask_zero=True)` and `Masking`: 1 where the inputs differ, else 0.
-/// The second operand is a second input tensor or a number written in the call's arguments.
-pub(crate) struct NotEqual {
-    meta: Meta,
-    scalar: Option<f32>,
-}
-
-impl NotEqual {
-    pub(crate) fn build(layer: &LayerConfig, w: Vec<Tensor>) -> Result<NotEqual> {
-        let m = Meta::of(layer);
-        weights_n(&m, &w, 0)?;
-        let mut scalar = None;
-        for node in &layer.inbound_nodes {
-            let lit = node.args_structure.as_array().and_then(|a| a.iter().find_map(Json::as_f64)).map(|v| v as f32);
-            match (scalar, lit) {
-                (Some(a), Some(b)) if a != b => {
-                    return Err(m.cfg_err("args", "compares with different numbers in different calls"));
-                }
-                (None, Some(b)) => scalar = Some(b),
-                _ => {}
-            }
-        }
-        Ok(NotEqual { meta: m, scalar })
-    }
-}
-
-impl Layer for NotEqual {
-    fn name(&self) -> &str {
-        &self.meta.name
-    }
-    fn class_name(&self) -> &str {
-        &self.meta.class
-    }
-    fn forward(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
-        let m = &self.meta;
-        match (inputs, self.scalar) {
-            ([x], Some(v)) => Ok(vec![x.ne_scalar(v)]),
-            ([a, b], None) => {
-                let shape = m.t(strata_tensor::shape::broadcast_shapes("not_equal", a.shape(), b.shape()))?;
-                let (a, b) = (m.t(a.broadcast_to(&shape))?, m.t(b.broadcast_to(&shape))?);
-                let data = a.as_slice().iter().zip(b.as_slice()).map(|(x, y)| if x != y { 1.0 } else { 0.0 }).collect();
-                Ok(vec![m.t(Tensor::from_vec(&shape, data))?])
-            }
-            _ => Err(m.arity(if self.scalar.is_some() { "1" } else { "2" }, inputs.len())),
-        }
-    }
-}
-
-/// Keras 3 `Any` op layer (`keras.ops.any`): 1 where any entry along `axis` is non-zero.
-pub(crate) struct Any {
-    meta: Meta,
-    axes: Option<Vec<isize>>,
-    keepdims: bool,
-}
-
-impl Any {
-    pub(crate) fn build(layer: &LayerConfig, w: Vec<Tensor>) -> Result<Any> {
-        let m = Meta::of(layer);
-        weights_n(&m, &w, 0)?;
-        let axes = crate::cfg::ints_of(&m, &layer.config, "axis")?;
-        let keepdims = bool_of(&m, &layer.config, "keepdims", false)?;
-        Ok(Any { meta: m, axes, keepdims })
-    }
-}
-
-impl Layer for Any {
-    fn name(&self) -> &str {
-        &self.meta.name
-    }
-    fn class_name(&self) -> &str {
-        &self.meta.class
-    }
-    fn forward(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
-        let m = &self.meta;
-        let x = m.one(inputs)?.ne_scalar(0.0);
-        Ok(vec![m.t(x.max(self.axes.as_deref(), self.keepdims))?])
     }
 }
