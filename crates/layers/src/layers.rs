@@ -506,6 +506,11 @@ impl Layer for Builtin {
         let y = match &self.kind {
             Kind::Identity => m.one(inputs)?.clone(),
             Kind::Activation(a) => m.t(a.apply(m.one(inputs)?))?,
+            Kind::Dense { kernel, bias, activation } if self.compute.is_none() => {
+                // float32: one matmul, then bias + activation fused in place on its result.
+                let y = m.t(m.one(inputs)?.matmul(kernel))?;
+                m.t(activation.apply_with_bias(y, bias.as_ref()))?
+            }
             Kind::Dense { kernel, bias, activation } => {
                 let kernel = self.rnd(kernel.clone())?;
                 let mut y = self.rnd(m.t(m.one(inputs)?.matmul(&kernel))?)?;
@@ -529,11 +534,8 @@ impl Layer for Builtin {
                 m.t(x.reshape_infer(&shape))?
             }
             Kind::Conv2d { kernel, bias, params, activation } => {
-                let mut y = m.t(strata_tensor::conv2d(m.one(inputs)?, kernel, params))?;
-                if let Some(b) = bias {
-                    y = m.t(y.add(b))?;
-                }
-                m.t(activation.apply(&y))?
+                let y = m.t(strata_tensor::conv2d(m.one(inputs)?, kernel, params))?;
+                m.t(activation.apply_with_bias(y, bias.as_ref()))?
             }
             Kind::MaxPool2d(p) => m.t(strata_tensor::max_pool2d(m.one(inputs)?, p))?,
             Kind::AvgPool2d(p) => m.t(strata_tensor::avg_pool2d(m.one(inputs)?, p))?,
