@@ -12,8 +12,12 @@
 # Results: bench/runs/<date>-<host>/engine.json, and the engine section of BENCHMARKS.md is rewritten.
 # Usage: bench/engine.sh [REPEATS]     (needs the oracle: tools/oracle/setup.sh; installs jax into
 #        the oracle venv from tools/oracle/requirements-bench.txt when it is missing)
+#        bench/engine.sh --render bench/runs/<date>-<host>/engine.json [REPEATS]
+#                                    (only rewrites BENCHMARKS.md from saved results)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+RENDER=""
+if [ "${1:-}" = "--render" ]; then RENDER="$2"; shift 2; fi
 REPEATS="${1:-5}"
 PY="$(bash "$ROOT/tools/oracle/setup.sh" | tail -n 1)"
 OUT="$ROOT/bench/runs/$(date -u +%Y-%m-%d)-$(hostname -s)"
@@ -22,6 +26,10 @@ mkdir -p "$OUT" "$MODELS"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 export TF_CPP_MIN_LOG_LEVEL=3
+RAW="$WORK/rows.jsonl"
+: > "$RAW"
+
+if [ -z "$RENDER" ]; then
 
 if ! "$PY" -c "import jax" 2>/dev/null; then
   echo "installing jax into the oracle venv (tools/oracle/requirements-bench.txt)" >&2
@@ -35,8 +43,6 @@ BENCH="$ROOT/target/release/examples/bench_engine"
 
 "$PY" "$ROOT/tools/oracle/bench_keras.py" gen "$MODELS" 2> >(grep -v -i warning >&2)
 
-RAW="$WORK/rows.jsonl"
-: > "$RAW"
 echo "strata ..." >&2
 "$BENCH" "$MODELS" "$REPEATS" | tee -a "$RAW"
 for backend in tensorflow jax; do
@@ -73,8 +79,14 @@ for m in mlp cnn mobilenetv2; do
   done
 done
 
-"$PY" - "$RAW" "$OUT/engine.json" "$ROOT/BENCHMARKS.md" "$REPEATS" <<'PY'
-import json, os, platform, subprocess, sys
+  JSON_OUT="$OUT/engine.json"
+else
+  "$PY" -c "import json, sys; [print(json.dumps(r)) for r in json.load(open(sys.argv[1]))]" "$RENDER" > "$RAW"
+  JSON_OUT="$WORK/engine.json"
+fi
+
+"$PY" - "$RAW" "$JSON_OUT" "$ROOT/BENCHMARKS.md" "$REPEATS" <<'PY'
+import json, os, platform, re, subprocess, sys
 raw, out, md, repeats = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 rows = [json.loads(l) for l in open(raw) if l.strip().startswith("{")]
 json.dump(rows, open(out, "w"), indent=1)
@@ -97,7 +109,14 @@ def fnum(x, d=0):
     return f"{x:,.{d}f}"
 
 def ms(s):
+    if s >= 1:
+        return f"{s:.2f} s"
     return f"{s*1e3:.3f} ms" if s < 0.01 else f"{s*1e3:.1f} ms"
+
+def not_run(r):
+    why = (r or {}).get("error", "not run")
+    classes = sorted(set(re.findall(r"has class `(\w+)`", why)))
+    return f"not run: needs {', '.join(classes)}" if classes else f"not run: {why[:80]}"
 
 def ratio(a, b):
     r = a / b
@@ -114,10 +133,10 @@ A("")
 strata_thr = next((r["threads"] for r in rows if r.get("tool", "").startswith("strata") and "threads" in r), "?")
 tf_thr = next((r["threads"] for (m, k), r in by.items() if k == "tensorflow"), "?")
 jx_thr = next((r["threads"] for (m, k), r in by.items() if k == "jax"), "?")
-A(f"Machine: {os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Linux {platform.release()}; load average {load:.1f} at the end")
-A("of the run (other jobs shared the cores, which slows both sides). Threads: strata " + strata_thr +
-  f" (rayon pool); Keras/TensorFlow {tf_thr}; Keras/JAX {jx_thr}. Medians of {repeats} rounds, each round")
-A("repeating the call for at least 0.2 s (latency) or 0.3 s (batch).")
+A(f"Machine: {os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Linux {platform.release()}; load average "
+  f"{load:.1f} when the table was written (other jobs shared the cores, which slows both sides).")
+A(f"Threads: strata {strata_thr} (its rayon pool); Keras/TensorFlow: {tf_thr}; Keras/JAX: {jx_thr}.")
+A(f"Medians of {repeats} rounds, each round repeating the call for at least 0.2 s (latency) or 0.3 s (batch).")
 A("")
 A("The models are built by Keras 3.15.1 with fixed seeds (random weights) and saved as `.keras`; strata")
 A("and both Keras backends load the same files. Before timing, each side's batch outputs are compared")
@@ -133,8 +152,7 @@ for m in names:
     if not (t and j):
         continue
     if s is None or "error" in s:
-        why = (s or {}).get("error", "not run")
-        A(f"| {names[m]} | not run ({why[:90]}...) | {ms(t['latency_s'])} | {ms(j['latency_s'])} | - | - |")
+        A(f"| {names[m]} | {not_run(s)} | {ms(t['latency_s'])} | {ms(j['latency_s'])} | - | - |")
         continue
     A(f"| {names[m]} | {ms(s['latency_s'])} | {ms(t['latency_s'])} | {ms(j['latency_s'])} | "
       f"{ratio(t['latency_s'], s['latency_s'])} | {ratio(j['latency_s'], s['latency_s'])} |")
@@ -150,7 +168,7 @@ for m in names:
     if not (t and j):
         continue
     if s is None or "error" in s:
-        A(f"| {names[m]} | not run (unsupported layers in this build) | {fnum(t['samples_per_s'])} | "
+        A(f"| {names[m]} | {not_run(s)} | {fnum(t['samples_per_s'])} | "
           f"{fnum(j['samples_per_s'])} | - | - | - / {j['max_abs_diff_vs_tf']:.1e} |")
         continue
     A(f"| {names[m]} | {fnum(s['samples_per_s'])} | {fnum(t['samples_per_s'])} | {fnum(j['samples_per_s'])} | "
@@ -180,7 +198,8 @@ for m, d in cli.items():
     tt, jj = num(t["python_s"]), num(j["python_s"])
     cell = lambda v, raw: ms(v) if v is not None else raw
     if s is None:
-        A(f"| {names.get(m, m)} | {t['strata_s']} | {cell(tt, t['python_s'])} | {cell(jj, j['python_s'])} | - | - |")
+        miss = "not run: this build has no `strata predict`" if "no predict" in t["strata_s"] else t["strata_s"]
+        A(f"| {names.get(m, m)} | {miss} | {cell(tt, t['python_s'])} | {cell(jj, j['python_s'])} | - | - |")
     else:
         A(f"| {names.get(m, m)} | {ms(s)} | {cell(tt, t['python_s'])} | {cell(jj, j['python_s'])} | "
           f"{ratio(tt, s) if tt else '-'} | {ratio(jj, s) if jj else '-'} |")
@@ -198,4 +217,4 @@ else:
 open(md, "w").write(text)
 print(section)
 PY
-echo "wrote $OUT/engine.json and the engine section of BENCHMARKS.md"
+echo "wrote $JSON_OUT and the engine section of BENCHMARKS.md"
