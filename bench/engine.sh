@@ -70,6 +70,9 @@ for m in mlp cnn mobilenetv2; do
   "$PY" -c "import numpy as np; d=np.load('$MODELS/$m/io.npz'); np.savez('$WORK/x_$m.npz', in_0=d['in_0'])"
   if "$STRATA" predict --help >/dev/null 2>&1; then
     ts=$(time_cmd "$STRATA" predict "$f" --inputs "$WORK/x_$m.npz" --output "$WORK/y_$m.npz")
+    if [ -f "$WORK/y_$m.npz" ]; then
+      "$PY" -c "import numpy as np; a=np.load('$WORK/y_$m.npz')['arr_0']; b=np.load('$MODELS/$m/io.npz')['out_0']; print('strata predict $m: max abs diff vs Keras %.2e' % np.max(np.abs(a-b)))" >&2 || true
+    fi
   else
     ts="missing: this strata has no predict subcommand"
   fi

@@ -269,12 +269,12 @@ impl Model {
                     done.insert((i, c), entry.layer.forward_masked(&args, &arg_masks, training)?);
                     drop((args, arg_masks));
                     for r in refs {
-                        if let Ok(Some(key)) = self.call_of(r, false) {
-                            if let Some(n) = uses.get_mut(&key) {
-                                *n = n.saturating_sub(1);
-                                if *n == 0 {
-                                    done.remove(&key);
-                                }
+                        if let Ok(Some(key)) = self.call_of(r, false)
+                            && let Some(n) = uses.get_mut(&key)
+                        {
+                            *n = n.saturating_sub(1);
+                            if *n == 0 {
+                                done.remove(&key);
                             }
                         }
                     }

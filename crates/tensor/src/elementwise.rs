@@ -559,14 +559,14 @@ impl Tensor {
     /// after a matmul or convolution), so no new tensor is allocated. Large tensors run in parallel.
     pub fn bias_map(self, bias: Option<&Tensor>, f: impl Fn(f32) -> f32 + Sync) -> Result<Tensor> {
         let c = self.shape().last().copied().unwrap_or(1);
-        if let Some(b) = bias {
-            if b.len() != c || self.rank() == 0 {
-                return Err(crate::Error::Broadcast {
-                    op: "bias_map",
-                    lhs: self.shape().to_vec(),
-                    rhs: b.shape().to_vec(),
-                });
-            }
+        if let Some(b) = bias
+            && (b.len() != c || self.rank() == 0)
+        {
+            return Err(crate::Error::Broadcast {
+                op: "bias_map",
+                lhs: self.shape().to_vec(),
+                rhs: b.shape().to_vec(),
+            });
         }
         let shape = self.shape().to_vec();
         let mut data = self.into_vec();
