@@ -12,7 +12,7 @@ secs="${1:-600}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(hdf5_open keras_archive keras_config legacy_h5 marshal)
+    targets=(hdf5_open keras_archive keras_config legacy_h5 marshal npy)
 fi
 export RUSTC_BOOTSTRAP=1
 for t in "${targets[@]}"; do

@@ -1,4 +1,4 @@
-//! The `strata` command line: `strata inspect`, `strata convert`.
+//! The `strata` command line: `strata inspect`, `strata convert`, `strata predict`.
 //!
 //! Exit codes: 0 success, 1 findings (doctor and scan, later), 2 could not run. Every verb
 //! prints JSON with `--json` (`--format json`). A closed pipe exits 0.
@@ -11,9 +11,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod convert;
 mod inspect;
+mod predict;
 
 #[derive(Parser)]
-#[command(name = "strata", version, about = "Keras model files without Python: inspect, convert", long_about = None)]
+#[command(name = "strata", version, about = "Keras model files without Python: inspect, convert, predict", long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -55,6 +56,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a model on arrays from a .npz or .npy file and write its outputs to a .npz
+    Predict {
+        /// The model: .keras, full-model .h5, or an architecture-only file (model.to_json() JSON) with --weights
+        model: PathBuf,
+        /// Take weights from this file (a .weights.h5 or legacy weights .h5) instead of MODEL
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// The input arrays: a .npz with one array per model input (named after the inputs, or in
+        /// input order), or a .npy for a single-input model; any numeric dtype, cast to float32
+        #[arg(long)]
+        inputs: PathBuf,
+        /// Where to write the outputs (arr_0, arr_1, ... in the model's output order)
+        /// [default: <inputs stem>.pred.npz beside the inputs]
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Samples per chunk; chunks run in parallel (0: the whole batch at once)
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        /// Print a JSON summary instead of the table
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -64,6 +87,17 @@ fn main() -> ExitCode {
         Command::Inspect { file, json, format } => inspect::run(&file, json || format == Format::Json, &mut out),
         Command::Convert { input, output, to, weights, json } => {
             convert::run(&input, &output, to, weights.as_deref(), json, &mut out)
+        }
+        Command::Predict { model, weights, inputs, output, batch_size, json } => {
+            let args = predict::Args {
+                model: &model,
+                weights: weights.as_deref(),
+                inputs: &inputs,
+                output: output.as_deref(),
+                batch_size,
+                json,
+            };
+            predict::run(&args, &mut out)
         }
     };
     match result.and_then(|code| out.flush().map(|_| code).map_err(anyhow::Error::from)) {

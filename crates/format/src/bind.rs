@@ -191,7 +191,15 @@ fn inner_layer_class(layer: &LayerConfig) -> Option<String> {
 pub fn keras3_sub_objects(layer: &LayerConfig) -> Vec<String> {
     let class = python_class_name(layer);
     match class.as_str() {
-        c if is_rnn(c) => vec!["cell".into()],
+        c if is_rnn(c) => match stacked_cells(layer) {
+            // StackedRNNCells keeps its cells in a list attribute: `cell/cells/lstm_cell`,
+            // `cell/cells/lstm_cell_1`, ... in config order, named like container members.
+            Some(cells) => {
+                let mut namer = ContainerNamer::new();
+                cells.iter().map(|class| format!("cell/cells/{}", namer.next(class))).collect()
+            }
+            None => vec!["cell".into()],
+        },
         "Bidirectional" => {
             let inner_rnn = inner_layer_class(layer).is_some_and(|c| is_rnn(&c));
             if inner_rnn {
@@ -209,6 +217,19 @@ pub fn keras3_sub_objects(layer: &LayerConfig) -> Vec<String> {
         }
         _ => vec![String::new()],
     }
+}
+
+/// The cell classes of an RNN whose `cell` is a `StackedRNNCells` (or a list of cells), in order.
+fn stacked_cells(layer: &LayerConfig) -> Option<Vec<String>> {
+    let cell = layer.config.get("cell")?;
+    let list = match cell {
+        Json::Array(a) => a,
+        _ if cell.get("class_name").and_then(Json::as_str) == Some("StackedRNNCells") => {
+            cell.get("config")?.get("cells")?.as_array()?
+        }
+        _ => return None,
+    };
+    list.iter().map(|c| c.get("class_name").and_then(Json::as_str).map(str::to_string)).collect()
 }
 
 /// Every layer of `config` with its Keras 3 object path, depth-first.

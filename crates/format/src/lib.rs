@@ -26,6 +26,7 @@ pub mod json;
 pub mod limits;
 pub mod model;
 pub mod naming;
+pub mod npy;
 pub mod weights;
 
 pub use error::{Error, Location, Result};

@@ -60,6 +60,11 @@ pub enum Error {
     /// A layer got the wrong number of inputs.
     #[error("layer `{layer}` ({class}) takes {expected} input(s) but got {got}; check the model graph")]
     Arity { layer: String, class: String, expected: String, got: usize },
+    /// A call passes a tensor by a keyword the layer does not take.
+    #[error(
+        "layer `{layer}` ({class}) is called with a tensor for keyword `{keyword}`, which strata does not implement for this layer"
+    )]
+    Keyword { layer: String, class: String, keyword: String },
     /// The graph cannot be executed.
     #[error("model `{model}`: {problem}")]
     Graph { model: String, problem: String },

@@ -1,14 +1,15 @@
 //! The `Layer` trait, the build dispatch over layer families, and the core built-in layers.
 
 use crate::activation::{self, Activation};
-use crate::cfg::{Meta, bool_of, channels_last, f32_of, get, int_of, ints_of, padding_of, pads_of, pair_of, weights_n};
+use crate::cfg::{Meta, bool_of, f32_of, get, int_of, ints_of, weights_n};
 use crate::error::{Error, Result};
 use std::borrow::Cow;
 use strata_format::config::{ConfigDialect, LayerConfig};
 use strata_format::json::Json;
-use strata_tensor::{Conv2dParams, DType, PoolParams, Tensor};
+use strata_tensor::{DType, Tensor};
 
-/// The largest repeat or upsampling factor read from a config (UpSampling2D `size`, RepeatVector `n`).
+/// The largest repeat or upsampling factor read from a config (UpSampling `size`, RepeatVector `n`; the
+/// spatial family also bounds padding amounts and resize targets by it).
 pub const MAX_REPEAT: usize = 1 << 16;
 
 /// Outputs of a layer call with their Keras masks (one per output, `None` where unmasked).
@@ -39,6 +40,45 @@ pub trait Layer: Send + Sync {
             })
             .collect();
         Ok((outs, out_masks))
+    }
+
+    /// Runs one call of a functional graph: positional tensors, their masks (explicit `mask=`
+    /// tensors where the config passes them, else those carried from the producers) and the rest
+    /// of the call ([`CallArgs`]). The default refuses keyword tensors (naming them) and runs
+    /// [`Layer::forward_masked`]; layers that take keyword tensors or call constants override it.
+    fn call(&self, inputs: &[Tensor], masks: &[Option<Tensor>], args: &CallArgs<'_>) -> Result<Masked> {
+        if let Some((k, _)) = args.kw_tensors.first() {
+            return Err(Error::Keyword {
+                layer: self.name().to_string(),
+                class: self.class_name().to_string(),
+                keyword: k.clone(),
+            });
+        }
+        self.forward_masked(inputs, masks, args.training)
+    }
+}
+
+/// What one call passes a layer besides its positional tensors and their masks.
+#[derive(Debug, Clone, Copy)]
+pub struct CallArgs<'a> {
+    /// Tensors passed by keyword, with the keyword (`value`, `key`, `attention_mask`,
+    /// `initial_state`, ...). Masks passed as `mask=` are not here: they arrive as the masks.
+    pub kw_tensors: &'a [(String, Tensor)],
+    /// The call's positional arguments as written (Keras 3 `args`, with constants such as the
+    /// `0.0` of `ops.not_equal(x, 0.0)` and `__keras_tensor__` markers for the tensors); `Null`
+    /// for Sequential models and legacy configs.
+    pub args: &'a Json,
+    /// The call's keyword arguments as written (`training`, `use_causal_mask`, ...; tf-keras:
+    /// the kwargs of the inbound entry); `Null` when none.
+    pub kwargs: &'a Json,
+    /// Training mode.
+    pub training: bool,
+}
+
+impl CallArgs<'_> {
+    /// The keyword tensor passed as `name`.
+    pub fn kw(&self, name: &str) -> Option<&Tensor> {
+        self.kw_tensors.iter().find(|(k, _)| k == name).map(|(_, t)| t)
     }
 }
 
@@ -82,7 +122,9 @@ const FAMILIES: &[Family] = &[
 /// Whether strata can build a layer of this class (Keras 3 names and the legacy spellings that
 /// [`crate::legacy::normalize`] maps to them).
 pub fn is_supported(class: &str) -> bool {
-    crate::legacy::renamed(class).is_some() || FAMILIES.iter().any(|f| f.supported.contains(&class))
+    // a legacy spelling is supported when the class it maps to is
+    let class = crate::legacy::renamed(class).unwrap_or(class);
+    FAMILIES.iter().any(|f| f.supported.contains(&class))
 }
 
 /// Builds any supported layer from its config and its weight tensors in the order the file binds
@@ -106,18 +148,8 @@ pub enum Kind {
     Activation(Activation),
     /// `Dense`
     Dense { kernel: Tensor, bias: Option<Tensor>, activation: Activation },
-    /// `Flatten`
-    Flatten,
     /// `Reshape` (target shape without batch; -1 allowed once)
     Reshape(Vec<isize>),
-    /// `Conv2D`
-    Conv2d { kernel: Tensor, bias: Option<Tensor>, params: Conv2dParams, activation: Activation },
-    /// `MaxPooling2D`
-    MaxPool2d(PoolParams),
-    /// `AveragePooling2D`
-    AvgPool2d(PoolParams),
-    /// `GlobalAveragePooling2D` / `GlobalMaxPooling2D`
-    GlobalPool2d { max: bool, keepdims: bool },
     /// `BatchNormalization` folded to `x * mul + add` along `axis`
     BatchNorm { axis: isize, mul: Tensor, add: Tensor },
     /// `LayerNormalization`
@@ -126,16 +158,8 @@ pub enum Kind {
     Merge(MergeOp),
     /// `Concatenate`
     Concatenate(isize),
-    /// `Embedding`
-    Embedding(Tensor),
     /// `Rescaling`: `x * scale + offset`
     Rescaling { scale: Tensor, offset: Tensor },
-    /// `Cropping2D`: `[(top, bottom), (left, right)]`
-    Cropping2d([(usize, usize); 2]),
-    /// `ZeroPadding2D`: `[(top, bottom), (left, right)]`
-    ZeroPadding2d([(usize, usize); 2]),
-    /// `UpSampling2D` with nearest interpolation
-    UpSampling2d([usize; 2]),
     /// `Permute`: 1-based dims without the batch axis
     Permute(Vec<usize>),
     /// `RepeatVector`
@@ -190,18 +214,7 @@ pub const SUPPORTED: &[&str] = &[
     "GaussianNoise",
     "GaussianDropout",
     "AlphaDropout",
-    "Flatten",
     "Reshape",
-    "Conv2D",
-    "Convolution2D",
-    "MaxPooling2D",
-    "MaxPool2D",
-    "AveragePooling2D",
-    "AvgPool2D",
-    "GlobalAveragePooling2D",
-    "GlobalAvgPool2D",
-    "GlobalMaxPooling2D",
-    "GlobalMaxPool2D",
     "BatchNormalization",
     "LayerNormalization",
     "Add",
@@ -211,11 +224,7 @@ pub const SUPPORTED: &[&str] = &[
     "Maximum",
     "Minimum",
     "Concatenate",
-    "Embedding",
     "Rescaling",
-    "Cropping2D",
-    "ZeroPadding2D",
-    "UpSampling2D",
     "Permute",
     "RepeatVector",
     "UnitNormalization",
@@ -253,41 +262,9 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, dialect: ConfigDialect) -> Res
             let kernel = it.next().ok_or_else(|| m.cfg_err("units", "has no kernel"))?;
             Kind::Dense { kernel, bias: it.next(), activation: act(&m)? }
         }
-        "Flatten" => {
-            channels_last(&m, cfg)?;
-            Kind::Flatten
-        }
         "Reshape" => {
             let t = ints_of(&m, cfg, "target_shape")?.ok_or_else(|| m.cfg_err("target_shape", "is missing"))?;
             Kind::Reshape(t)
-        }
-        "Conv2D" | "Convolution2D" => {
-            channels_last(&m, cfg)?;
-            let use_bias = bool_of(&m, cfg, "use_bias", true)?;
-            weights_n(&m, &w, if use_bias { 2 } else { 1 })?;
-            let groups = usize::try_from(int_of(&m, cfg, "groups", 1)?)
-                .ok()
-                .filter(|&g| g > 0)
-                .ok_or_else(|| m.cfg_err("groups", "must be a positive integer"))?;
-            let params = Conv2dParams::default()
-                .with_strides(pair_of(&m, cfg, "strides", [1, 1])?)
-                .with_dilation(pair_of(&m, cfg, "dilation_rate", [1, 1])?)
-                .with_padding(padding_of(&m, cfg)?)
-                .with_groups(groups);
-            let mut it = w.into_iter();
-            let kernel = it.next().ok_or_else(|| m.cfg_err("filters", "has no kernel"))?;
-            Kind::Conv2d { kernel, bias: it.next(), params, activation: act(&m)? }
-        }
-        "MaxPooling2D" | "MaxPool2D" | "AveragePooling2D" | "AvgPool2D" => {
-            channels_last(&m, cfg)?;
-            let pool = pair_of(&m, cfg, "pool_size", [2, 2])?;
-            let strides = pair_of(&m, cfg, "strides", pool)?;
-            let p = PoolParams::new(pool).with_strides(strides).with_padding(padding_of(&m, cfg)?);
-            if layer.class_name.starts_with("Max") { Kind::MaxPool2d(p) } else { Kind::AvgPool2d(p) }
-        }
-        "GlobalAveragePooling2D" | "GlobalAvgPool2D" | "GlobalMaxPooling2D" | "GlobalMaxPool2D" => {
-            channels_last(&m, cfg)?;
-            Kind::GlobalPool2d { max: layer.class_name.contains("Max"), keepdims: bool_of(&m, cfg, "keepdims", false)? }
         }
         "BatchNormalization" => {
             let center = bool_of(&m, cfg, "center", true)?;
@@ -336,11 +313,6 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, dialect: ConfigDialect) -> Res
         "Maximum" => Kind::Merge(MergeOp::Maximum),
         "Minimum" => Kind::Merge(MergeOp::Minimum),
         "Concatenate" => Kind::Concatenate(int_of(&m, cfg, "axis", -1)?),
-        "Embedding" => {
-            weights_n(&m, &w, 1)?;
-            let table = w.into_iter().next().ok_or_else(|| m.cfg_err("input_dim", "has no table"))?;
-            Kind::Embedding(table)
-        }
         "Rescaling" => {
             let num = |key: &str, default: f32| -> Result<Tensor> {
                 match get(cfg, key) {
@@ -358,31 +330,6 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, dialect: ConfigDialect) -> Res
                 }
             };
             Kind::Rescaling { scale: num("scale", 1.0)?, offset: num("offset", 0.0)? }
-        }
-        "Cropping2D" => {
-            channels_last(&m, cfg)?;
-            Kind::Cropping2d(pads_of(&m, cfg, "cropping")?)
-        }
-        "ZeroPadding2D" => {
-            channels_last(&m, cfg)?;
-            Kind::ZeroPadding2d(pads_of(&m, cfg, "padding")?)
-        }
-        "UpSampling2D" => {
-            channels_last(&m, cfg)?;
-            match get(cfg, "interpolation").and_then(Json::as_str) {
-                None | Some("nearest") => {}
-                Some(other) => {
-                    return Err(m.cfg_err("interpolation", format!("is `{other}`; strata implements `nearest` only")));
-                }
-            }
-            let size = pair_of(&m, cfg, "size", [2, 2])?;
-            // a factor from the file multiplies the output size: bound it before anything allocates
-            if size.iter().any(|&f| f > MAX_REPEAT) {
-                return Err(
-                    m.cfg_err("size", format!("{size:?} is over {MAX_REPEAT}, which strata refuses as a memory bomb"))
-                );
-            }
-            Kind::UpSampling2d(size)
         }
         "Permute" => {
             let dims = ints_of(&m, cfg, "dims")?.ok_or_else(|| m.cfg_err("dims", "is missing"))?;
@@ -452,7 +399,7 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, dialect: ConfigDialect) -> Res
 
 /// The reduced compute dtype of a dtype policy (a string or a Keras 3 `DTypePolicy` object); `None`
 /// for float32/float64 (computed in f32) and for integer policies.
-fn compute_dtype(m: &Meta, v: Option<&Json>) -> Result<Option<DType>> {
+pub(crate) fn compute_dtype(m: &Meta, v: Option<&Json>) -> Result<Option<DType>> {
     let name = match v {
         None | Some(Json::Null) => return Ok(None),
         Some(Json::String(s)) => s.as_str(),
@@ -519,12 +466,6 @@ impl Layer for Builtin {
                 }
                 m.t(activation.apply(&y))?
             }
-            Kind::Flatten => {
-                let x = m.one(inputs)?;
-                let b = x.shape().first().copied().unwrap_or(1);
-                let rest = x.shape().iter().skip(1).try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(0);
-                m.t(x.reshape(&[b, rest]))?
-            }
             Kind::Reshape(target) => {
                 let x = m.one(inputs)?;
                 let b = x.shape().first().copied().unwrap_or(1);
@@ -532,16 +473,6 @@ impl Layer for Builtin {
                 shape.push(isize::try_from(b).unwrap_or(isize::MAX));
                 shape.extend_from_slice(target);
                 m.t(x.reshape_infer(&shape))?
-            }
-            Kind::Conv2d { kernel, bias, params, activation } => {
-                let y = m.t(strata_tensor::conv2d(m.one(inputs)?, kernel, params))?;
-                m.t(activation.apply_with_bias(y, bias.as_ref()))?
-            }
-            Kind::MaxPool2d(p) => m.t(strata_tensor::max_pool2d(m.one(inputs)?, p))?,
-            Kind::AvgPool2d(p) => m.t(strata_tensor::avg_pool2d(m.one(inputs)?, p))?,
-            Kind::GlobalPool2d { max, keepdims } => {
-                let x = m.one(inputs)?;
-                if *max { m.t(x.max(Some(&[1, 2]), *keepdims))? } else { m.t(x.mean(Some(&[1, 2]), *keepdims))? }
             }
             Kind::BatchNorm { axis, mul, add } => {
                 let x = m.one(inputs)?;
@@ -605,50 +536,7 @@ impl Layer for Builtin {
                 let refs: Vec<&Tensor> = inputs.iter().collect();
                 m.t(strata_tensor::concat(&refs, *axis))?
             }
-            Kind::Embedding(table) => m.t(table.take(m.one(inputs)?, 0))?,
             Kind::Rescaling { scale, offset } => m.t(m.t(m.one(inputs)?.mul(scale))?.add(offset))?,
-            Kind::Cropping2d([(t, b), (l, r)]) => {
-                let x = m.one(inputs)?;
-                let s = x.shape();
-                let (Some(&h), Some(&w)) = (s.get(1), s.get(2)) else {
-                    return Err(m.cfg_err("cropping", format!("needs a rank-4 input, got shape {s:?}")));
-                };
-                if t + b > h || l + r > w {
-                    return Err(m.cfg_err("cropping", format!("crops more than the input's {h}x{w}")));
-                }
-                let mut ranges: Vec<(usize, usize)> = s.iter().map(|&d| (0, d)).collect();
-                if let Some(e) = ranges.get_mut(1) {
-                    *e = (*t, h - b);
-                }
-                if let Some(e) = ranges.get_mut(2) {
-                    *e = (*l, w - r);
-                }
-                m.t(x.slice(&ranges))?
-            }
-            Kind::ZeroPadding2d([hp, wp]) => {
-                let x = m.one(inputs)?;
-                let mut pads = vec![(0, 0); x.rank()];
-                if pads.len() != 4 {
-                    return Err(m.cfg_err("padding", format!("needs a rank-4 input, got shape {:?}", x.shape())));
-                }
-                if let Some(e) = pads.get_mut(1) {
-                    *e = *hp;
-                }
-                if let Some(e) = pads.get_mut(2) {
-                    *e = *wp;
-                }
-                m.t(x.pad(&pads, 0.0))?
-            }
-            Kind::UpSampling2d(size) => {
-                let mut x = m.one(inputs)?.clone();
-                for (axis, &f) in [1usize, 2].iter().zip(size) {
-                    let d = x.shape().get(*axis).copied().unwrap_or(0);
-                    let idx: Vec<f32> = (0..d).flat_map(|i| std::iter::repeat_n(i as f32, f)).collect();
-                    let idx = m.t(Tensor::from_vec(&[idx.len()], idx))?;
-                    x = m.t(x.take(&idx, *axis as isize))?;
-                }
-                x
-            }
             Kind::Permute(dims) => {
                 let mut perm = vec![0usize];
                 perm.extend_from_slice(dims);

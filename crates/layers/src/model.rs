@@ -1,19 +1,74 @@
 //! Graph executor for Sequential and Functional configs.
 
 use crate::error::{Error, Result, Unsupported};
-use crate::layers::{self, BuildCtx, Layer, Masked};
+use crate::layers::{self, BuildCtx, CallArgs, Layer, Masked};
 use std::collections::HashMap;
 use strata_format::bind::Binding;
-use strata_format::config::{ModelConfig, ModelKind, TensorRef};
+use strata_format::config::{ModelConfig, ModelKind, Node, NodeFormat, TensorRef};
+use strata_format::json::Json;
 use strata_format::model::ModelFile;
 use strata_format::weights::{TensorInfo, WeightStore};
 use strata_tensor::{DType, Tensor};
 
 struct Entry {
     layer: Box<dyn Layer>,
-    /// Each call's inputs (empty for Sequential models and InputLayers).
-    calls: Vec<Vec<TensorRef>>,
+    /// Each call (empty for Sequential models and InputLayers).
+    calls: Vec<CallSpec>,
     is_input: bool,
+}
+
+/// One call of a layer in a functional graph.
+struct CallSpec {
+    /// Positional tensors in Keras flatten order.
+    inputs: Vec<TensorRef>,
+    /// Keyword tensors other than `mask`, with their keyword.
+    kw: Vec<(String, TensorRef)>,
+    /// Explicit masks passed as `mask=` (Keras 3 serializes the mask ops of a functional model
+    /// this way): one per positional input, `None` where that input has none. Empty: use the
+    /// masks carried from the producers.
+    masks: Vec<Option<TensorRef>>,
+    /// The call's positional arguments as written (Keras 3), `Null` otherwise.
+    args: Json,
+    /// The call's keyword arguments as written.
+    kwargs: Json,
+}
+
+impl CallSpec {
+    /// Every tensor the call reads: positional, keyword and explicit-mask references.
+    fn refs(&self) -> impl Iterator<Item = &TensorRef> {
+        self.inputs.iter().chain(self.kw.iter().map(|(_, r)| r)).chain(self.masks.iter().flatten())
+    }
+}
+
+impl CallSpec {
+    fn of(node: &Node) -> CallSpec {
+        let names = node.kwarg_input_names();
+        let mut kw = Vec::new();
+        let mut mask_refs = Vec::new();
+        for (name, r) in names.iter().zip(&node.kwarg_inputs) {
+            if name == "mask" {
+                mask_refs.push(r.clone());
+            } else {
+                kw.push((name.clone(), r.clone()));
+            }
+        }
+        // `mask` may be a tensor or a list with nulls ([None, v_mask]): line the tensors up with
+        // the list's slots.
+        let masks = match node.kwargs.get("mask") {
+            Some(Json::Array(slots)) if !mask_refs.is_empty() => {
+                let mut it = mask_refs.into_iter();
+                slots.iter().map(|v| if v.is_null() { None } else { it.next() }).collect()
+            }
+            _ => mask_refs.into_iter().map(Some).collect(),
+        };
+        CallSpec {
+            inputs: node.inputs.clone(),
+            kw,
+            masks,
+            args: if node.format == NodeFormat::ArgsKwargs { node.args_structure.clone() } else { Json::Null },
+            kwargs: node.kwargs.clone(),
+        }
+    }
 }
 
 /// A runnable model: a Sequential stack or a Functional graph. A nested model is itself a [`Layer`].
@@ -27,6 +82,9 @@ pub struct Model {
     outputs: Vec<TensorRef>,
     /// node-index base for each entry when referenced from `inputs`/`outputs` (`.0`) or nodes (`.1`).
     bases: Vec<(usize, usize)>,
+    /// Inputs a Sequential model takes: 1, or those of the branch models of a Keras 1 `Merge` that
+    /// starts it.
+    seq_inputs: usize,
 }
 
 fn tensor_dtype(d: &strata_hdf5::DType) -> Option<DType> {
@@ -80,11 +138,15 @@ fn collect_unsupported(config: &ModelConfig, prefix: &str, out: &mut Vec<Unsuppo
             Some(n) if matches!(n.kind, ModelKind::Sequential | ModelKind::Functional) => {
                 collect_unsupported(n, &path, out)
             }
-            Some(_) => out.push(Unsupported { layer: path, class: l.class_name.clone() }),
+            Some(_) => out.push(Unsupported { layer: path.clone(), class: l.class_name.clone() }),
             None if !layers::is_supported(&l.class_name) => {
-                out.push(Unsupported { layer: path, class: l.class_name.clone() })
+                out.push(Unsupported { layer: path.clone(), class: l.class_name.clone() })
             }
             None => {}
+        }
+        // a Keras 1 `Merge` of whole models: its branches' layers are layers of this model
+        for b in &l.branches {
+            collect_unsupported(b, &path, out);
         }
     }
 }
@@ -105,7 +167,8 @@ impl Model {
         let binding = strata_format::bind::bind(config, store);
         let ctx = BuildCtx {
             dialect: config.source,
-            backend: file.backend.as_deref(),
+            // Keras 1 files do not record their backend: guessed from `dim_ordering`
+            backend: file.backend.as_deref().or_else(|| crate::legacy::guess_backend(config)),
             keras_version: file.keras_version.as_deref(),
         };
         Model::build_with(config, &binding, store, &ctx)
@@ -143,10 +206,26 @@ impl Model {
         let mut entries = Vec::with_capacity(config.layers.len());
         let mut index = HashMap::new();
         let mut bases = Vec::with_capacity(config.layers.len());
+        let mut seq_inputs = 1;
         for l in &config.layers {
             let path = if prefix.is_empty() { l.name.clone() } else { format!("{prefix}/{}", l.name) };
             let layer: Box<dyn Layer> = if let Some(n) = &l.nested {
                 Box::new(Model::build_inner(n, &path, by_path, store, &ctx)?)
+            } else if !l.branches.is_empty() {
+                // Keras 1 `Merge` of whole models (bound under `<merge>/<layer>`)
+                let branches = l
+                    .branches
+                    .iter()
+                    .map(|b| Model::build_inner(b, &path, by_path, store, &ctx))
+                    .collect::<Result<Vec<_>>>()?;
+                let Some(merge) = layers::build_layer(l, Vec::new(), &ctx)? else {
+                    return Err(Error::Unsupported(vec![Unsupported { layer: path, class: l.class_name.clone() }]));
+                };
+                let bm = crate::legacy::BranchMerge::new(branches, merge);
+                if entries.iter().all(|e: &Entry| e.is_input) {
+                    seq_inputs = bm.input_count();
+                }
+                Box::new(bm)
             } else {
                 let infos = by_path.get(path.as_str()).copied().unwrap_or(&[]);
                 let weights = infos.iter().map(|i| load(&path, i, store)).collect::<Result<Vec<_>>>()?;
@@ -161,7 +240,7 @@ impl Model {
             bases.push((config.node_index_base(l, true), config.node_index_base(l, false)));
             entries.push(Entry {
                 layer,
-                calls: l.inbound_nodes.iter().map(|n| n.inputs.clone()).collect(),
+                calls: l.inbound_nodes.iter().map(CallSpec::of).collect(),
                 is_input: l.class_name == "InputLayer",
             });
         }
@@ -177,12 +256,18 @@ impl Model {
             inputs: config.inputs.clone(),
             outputs: config.outputs.clone(),
             bases,
+            seq_inputs,
         })
     }
 
     /// The model's name.
     pub fn model_name(&self) -> &str {
         &self.name
+    }
+
+    /// How many input tensors [`Model::predict`] takes.
+    pub fn input_count(&self) -> usize {
+        if self.kind == ModelKind::Sequential { self.seq_inputs } else { self.inputs.len() }
     }
 
     /// Runs inference on one tensor per model input, returning one tensor per model output.
@@ -203,11 +288,15 @@ impl Model {
     fn run_masked(&self, inputs: &[Tensor], masks: &[Option<Tensor>], training: bool) -> Result<Masked> {
         let mask_of = |i: usize| masks.get(i).cloned().flatten();
         if self.kind == ModelKind::Sequential {
-            let [x] = inputs else {
-                return Err(Error::InputCount { model: self.name.clone(), expected: 1, got: inputs.len() });
-            };
-            let mut cur = vec![x.clone()];
-            let mut cur_masks = vec![mask_of(0)];
+            if inputs.len() != self.seq_inputs {
+                return Err(Error::InputCount {
+                    model: self.name.clone(),
+                    expected: self.seq_inputs,
+                    got: inputs.len(),
+                });
+            }
+            let mut cur = inputs.to_vec();
+            let mut cur_masks: Vec<Option<Tensor>> = (0..inputs.len()).map(mask_of).collect();
             for e in self.entries.iter().filter(|e| !e.is_input) {
                 (cur, cur_masks) = e.layer.forward_masked(&cur, &cur_masks, training)?;
             }
@@ -225,8 +314,8 @@ impl Model {
         // How many later reads each call's outputs have; once all have happened the outputs are
         // dropped, so a deep graph holds only its live activations (model outputs are kept).
         let mut uses: HashMap<(usize, usize), usize> = HashMap::new();
-        for refs in self.entries.iter().flat_map(|e| e.calls.iter()) {
-            for r in refs {
+        for spec in self.entries.iter().flat_map(|e| e.calls.iter()) {
+            for r in spec.refs() {
                 if let Ok(Some(key)) = self.call_of(r, false) {
                     *uses.entry(key).or_default() += 1;
                 }
@@ -249,11 +338,12 @@ impl Model {
             let mut still = Vec::new();
             for (i, c) in pending {
                 let Some(entry) = self.entries.get(i) else { continue };
-                let refs = entry.calls.get(c).map(Vec::as_slice).unwrap_or(&[]);
-                let mut args = Vec::with_capacity(refs.len());
-                let mut arg_masks = Vec::with_capacity(refs.len());
+                let Some(spec) = entry.calls.get(c) else { continue };
+                let mut args = Vec::with_capacity(spec.inputs.len());
+                let mut arg_masks = Vec::with_capacity(spec.inputs.len());
+                let mut kw = Vec::with_capacity(spec.kw.len());
                 let mut ready = true;
-                for r in refs {
+                for r in &spec.inputs {
                     match self.resolve(r, false, &fed, &done)? {
                         Some((t, m)) => {
                             args.push(t);
@@ -265,10 +355,34 @@ impl Model {
                         }
                     }
                 }
+                for (name, r) in &spec.kw {
+                    if !ready {
+                        break;
+                    }
+                    match self.resolve(r, false, &fed, &done)? {
+                        Some((t, _)) => kw.push((name.clone(), t)),
+                        None => ready = false,
+                    }
+                }
+                if ready && !spec.masks.is_empty() {
+                    let mut explicit = Vec::with_capacity(spec.masks.len());
+                    for r in &spec.masks {
+                        match r {
+                            None => explicit.push(None),
+                            Some(r) => match self.resolve(r, false, &fed, &done)? {
+                                Some((t, _)) => explicit.push(Some(t)),
+                                None => ready = false,
+                            },
+                        }
+                    }
+                    explicit.resize(arg_masks.len().max(explicit.len()), None);
+                    arg_masks = explicit;
+                }
                 if ready {
-                    done.insert((i, c), entry.layer.forward_masked(&args, &arg_masks, training)?);
-                    drop((args, arg_masks));
-                    for r in refs {
+                    let call = CallArgs { kw_tensors: &kw, args: &spec.args, kwargs: &spec.kwargs, training };
+                    done.insert((i, c), entry.layer.call(&args, &arg_masks, &call)?);
+                    drop((args, arg_masks, kw));
+                    for r in spec.refs() {
                         if let Ok(Some(key)) = self.call_of(r, false)
                             && let Some(n) = uses.get_mut(&key)
                         {
@@ -362,5 +476,149 @@ impl Layer for Model {
     }
     fn forward_masked(&self, inputs: &[Tensor], masks: &[Option<Tensor>], training: bool) -> Result<Masked> {
         self.run_masked(inputs, masks, training)
+    }
+}
+
+/// One model input as its config declares it: what `strata predict` checks arrays against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputSpec {
+    /// The input's name: the `InputLayer`'s name, or `<first layer>_input` (what Keras 2 names
+    /// the implicit input of a Sequential model without an `InputLayer`).
+    pub name: String,
+    /// The declared shape, batch axis first, `None` for a free dimension; `None` as a whole when
+    /// the config declares no shape (a Sequential model built without one).
+    pub shape: Option<Vec<Option<usize>>>,
+    /// The declared dtype (`float32` when the config names none).
+    pub dtype: String,
+}
+
+impl InputSpec {
+    /// The shape as Keras prints it: `(None, 8)`; `unknown` when undeclared.
+    pub fn shape_text(&self) -> String {
+        match &self.shape {
+            None => "unknown".into(),
+            Some(dims) => {
+                let parts: Vec<String> =
+                    dims.iter().map(|d| d.map(|v| v.to_string()).unwrap_or_else(|| "None".into())).collect();
+                if parts.len() == 1 { format!("({},)", parts[0]) } else { format!("({})", parts.join(", ")) }
+            }
+        }
+    }
+
+    /// Whether an array of `shape` fits the declared shape (same rank, equal fixed dimensions).
+    /// An undeclared shape accepts anything.
+    pub fn accepts(&self, shape: &[usize]) -> bool {
+        match &self.shape {
+            None => true,
+            Some(dims) => dims.len() == shape.len() && dims.iter().zip(shape).all(|(d, s)| d.is_none_or(|d| d == *s)),
+        }
+    }
+}
+
+fn shape_of_json(v: &strata_format::json::Json) -> Option<Vec<Option<usize>>> {
+    v.as_array()?.iter().map(|d| if d.is_null() { Some(None) } else { d.as_usize().map(Some) }).collect()
+}
+
+fn first_layer_spec(config: &ModelConfig) -> Option<InputSpec> {
+    let first = config.layers.first()?;
+    if first.class_name != "InputLayer"
+        && let Some(n) = &first.nested
+        && let Some(inner) = Model::input_specs(n).into_iter().next()
+    {
+        return Some(inner);
+    }
+    // Keras 1 writes `input_dtype` on the first layer
+    let dtype = first.dtype().or_else(|| first.config.get("input_dtype").and_then(|v| v.as_str())).unwrap_or("float32");
+    let dtype = dtype.to_string();
+    let name = if first.class_name == "InputLayer" { first.name.clone() } else { format!("{}_input", first.name) };
+    let shape = first
+        .batch_input_shape()
+        .and_then(shape_of_json)
+        .or_else(|| {
+            // Keras 1 `Dense(input_dim=...)`
+            let dim = first.config.get("input_dim").and_then(|v| v.as_usize())?;
+            Some(vec![None, Some(dim)])
+        })
+        .or_else(|| config.build_input_shape.as_ref().and_then(shape_of_json));
+    Some(InputSpec { name, shape, dtype })
+}
+
+impl Model {
+    /// The inputs `config` declares, in the order [`Model::predict`] takes them: name, shape
+    /// (`batch_shape` / `batch_input_shape` of each `InputLayer`, `None` for free dimensions) and
+    /// dtype.
+    pub fn input_specs(config: &ModelConfig) -> Vec<InputSpec> {
+        if config.kind == ModelKind::Sequential {
+            return first_layer_spec(config).into_iter().collect();
+        }
+        config
+            .inputs
+            .iter()
+            .map(|r| {
+                let layer = config.layer(&r.layer);
+                InputSpec {
+                    name: r.layer.clone(),
+                    shape: layer.and_then(|l| l.batch_input_shape()).and_then(shape_of_json),
+                    dtype: layer.and_then(|l| l.dtype()).unwrap_or("float32").to_string(),
+                }
+            })
+            .collect()
+    }
+
+    /// [`Model::predict`] over a large batch in chunks of `batch_size` samples (0: one chunk),
+    /// run in parallel with rayon and concatenated along the batch axis. Every input must have
+    /// the same leading (batch) dimension, and every output must keep it.
+    pub fn predict_batched(&self, inputs: &[Tensor], batch_size: usize) -> Result<Vec<Tensor>> {
+        use rayon::prelude::*;
+        let mut n = None;
+        for (k, t) in inputs.iter().enumerate() {
+            let Some(&d) = t.shape().first() else {
+                return Err(self.graph_err(format!("input {k} is a scalar; predict_batched needs a batch axis")));
+            };
+            match n {
+                None => n = Some(d),
+                Some(m) if m != d => {
+                    return Err(self.graph_err(format!(
+                        "input 0 has {m} samples but input {k} has {d}; every input needs the same batch size"
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        let n = n.unwrap_or(0);
+        if batch_size == 0 || n <= batch_size {
+            return self.predict(inputs);
+        }
+        let terr = |source| Error::Tensor {
+            layer: self.name.clone(),
+            class: "predict_batched".into(),
+            source: Box::new(source),
+        };
+        let starts: Vec<usize> = (0..n).step_by(batch_size).collect();
+        let chunks: Vec<Vec<Tensor>> = starts
+            .par_iter()
+            .map(|&s| {
+                let e = s.saturating_add(batch_size).min(n);
+                let part = inputs.iter().map(|t| t.slice_axis(0, s, e)).collect::<std::result::Result<Vec<_>, _>>();
+                let outs = self.predict(&part.map_err(terr)?)?;
+                for (k, o) in outs.iter().enumerate() {
+                    if o.shape().first() != Some(&(e - s)) {
+                        return Err(self.graph_err(format!(
+                            "output {k} has shape {:?} for a chunk of {} samples: it has no batch axis, so it cannot be computed in chunks; use a batch size of at least {n}",
+                            o.shape(),
+                            e - s
+                        )));
+                    }
+                }
+                Ok(outs)
+            })
+            .collect::<Result<_>>()?;
+        let outputs = chunks.first().map_or(0, Vec::len);
+        (0..outputs)
+            .map(|k| {
+                let parts: Vec<&Tensor> = chunks.iter().filter_map(|c| c.get(k)).collect();
+                strata_tensor::concat(&parts, 0).map_err(terr)
+            })
+            .collect()
     }
 }

@@ -3,7 +3,7 @@
 use strata_format::config::{ConfigDialect, LayerConfig, ModelConfig};
 use strata_format::json::{Json, JsonLimits};
 use strata_layers::layers::build;
-use strata_layers::{Error, Layer, unsupported_layers};
+use strata_layers::{BuildCtx, Error, Layer, build_layer, unsupported_layers};
 use strata_tensor::Tensor;
 
 /// A Keras 3 Sequential config holding one layer `{class, config}` after an InputLayer.
@@ -53,10 +53,13 @@ fn unknown_activation_is_reported() {
 }
 
 #[test]
-fn bilinear_upsampling_is_refused_by_name() {
-    let m = model("UpSampling2D", r#"{"name": "up", "size": [2, 2], "interpolation": "bilinear"}"#);
-    let err = build(layer(&m), vec![], ConfigDialect::Keras3).expect_err("bilinear");
-    assert!(err.to_string().contains("`interpolation` is `bilinear`; strata implements `nearest` only"), "{err}");
+fn unimplemented_upsampling_interpolation_is_refused_by_name() {
+    let m = model("UpSampling2D", r#"{"name": "up", "size": [2, 2], "interpolation": "bicubic"}"#);
+    let err = build_layer(layer(&m), vec![], &BuildCtx::new(ConfigDialect::Keras3)).err().expect("bicubic");
+    assert!(
+        err.to_string().contains("`interpolation` is `bicubic`; strata implements `nearest` and `bilinear` only"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -67,7 +70,8 @@ fn conv2d_with_identity_kernel_returns_its_input() {
     k[0] = 1.0; // in 0 -> out 0
     k[3] = 1.0; // in 1 -> out 1
     let kernel = Tensor::from_vec(&[1, 1, 2, 2], k).unwrap();
-    let l = build(layer(&m), vec![kernel], ConfigDialect::Keras3).unwrap().unwrap();
+    let ctx = strata_layers::layers::BuildCtx::new(ConfigDialect::Keras3);
+    let l = strata_layers::layers::build_layer(layer(&m), vec![kernel], &ctx).unwrap().unwrap();
     let x = Tensor::from_vec(&[1, 3, 3, 2], (0..18).map(|v| v as f32 * 0.5 - 3.0).collect()).unwrap();
     let y = l.forward(std::slice::from_ref(&x), false).unwrap();
     assert_eq!(y[0].shape(), x.shape());
@@ -77,7 +81,7 @@ fn conv2d_with_identity_kernel_returns_its_input() {
 #[test]
 fn global_max_pool_picks_the_channel_maximum() {
     let m = model("GlobalMaxPooling2D", r#"{"name": "g", "keepdims": false}"#);
-    let l = build(layer(&m), vec![], ConfigDialect::Keras3).unwrap().unwrap();
+    let l = build_layer(layer(&m), vec![], &BuildCtx::new(ConfigDialect::Keras3)).unwrap().unwrap();
     let data: Vec<f32> = (0..8).map(|v| ((v * 37) % 11) as f32).collect();
     let x = Tensor::from_vec(&[1, 2, 2, 2], data.clone()).unwrap();
     let y = l.forward(&[x], false).unwrap();
@@ -91,7 +95,9 @@ fn global_max_pool_picks_the_channel_maximum() {
 fn embedding_looks_rows_up() {
     let m = model("Embedding", r#"{"name": "e", "input_dim": 3, "output_dim": 2}"#);
     let table = Tensor::from_vec(&[3, 2], vec![0.0, 1.0, 10.0, 11.0, 20.0, 21.0]).unwrap();
-    let l = build(layer(&m), vec![table], ConfigDialect::Keras3).unwrap().unwrap();
+    // Embedding lives in the recurrent family (it makes masks), so it builds through build_layer.
+    let ctx = strata_layers::BuildCtx::new(ConfigDialect::Keras3);
+    let l = strata_layers::build_layer(layer(&m), vec![table], &ctx).unwrap().unwrap();
     let ids = Tensor::from_vec(&[1, 2], vec![2.0, 0.0]).unwrap();
     let y = l.forward(&[ids], false).unwrap();
     assert_eq!(y[0].shape(), &[1, 2, 2]);

@@ -287,11 +287,41 @@ pub enum Error {
         /// The operation.
         op: &'static str,
         /// Effective window size (after dilation).
-        window: [usize; 2],
+        window: Vec<usize>,
         /// Input spatial size.
-        input: [usize; 2],
+        input: Vec<usize>,
         /// Total padding per spatial axis.
-        padding: [usize; 2],
+        padding: Vec<usize>,
+    },
+
+    /// A transposed convolution's output size does not convolve back to its input size.
+    #[error(
+        "{op}: input {input:?} would give output {output:?}, but convolving that output back gives {forward:?}; \
+         the output padding must be smaller than the stride (and at least 1 for an even kernel with padding=\"same\")"
+    )]
+    TransposeShape {
+        /// The operation.
+        op: &'static str,
+        /// Input shape.
+        input: Vec<usize>,
+        /// Computed output shape.
+        output: Vec<usize>,
+        /// Shape the forward convolution of the output has.
+        forward: Vec<usize>,
+    },
+
+    /// A `valid` pooling window is larger than the input along some spatial axis (1-D and 3-D ops).
+    #[error(
+        "{op}: window {window:?} does not fit input of spatial size {input:?} without padding; use padding=\"same\" \
+         or a smaller pool size"
+    )]
+    WindowTooLargeNd {
+        /// The operation.
+        op: &'static str,
+        /// Window per spatial axis.
+        window: Vec<usize>,
+        /// Input size per spatial axis.
+        input: Vec<usize>,
     },
 
     /// A gradient or saved tensor has a different shape than its forward counterpart.

@@ -9,7 +9,8 @@
 //!   [`Tensor::max`]), [`Tensor::matmul`] (batched, on `gemm`),
 //!   [`Tensor::softmax`], layout ops ([`concat()`], [`stack()`], [`Tensor::slice`],
 //!   [`Tensor::pad`], [`Tensor::permute`]), NHWC convolution ([`conv2d`],
-//!   [`conv1d`], [`depthwise_conv2d`]) and pooling ([`max_pool2d`], [`avg_pool2d`]).
+//!   [`conv1d`], [`depthwise_conv2d`]), pooling ([`max_pool2d`], [`avg_pool2d`], and 1-D/3-D
+//!   [`max_pool`], [`avg_pool`]) and image [`resize`] (TF half-pixel bilinear / nearest).
 //! - [`Tape`] and [`Var`]: eager reverse-mode autodiff; [`Tape::backward`]
 //!   returns [`Gradients`] for every op above.
 //! - [`Error`]: every shape problem, carrying the shapes; nothing panics on a
@@ -45,18 +46,25 @@ mod layout;
 mod matmul;
 mod pool;
 mod reduce;
+mod resize;
 pub mod shape;
 mod softmax;
 mod tape;
 mod tensor;
 
 pub use conv::{
-    Conv2dParams, Padding, Padding1d, conv1d, conv2d, conv2d_backward, depthwise_conv2d, depthwise_conv2d_backward,
+    Conv2dParams, ConvParams, Padding, Padding1d, PaddingNd, conv_nd, conv_nd_backward, conv_transpose_nd,
+    conv_transpose_nd_backward, conv_transpose_output_len, conv1d, conv2d, conv2d_backward, depthwise_conv2d,
+    depthwise_conv2d_backward, extract_patches,
 };
 pub use dtype::{DType, bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 pub use elementwise::{BinaryOp, UnaryOp, binary, select, unary};
 pub use error::{Error, Result};
 pub use layout::{concat, stack};
-pub use pool::{PoolParams, avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward};
+pub use pool::{
+    PoolNdParams, PoolParams, avg_pool, avg_pool_backward, avg_pool_in, avg_pool2d, avg_pool2d_backward, max_pool,
+    max_pool_backward, max_pool2d, max_pool2d_backward,
+};
+pub use resize::{Interpolation, resize, resize_backward};
 pub use tape::{Gradients, Tape, Var};
 pub use tensor::Tensor;

@@ -1,17 +1,24 @@
-//! 2-D max and average pooling on NHWC tensors (Keras `MaxPooling2D`,
-//! `AveragePooling2D`, `keras/src/layers/pooling/base_pooling.py`).
+//! Max and average pooling over 1, 2 or 3 spatial axes of channels-last tensors (`[n, w, c]`,
+//! `[n, h, w, c]`, `[n, d, h, w, c]`): Keras `MaxPooling1D/2D/3D` and `AveragePooling1D/2D/3D`
+//! (`keras/src/layers/pooling/base_pooling.py`, which calls `tf.nn.max_pool`/`tf.nn.avg_pool`).
 //!
 //! Padded positions never win a max, and `same` average pooling divides by
 //! the number of real (unpadded) elements in each window, as TensorFlow does.
 //! Gradients: max pooling routes each output gradient to the first maximal
 //! element of its window (row-major scan), average pooling spreads it evenly
 //! over the real elements.
+//!
+//! One kernel serves every rank: 1-D and 2-D inputs are handled as 3-D with leading spatial axes
+//! of size 1 (the memory layout is the same). The forward pass is parallel over output rows, the
+//! backward pass over images; neither allocates per element.
+
+use std::ops::Range;
 
 use rayon::prelude::*;
 
 use crate::conv::{Padding, spatial};
-use crate::elementwise::for_each_row;
-use crate::{Error, Result, Tensor};
+use crate::elementwise::PAR_THRESHOLD;
+use crate::{DType, Error, Result, Tensor, bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 
 /// Parameters of a 2-D pooling op.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,136 +48,271 @@ impl PoolParams {
     }
 }
 
-#[derive(Clone, Copy)]
+/// Parameters of pooling over 1 to 3 spatial axes (`pool.len()` of them); the input has rank
+/// `pool.len() + 2`, channels last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolNdParams {
+    /// Window size per spatial axis.
+    pub pool: Vec<usize>,
+    /// Step per spatial axis (Keras defaults it to the pool size).
+    pub strides: Vec<usize>,
+    /// TF/Keras `same` padding (`ceil(in / stride)` outputs, the odd padding element at the end)
+    /// instead of `valid`.
+    pub same: bool,
+}
+
+impl PoolNdParams {
+    /// Window `pool`, strides equal to the window, valid padding (the Keras defaults).
+    pub fn new(pool: &[usize]) -> Self {
+        PoolNdParams { pool: pool.to_vec(), strides: pool.to_vec(), same: false }
+    }
+    /// Sets the strides.
+    pub fn with_strides(mut self, strides: &[usize]) -> Self {
+        self.strides = strides.to_vec();
+        self
+    }
+    /// Sets `same` (true) or `valid` (false) padding.
+    pub fn with_same(mut self, same: bool) -> Self {
+        self.same = same;
+        self
+    }
+}
+
+/// Validated geometry, always as three spatial axes (leading axes of size 1 for 1-D and 2-D).
+#[derive(Clone)]
 struct Geo {
     n: usize,
-    h: usize,
-    w: usize,
     c: usize,
-    oh: usize,
-    ow: usize,
-    pt: usize,
-    pl: usize,
-    p: PoolParams,
+    /// Input size per spatial axis.
+    inp: [usize; 3],
+    /// Output size per spatial axis.
+    out: [usize; 3],
+    /// Leading padding per spatial axis.
+    pad: [usize; 3],
+    /// Window per spatial axis.
+    k: [usize; 3],
+    /// Stride per spatial axis.
+    s: [usize; 3],
+    /// The output shape in the caller's rank (3, 4 or 5).
+    out_shape: Vec<usize>,
 }
 
 impl Geo {
-    fn new(op: &'static str, x: &[usize], p: &PoolParams) -> Result<Geo> {
+    /// The geometry of a 2-D op (explicit padding allowed).
+    fn new2d(op: &'static str, x: &[usize], p: &PoolParams) -> Result<Geo> {
         let &[n, h, w, c] = x else {
             return Err(Error::Rank { op, expected: "4", layout: "NHWC", shape: x.to_vec() });
         };
         let [a, b] = spatial(op, [h, w], p.pool, p.strides, [1, 1], p.padding)?;
-        crate::shape::numel(&[n, a.out, b.out, c])?;
-        Ok(Geo { n, h, w, c, oh: a.out, ow: b.out, pt: a.pad_before, pl: b.pad_before, p: *p })
+        let [kh, kw] = p.pool;
+        let [sh, sw] = p.strides;
+        Geo::finish(n, c, [1, h, w], [1, a.out, b.out], [0, a.pad_before, b.pad_before], [1, kh, kw], [1, sh, sw], 2)
     }
 
-    fn out_shape(&self) -> Vec<usize> {
-        vec![self.n, self.oh, self.ow, self.c]
-    }
-
-    /// Input rows and columns covered by output `(oy, ox)`, clipped to the input.
-    fn window(&self, oy: usize, ox: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
-        let clip = |o: usize, s: usize, k: usize, pad: usize, size: usize| {
-            let start = o * s;
-            (start.saturating_sub(pad).min(size))..((start + k).saturating_sub(pad).min(size))
+    /// The geometry of an op over `p.pool.len()` spatial axes.
+    fn new(op: &'static str, x: &[usize], p: &PoolNdParams) -> Result<Geo> {
+        let nd = p.pool.len();
+        if !(1..=3).contains(&nd) {
+            return Err(Error::AxisCount { op, found: nd, rank: x.len().saturating_sub(2), shape: x.to_vec() });
+        }
+        if p.strides.len() != nd {
+            return Err(Error::AxisCount { op, found: p.strides.len(), rank: nd, shape: x.to_vec() });
+        }
+        let (expected, layout) = match nd {
+            1 => ("3", "NWC"),
+            2 => ("4", "NHWC"),
+            _ => ("5", "NDHWC"),
         };
-        (
-            clip(oy, self.p.strides[0], self.p.pool[0], self.pt, self.h),
-            clip(ox, self.p.strides[1], self.p.pool[1], self.pl, self.w),
-        )
+        let (Some(&n), Some(&c), Some(dims)) = (x.first(), x.last(), x.get(1..=nd)) else {
+            return Err(Error::Rank { op, expected, layout, shape: x.to_vec() });
+        };
+        if x.len() != nd + 2 {
+            return Err(Error::Rank { op, expected, layout, shape: x.to_vec() });
+        }
+        if p.strides.contains(&0) {
+            return Err(Error::ZeroParameter { op, name: "strides" });
+        }
+        if p.pool.contains(&0) {
+            return Err(Error::ZeroParameter { op, name: "pool_size" });
+        }
+        let (mut inp, mut out, mut pad, mut k, mut s) = ([1; 3], [1; 3], [0; 3], [1; 3], [1; 3]);
+        for (i, ((&d, &kk), &ss)) in dims.iter().zip(&p.pool).zip(&p.strides).enumerate() {
+            let j = 3 - nd + i;
+            (inp[j], k[j], s[j]) = (d, kk, ss);
+            if p.same {
+                out[j] = d.div_ceil(ss);
+                // (out - 1) * s < d, so only the window can overflow
+                pad[j] = (out[j].saturating_sub(1) * ss).saturating_add(kk).saturating_sub(d) / 2;
+            } else if d < kk {
+                return Err(Error::WindowTooLargeNd { op, window: p.pool.clone(), input: dims.to_vec() });
+            } else {
+                out[j] = (d - kk) / ss + 1;
+            }
+        }
+        Geo::finish(n, c, inp, out, pad, k, s, nd)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        n: usize,
+        c: usize,
+        inp: [usize; 3],
+        out: [usize; 3],
+        pad: [usize; 3],
+        k: [usize; 3],
+        s: [usize; 3],
+        nd: usize,
+    ) -> Result<Geo> {
+        let mut out_shape = Vec::with_capacity(nd + 2);
+        out_shape.push(n);
+        out_shape.extend_from_slice(&out[3 - nd..]);
+        out_shape.push(c);
+        crate::shape::numel(&out_shape)?;
+        Ok(Geo { n, c, inp, out, pad, k, s, out_shape })
+    }
+
+    /// Input positions along spatial axis `a` covered by output position `o`, clipped to the input.
+    fn window(&self, a: usize, o: usize) -> Range<usize> {
+        let start = o * self.s[a];
+        let end = start.saturating_add(self.k[a]);
+        start.saturating_sub(self.pad[a]).min(self.inp[a])..end.saturating_sub(self.pad[a]).min(self.inp[a])
+    }
+
+    /// Elements per image.
+    fn image(&self) -> usize {
+        self.inp.iter().product::<usize>() * self.c
+    }
+
+    /// Offset of input pixel `(iz, iy, ix)` within an image.
+    fn pixel(&self, iz: usize, iy: usize, ix: usize) -> usize {
+        ((iz * self.inp[1] + iy) * self.inp[2] + ix) * self.c
     }
 }
 
-/// Max pooling: `x` `[n, h, w, c]` -> `[n, oh, ow, c]`.
-pub fn max_pool2d(x: &Tensor, p: &PoolParams) -> Result<Tensor> {
-    let g = Geo::new("max_pool2d", x.shape(), p)?;
+/// Calls `f(row_index, row)` for each `row_len`-sized row of `out`, in parallel (several rows per
+/// task) when the work, `out.len() * cost` with `cost` the reads per output, is large: a few big
+/// windows (a pool as large as the image) still spread over the cores.
+fn for_each_row_costed(out: &mut [f32], row_len: usize, cost: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    if row_len == 0 || out.is_empty() {
+        return;
+    }
+    let cost = cost.max(1);
+    if out.len().saturating_mul(cost) >= PAR_THRESHOLD {
+        let per_task = (PAR_THRESHOLD / 4 / row_len.saturating_mul(cost)).max(1);
+        out.par_chunks_mut(row_len * per_task).enumerate().for_each(|(t, chunk)| {
+            for (j, row) in chunk.chunks_mut(row_len).enumerate() {
+                f(t * per_task + j, row);
+            }
+        });
+    } else {
+        out.chunks_mut(row_len).enumerate().for_each(|(r, row)| f(r, row));
+    }
+}
+
+/// The pooling forward kernel: rows of `ow * c` outputs in parallel.
+fn pool_forward(x: &Tensor, g: &Geo, max: bool) -> Tensor {
+    pool_forward_rounded(x, g, max, |v| v)
+}
+
+/// [`pool_forward`] with every partial sum and quotient of average pooling passed through `round`.
+fn pool_forward_rounded(x: &Tensor, g: &Geo, max: bool, round: impl Fn(f32) -> f32 + Sync) -> Tensor {
     let xs = x.as_slice();
-    let mut out = vec![0f32; g.n * g.oh * g.ow * g.c];
-    for_each_row(&mut out, g.ow * g.c, |r, row| {
-        let (n, oy) = (r / g.oh, r % g.oh);
-        for ox in 0..g.ow {
-            let dst = &mut row[ox * g.c..][..g.c];
-            dst.fill(f32::NEG_INFINITY);
-            let (ys, xr) = g.window(oy, ox);
-            for iy in ys {
-                for ix in xr.clone() {
-                    let src = &xs[((n * g.h + iy) * g.w + ix) * g.c..][..g.c];
-                    dst.iter_mut().zip(src).for_each(|(d, &v)| {
-                        if v > *d || v.is_nan() {
-                            *d = v
+    let [od, oh, ow] = g.out;
+    let c = g.c;
+    let img = g.image();
+    let mut out = vec![0f32; g.n * od * oh * ow * c];
+    let plane = od * oh;
+    let window: usize = g.k.iter().zip(&g.inp).map(|(&k, &d)| k.min(d)).product();
+    for_each_row_costed(&mut out, ow * c, window, |r, row| {
+        let (n, rem) = (r / plane, r % plane);
+        let (zr, yr) = (g.window(0, rem / oh), g.window(1, rem % oh));
+        let base = n * img;
+        for (ox, dst) in row.chunks_exact_mut(c).enumerate() {
+            let xr = g.window(2, ox);
+            if max {
+                dst.fill(f32::NEG_INFINITY);
+            }
+            for iz in zr.clone() {
+                for iy in yr.clone() {
+                    for ix in xr.clone() {
+                        let src = &xs[base + g.pixel(iz, iy, ix)..][..c];
+                        if max {
+                            dst.iter_mut().zip(src).for_each(|(d, &v)| {
+                                if v > *d || v.is_nan() {
+                                    *d = v
+                                }
+                            });
+                        } else {
+                            dst.iter_mut().zip(src).for_each(|(d, &v)| *d = round(*d + v));
                         }
-                    });
+                    }
                 }
+            }
+            if !max {
+                let count = (zr.len() * yr.len() * xr.len()) as f32;
+                dst.iter_mut().for_each(|d| *d = round(*d / count));
             }
         }
     });
-    Ok(Tensor::from_parts(g.out_shape(), out))
+    Tensor::from_parts(g.out_shape.clone(), out)
 }
 
-/// Average pooling: `x` `[n, h, w, c]` -> `[n, oh, ow, c]`; padded elements are not counted.
-pub fn avg_pool2d(x: &Tensor, p: &PoolParams) -> Result<Tensor> {
-    let g = Geo::new("avg_pool2d", x.shape(), p)?;
-    let xs = x.as_slice();
-    let mut out = vec![0f32; g.n * g.oh * g.ow * g.c];
-    for_each_row(&mut out, g.ow * g.c, |r, row| {
-        let (n, oy) = (r / g.oh, r % g.oh);
-        for ox in 0..g.ow {
-            let dst = &mut row[ox * g.c..][..g.c];
-            let (ys, xr) = g.window(oy, ox);
-            let count = (ys.len() * xr.len()) as f32;
-            for iy in ys {
-                for ix in xr.clone() {
-                    let src = &xs[((n * g.h + iy) * g.w + ix) * g.c..][..g.c];
-                    dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
-                }
-            }
-            dst.iter_mut().for_each(|d| *d /= count);
-        }
-    });
-    Ok(Tensor::from_parts(g.out_shape(), out))
-}
-
-fn check_dy(op: &'static str, g: &Geo, dy: &Tensor) -> Result<()> {
-    if dy.shape() != g.out_shape().as_slice() {
-        return Err(Error::GradShape { op, expected: g.out_shape(), found: dy.shape().to_vec() });
+/// The pooling backward kernel: images in parallel.
+fn pool_backward(op: &'static str, x: &Tensor, g: &Geo, dy: &Tensor, max: bool) -> Result<Tensor> {
+    if dy.shape() != g.out_shape.as_slice() {
+        return Err(Error::GradShape { op, expected: g.out_shape.clone(), found: dy.shape().to_vec() });
     }
-    Ok(())
-}
-
-/// Gradient of [`max_pool2d`] with respect to `x`.
-pub fn max_pool2d_backward(x: &Tensor, p: &PoolParams, dy: &Tensor) -> Result<Tensor> {
-    let g = Geo::new("max_pool2d", x.shape(), p)?;
-    check_dy("max_pool2d", &g, dy)?;
     let (xs, dys) = (x.as_slice(), dy.as_slice());
-    let img = g.h * g.w * g.c;
+    let [od, oh, ow] = g.out;
+    let c = g.c;
+    let img = g.image();
     let mut dx = vec![0f32; x.len()];
-    if img > 0 {
+    if img > 0 && c > 0 {
         dx.par_chunks_mut(img).enumerate().for_each(|(n, dst)| {
-            let mut best = vec![0usize; g.c];
-            let mut val = vec![0f32; g.c];
-            for oy in 0..g.oh {
-                for ox in 0..g.ow {
-                    let (ys, xr) = g.window(oy, ox);
-                    val.fill(f32::NEG_INFINITY);
-                    best.fill(usize::MAX);
-                    for iy in ys {
-                        for ix in xr.clone() {
-                            let pix = (iy * g.w + ix) * g.c;
-                            let src = &xs[n * img + pix..][..g.c];
-                            for ch in 0..g.c {
-                                if best[ch] == usize::MAX || src[ch] > val[ch] {
-                                    val[ch] = src[ch];
-                                    best[ch] = pix + ch;
+            let src = &xs[n * img..][..img];
+            // per image, not per element: the running argmax of each channel
+            let (mut best, mut val) = if max { (vec![0usize; c], vec![0f32; c]) } else { (Vec::new(), Vec::new()) };
+            let mut grads = dys[n * od * oh * ow * c..][..od * oh * ow * c].chunks_exact(c);
+            for oz in 0..od {
+                let zr = g.window(0, oz);
+                for oy in 0..oh {
+                    let yr = g.window(1, oy);
+                    for ox in 0..ow {
+                        let xr = g.window(2, ox);
+                        let Some(grad) = grads.next() else { return };
+                        if max {
+                            val.fill(f32::NEG_INFINITY);
+                            best.fill(usize::MAX);
+                            for iz in zr.clone() {
+                                for iy in yr.clone() {
+                                    for ix in xr.clone() {
+                                        let pix = g.pixel(iz, iy, ix);
+                                        for (ch, &v) in src[pix..][..c].iter().enumerate() {
+                                            if best[ch] == usize::MAX || v > val[ch] {
+                                                val[ch] = v;
+                                                best[ch] = pix + ch;
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                            for (&b, &gv) in best.iter().zip(grad) {
+                                if let Some(d) = dst.get_mut(b) {
+                                    *d += gv;
+                                }
+                            }
+                        } else {
+                            let count = (zr.len() * yr.len() * xr.len()) as f32;
+                            for iz in zr.clone() {
+                                for iy in yr.clone() {
+                                    for ix in xr.clone() {
+                                        let d = &mut dst[g.pixel(iz, iy, ix)..][..c];
+                                        d.iter_mut().zip(grad).for_each(|(a, &b)| *a += b / count);
+                                    }
                                 }
                             }
                         }
                     }
-                    let grad = &dys[((n * g.oh + oy) * g.ow + ox) * g.c..][..g.c];
-                    for (ch, &gv) in grad.iter().enumerate() {
-                        if let Some(d) = dst.get_mut(best[ch]) {
-                            *d += gv;
-                        }
-                    }
                 }
             }
         });
@@ -178,31 +320,60 @@ pub fn max_pool2d_backward(x: &Tensor, p: &PoolParams, dy: &Tensor) -> Result<Te
     Ok(Tensor::from_parts(x.shape().to_vec(), dx))
 }
 
+/// Max pooling: `x` `[n, h, w, c]` -> `[n, oh, ow, c]`.
+pub fn max_pool2d(x: &Tensor, p: &PoolParams) -> Result<Tensor> {
+    Ok(pool_forward(x, &Geo::new2d("max_pool2d", x.shape(), p)?, true))
+}
+
+/// Average pooling: `x` `[n, h, w, c]` -> `[n, oh, ow, c]`; padded elements are not counted.
+pub fn avg_pool2d(x: &Tensor, p: &PoolParams) -> Result<Tensor> {
+    Ok(pool_forward(x, &Geo::new2d("avg_pool2d", x.shape(), p)?, false))
+}
+
+/// Gradient of [`max_pool2d`] with respect to `x`.
+pub fn max_pool2d_backward(x: &Tensor, p: &PoolParams, dy: &Tensor) -> Result<Tensor> {
+    pool_backward("max_pool2d", x, &Geo::new2d("max_pool2d", x.shape(), p)?, dy, true)
+}
+
 /// Gradient of [`avg_pool2d`] with respect to `x`.
 pub fn avg_pool2d_backward(x: &Tensor, p: &PoolParams, dy: &Tensor) -> Result<Tensor> {
-    let g = Geo::new("avg_pool2d", x.shape(), p)?;
-    check_dy("avg_pool2d", &g, dy)?;
-    let dys = dy.as_slice();
-    let img = g.h * g.w * g.c;
-    let mut dx = vec![0f32; x.len()];
-    if img > 0 {
-        dx.par_chunks_mut(img).enumerate().for_each(|(n, dst)| {
-            for oy in 0..g.oh {
-                for ox in 0..g.ow {
-                    let (ys, xr) = g.window(oy, ox);
-                    let count = (ys.len() * xr.len()) as f32;
-                    let grad = &dys[((n * g.oh + oy) * g.ow + ox) * g.c..][..g.c];
-                    for iy in ys {
-                        for ix in xr.clone() {
-                            let d = &mut dst[(iy * g.w + ix) * g.c..][..g.c];
-                            d.iter_mut().zip(grad).for_each(|(a, &b)| *a += b / count);
-                        }
-                    }
-                }
-            }
-        });
-    }
-    Ok(Tensor::from_parts(x.shape().to_vec(), dx))
+    pool_backward("avg_pool2d", x, &Geo::new2d("avg_pool2d", x.shape(), p)?, dy, false)
+}
+
+/// Max pooling over the `p.pool.len()` (1 to 3) spatial axes of a channels-last `x`
+/// (`[n, w, c]`, `[n, h, w, c]` or `[n, d, h, w, c]`).
+pub fn max_pool(x: &Tensor, p: &PoolNdParams) -> Result<Tensor> {
+    Ok(pool_forward(x, &Geo::new("max_pool", x.shape(), p)?, true))
+}
+
+/// Average pooling over the `p.pool.len()` (1 to 3) spatial axes of a channels-last `x`; padded
+/// elements are not counted.
+pub fn avg_pool(x: &Tensor, p: &PoolNdParams) -> Result<Tensor> {
+    Ok(pool_forward(x, &Geo::new("avg_pool", x.shape(), p)?, false))
+}
+
+/// [`avg_pool`] computed in the precision of `dtype` (`float16`, `bfloat16`; other dtypes compute
+/// in f32): the running sum of each window and the quotient are rounded to it after every
+/// operation, in the window's row-major order, as TensorFlow's CPU `AvgPool` kernel does for
+/// half-precision tensors (Keras `mixed_float16` layers). `x` should already hold values of that
+/// precision.
+pub fn avg_pool_in(x: &Tensor, p: &PoolNdParams, dtype: DType) -> Result<Tensor> {
+    let g = Geo::new("avg_pool", x.shape(), p)?;
+    Ok(match dtype {
+        DType::F16 => pool_forward_rounded(x, &g, false, |v| f16_to_f32(f32_to_f16(v))),
+        DType::BF16 => pool_forward_rounded(x, &g, false, |v| bf16_to_f32(f32_to_bf16(v))),
+        _ => pool_forward(x, &g, false),
+    })
+}
+
+/// Gradient of [`max_pool`] with respect to `x`.
+pub fn max_pool_backward(x: &Tensor, p: &PoolNdParams, dy: &Tensor) -> Result<Tensor> {
+    pool_backward("max_pool", x, &Geo::new("max_pool", x.shape(), p)?, dy, true)
+}
+
+/// Gradient of [`avg_pool`] with respect to `x`.
+pub fn avg_pool_backward(x: &Tensor, p: &PoolNdParams, dy: &Tensor) -> Result<Tensor> {
+    pool_backward("avg_pool", x, &Geo::new("avg_pool", x.shape(), p)?, dy, false)
 }
 
 #[cfg(test)]
@@ -248,33 +419,60 @@ mod tests {
         );
     }
 
-    /// Direct reference: TF semantics written out with signed coordinates.
-    fn naive(x: &Tensor, p: &PoolParams, max: bool) -> Tensor {
-        let g = Geo::new("t", x.shape(), p).unwrap();
-        let mut out = Vec::new();
-        for n in 0..g.n {
-            for oy in 0..g.oh {
-                for ox in 0..g.ow {
-                    for ch in 0..g.c {
-                        let (mut acc, mut count) = (if max { f32::NEG_INFINITY } else { 0.0 }, 0);
-                        for ky in 0..p.pool[0] {
-                            for kx in 0..p.pool[1] {
-                                let iy = (oy * p.strides[0] + ky) as isize - g.pt as isize;
-                                let ix = (ox * p.strides[1] + kx) as isize - g.pl as isize;
-                                if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
-                                    continue;
-                                }
-                                let v = x.get(&[n, iy as usize, ix as usize, ch]).unwrap();
-                                acc = if max { acc.max(v) } else { acc + v };
-                                count += 1;
-                            }
+    /// Direct reference: TF semantics written out with signed coordinates, any rank.
+    fn naive_nd(x: &Tensor, pool: &[usize], strides: &[usize], pads: &[usize], out: &[usize], max: bool) -> Tensor {
+        let nd = pool.len();
+        let s = x.shape();
+        let (n, c) = (s[0], s[nd + 1]);
+        let mut out_shape = vec![n];
+        out_shape.extend_from_slice(out);
+        out_shape.push(c);
+        let mut data = Vec::new();
+        let outs: usize = out.iter().product();
+        let wins: usize = pool.iter().product();
+        for b in 0..n {
+            for o in 0..outs {
+                // unravel the output position
+                let mut opos = vec![0usize; nd];
+                let mut r = o;
+                for a in (0..nd).rev() {
+                    opos[a] = r % out[a];
+                    r /= out[a];
+                }
+                for ch in 0..c {
+                    let (mut acc, mut count) = (if max { f32::NEG_INFINITY } else { 0.0 }, 0);
+                    for w in 0..wins {
+                        let mut kpos = vec![0usize; nd];
+                        let mut r = w;
+                        for a in (0..nd).rev() {
+                            kpos[a] = r % pool[a];
+                            r /= pool[a];
                         }
-                        out.push(if max { acc } else { acc / count as f32 });
+                        let mut idx = vec![b];
+                        let mut inside = true;
+                        for a in 0..nd {
+                            let i = (opos[a] * strides[a] + kpos[a]) as isize - pads[a] as isize;
+                            inside &= i >= 0 && (i as usize) < s[a + 1];
+                            idx.push(i.max(0) as usize);
+                        }
+                        if !inside {
+                            continue;
+                        }
+                        idx.push(ch);
+                        let v = x.get(&idx).unwrap();
+                        acc = if max { acc.max(v) } else { acc + v };
+                        count += 1;
                     }
+                    data.push(if max { acc } else { acc / count as f32 });
                 }
             }
         }
-        Tensor::from_vec(&g.out_shape(), out).unwrap()
+        Tensor::from_vec(&out_shape, data).unwrap()
+    }
+
+    fn naive(x: &Tensor, p: &PoolParams, max: bool) -> Tensor {
+        let g = Geo::new2d("t", x.shape(), p).unwrap();
+        naive_nd(x, &p.pool, &p.strides, &g.pad[1..], &g.out[1..], max)
     }
 
     proptest::proptest! {
@@ -293,5 +491,118 @@ mod tests {
                 other => proptest::prop_assert!(false, "{other:?}"),
             }
         }
+    }
+
+    /// TF's `same` rule per axis: `(out, pad_before)`.
+    fn same_axis(d: usize, k: usize, s: usize) -> (usize, usize) {
+        let out = d.div_ceil(s);
+        (out, ((out - 1) * s + k).saturating_sub(d) / 2)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn nd_geometry_matches_naive(nd in 1usize..4, dims in proptest::collection::vec(1usize..6, 3),
+                                     pool in proptest::collection::vec(1usize..4, 3),
+                                     strides in proptest::collection::vec(1usize..4, 3),
+                                     n in 1usize..3, c in 1usize..3, same in proptest::bool::ANY) {
+            let (dims, pool, strides) = (&dims[..nd], &pool[..nd], &strides[..nd]);
+            let mut shape = vec![n];
+            shape.extend_from_slice(dims);
+            shape.push(c);
+            let len: usize = shape.iter().product();
+            let x = Tensor::from_vec(&shape, (0..len).map(|i| ((i * 37) % 23) as f32 - 11.0).collect()).unwrap();
+            let p = PoolNdParams::new(pool).with_strides(strides).with_same(same);
+            let geo: Option<Vec<(usize, usize)>> = dims.iter().zip(pool).zip(strides).map(|((&d, &k), &s)| {
+                if same { Some(same_axis(d, k, s)) } else if d >= k { Some(((d - k) / s + 1, 0)) } else { None }
+            }).collect();
+            match (geo, max_pool(&x, &p), avg_pool(&x, &p)) {
+                (Some(geo), Ok(m), Ok(a)) => {
+                    let (out, pads): (Vec<usize>, Vec<usize>) = geo.into_iter().unzip();
+                    proptest::prop_assert_eq!(m, naive_nd(&x, pool, strides, &pads, &out, true));
+                    proptest::prop_assert!(a.all_close(&naive_nd(&x, pool, strides, &pads, &out, false), 1e-6, 1e-6));
+                }
+                (None, Err(e), Err(_)) => proptest::prop_assert!(matches!(e, Error::WindowTooLargeNd { .. }), "{e}"),
+                (g, m, a) => proptest::prop_assert!(false, "{g:?} {m:?} {a:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn nd_matches_2d_and_checks_its_arguments() {
+        let x = iota(&[2, 5, 4, 3]);
+        let p2 = PoolParams::new([2, 3]).with_strides([2, 1]).with_padding(Padding::Same);
+        let pn = PoolNdParams::new(&[2, 3]).with_strides(&[2, 1]).with_same(true);
+        assert_eq!(max_pool(&x, &pn).unwrap(), max_pool2d(&x, &p2).unwrap());
+        assert_eq!(avg_pool(&x, &pn).unwrap(), avg_pool2d(&x, &p2).unwrap());
+        let dy = max_pool(&x, &pn).unwrap().scale(0.5);
+        assert_eq!(max_pool_backward(&x, &pn, &dy).unwrap(), max_pool2d_backward(&x, &p2, &dy).unwrap());
+        assert_eq!(avg_pool_backward(&x, &pn, &dy).unwrap(), avg_pool2d_backward(&x, &p2, &dy).unwrap());
+        // 1-D pooling is 2-D pooling with a unit height
+        let x1 = iota(&[2, 7, 3]);
+        let p1 = PoolNdParams::new(&[3]).with_strides(&[2]);
+        let want =
+            max_pool2d(&x1.reshape(&[2, 1, 7, 3]).unwrap(), &PoolParams::new([1, 3]).with_strides([1, 2])).unwrap();
+        assert_eq!(max_pool(&x1, &p1).unwrap().as_slice(), want.as_slice());
+        assert_eq!(max_pool(&x1, &p1).unwrap().shape(), &[2, 3, 3]);
+
+        let e = max_pool(&x1, &PoolNdParams::new(&[8])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "max_pool: window [8] does not fit input of spatial size [7] without padding; use padding=\"same\" or a \
+             smaller pool size"
+        );
+        assert!(matches!(max_pool(&x, &PoolNdParams::new(&[2])), Err(Error::Rank { expected: "3", .. })));
+        assert!(matches!(
+            avg_pool(&x1, &PoolNdParams::new(&[0]).with_strides(&[1])),
+            Err(Error::ZeroParameter { name: "pool_size", .. })
+        ));
+        assert!(matches!(
+            avg_pool(&x1, &PoolNdParams::new(&[1]).with_strides(&[1, 1])),
+            Err(Error::AxisCount { found: 2, .. })
+        ));
+        assert!(matches!(avg_pool(&x1, &PoolNdParams::new(&[])), Err(Error::AxisCount { found: 0, .. })));
+        assert!(matches!(max_pool_backward(&x1, &p1, &x1), Err(Error::GradShape { .. })));
+    }
+
+    #[test]
+    fn backward_3d_routes_and_spreads() {
+        // one 2x2x2 window over an iota volume: the max is the last element
+        let x = iota(&[1, 2, 2, 2, 1]);
+        let p = PoolNdParams::new(&[2, 2, 2]);
+        let dy = Tensor::from_vec(&[1, 1, 1, 1, 1], vec![8.0]).unwrap();
+        let mut want = vec![0.0; 8];
+        want[7] = 8.0;
+        assert_eq!(max_pool_backward(&x, &p, &dy).unwrap().as_slice(), want.as_slice());
+        assert_eq!(avg_pool_backward(&x, &p, &dy).unwrap().as_slice(), &[1.0; 8]);
+        assert_eq!(max_pool(&x, &p).unwrap().as_slice(), &[7.0]);
+        assert_eq!(avg_pool(&x, &p).unwrap().as_slice(), &[3.5]);
+    }
+
+    #[test]
+    fn parallel_paths_match_naive() {
+        // few outputs with image-sized windows, and many outputs: both run on several tasks
+        for (shape, pool, strides, same) in
+            [([4, 20, 20, 8], [20, 20], [20, 20], false), ([8, 34, 32, 16], [3, 2], [2, 2], true)]
+        {
+            let n: usize = shape.iter().product();
+            let x = Tensor::from_vec(&shape, (0..n).map(|i| ((i * 7919) % 101) as f32 - 50.0).collect()).unwrap();
+            let p = PoolParams::new(pool).with_strides(strides).with_padding(if same {
+                Padding::Same
+            } else {
+                Padding::Valid
+            });
+            assert_eq!(max_pool2d(&x, &p).unwrap(), naive(&x, &p, true));
+            assert!(avg_pool2d(&x, &p).unwrap().all_close(&naive(&x, &p, false), 1e-5, 1e-5));
+        }
+    }
+
+    #[test]
+    fn half_precision_average_rounds_every_partial_sum() {
+        // 2048 + 1 + 1 in float16: each +1 rounds back to 2048 (spacing 2 there); f32 gives 2050
+        let x = Tensor::from_vec(&[1, 3, 1], vec![2048.0, 1.0, 1.0]).unwrap();
+        let p = PoolNdParams::new(&[3]);
+        assert_eq!(avg_pool_in(&x, &p, DType::F16).unwrap().as_slice(), &[f16_to_f32(f32_to_f16(2048.0 / 3.0))]);
+        assert_eq!(avg_pool_in(&x, &p, DType::F32).unwrap().as_slice(), &[2050.0 / 3.0]);
+        assert_eq!(avg_pool_in(&x, &p, DType::F32).unwrap(), avg_pool(&x, &p).unwrap());
     }
 }

@@ -46,7 +46,10 @@ use crate::conv::{
 use crate::elementwise::{BinaryOp, UnaryOp, binary, binary_partials, for_each_row, select, unary};
 use crate::layout::{concat, stack, take_backward, take_checked, to_indices};
 use crate::matmul::matmul_ex;
-use crate::pool::{PoolParams, avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward};
+use crate::pool::{
+    PoolNdParams, PoolParams, avg_pool, avg_pool_backward, avg_pool2d, avg_pool2d_backward, max_pool,
+    max_pool_backward, max_pool2d, max_pool2d_backward,
+};
 use crate::shape::{normalize_axes, normalize_axis};
 use crate::{Error, Result, Tensor};
 
@@ -74,6 +77,8 @@ enum Op {
     Depthwise { strides: [usize; 2], dilation: [usize; 2], padding: Padding },
     MaxPool2d(PoolParams),
     AvgPool2d(PoolParams),
+    MaxPool(PoolNdParams),
+    AvgPool(PoolNdParams),
 }
 
 #[derive(Debug)]
@@ -342,6 +347,8 @@ fn node_backward(op: &Op, inputs: &[&Node], want: &[bool], y: &Tensor, g: &Tenso
         }
         Op::MaxPool2d(p) => one(max_pool2d_backward(x(0)?, p, g)?),
         Op::AvgPool2d(p) => one(avg_pool2d_backward(x(0)?, p, g)?),
+        Op::MaxPool(p) => one(max_pool_backward(x(0)?, p, g)?),
+        Op::AvgPool(p) => one(avg_pool_backward(x(0)?, p, g)?),
     }
 }
 
@@ -599,6 +606,18 @@ impl Var {
     pub fn avg_pool2d(&self, params: &PoolParams) -> Result<Var> {
         let v = avg_pool2d(&self.value, params)?;
         self.record("avg_pool2d", v, Op::AvgPool2d(*params), &[])
+    }
+
+    /// Max pooling over 1 to 3 spatial axes, channels last (see [`max_pool`]).
+    pub fn max_pool(&self, params: &PoolNdParams) -> Result<Var> {
+        let v = max_pool(&self.value, params)?;
+        self.record("max_pool", v, Op::MaxPool(params.clone()), &[])
+    }
+
+    /// Average pooling over 1 to 3 spatial axes, channels last, padded elements not counted.
+    pub fn avg_pool(&self, params: &PoolNdParams) -> Result<Var> {
+        let v = avg_pool(&self.value, params)?;
+        self.record("avg_pool", v, Op::AvgPool(params.clone()), &[])
     }
 }
 

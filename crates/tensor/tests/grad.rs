@@ -14,7 +14,9 @@
 #![allow(clippy::cloned_ref_to_slice_refs)]
 
 use proptest::prelude::*;
-use strata_tensor::{BinaryOp, Conv2dParams, Padding, Padding1d, PoolParams, Result, Tape, Tensor, UnaryOp, Var};
+use strata_tensor::{
+    BinaryOp, Conv2dParams, Padding, Padding1d, PoolNdParams, PoolParams, Result, Tape, Tensor, UnaryOp, Var,
+};
 
 #[derive(Clone, Copy, Debug)]
 struct Tier {
@@ -282,5 +284,26 @@ proptest! {
         check("avg_pool2d", &f, &[img], POLY);
         let f = move |v: &[Var]| v[0].max_pool2d(&p);
         check("max_pool2d", &f, &[distinct(seed, &[2, l, 4, 3])], PIECEWISE);
+    }
+
+    #[test]
+    fn pooling_1d_and_3d(l in 2usize..6, k in 1usize..4, s in 1usize..3, seed in any::<u64>(), same in any::<bool>()) {
+        for shape in [vec![2, l, 3], vec![1, l, 3, 2, 2]] {
+            let nd = shape.len() - 2;
+            let mut pool = vec![2; nd];
+            pool[0] = k;
+            let mut strides = vec![1; nd];
+            strides[0] = s;
+            let p = PoolNdParams::new(&pool).with_strides(&strides).with_same(same);
+            let x = uniform(seed, &shape, -1.0, 1.0);
+            if strata_tensor::avg_pool(&x, &p).is_err() {
+                continue;
+            }
+            let q = p.clone();
+            let f = move |v: &[Var]| v[0].avg_pool(&q);
+            check("avg_pool", &f, &[x], POLY);
+            let f = move |v: &[Var]| v[0].max_pool(&p);
+            check("max_pool", &f, &[distinct(seed, &shape)], PIECEWISE);
+        }
     }
 }

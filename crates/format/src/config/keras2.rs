@@ -83,7 +83,7 @@ fn scan(v: &Json, path: &mut ConfigPath, out: &mut Scan) -> Result<()> {
 }
 
 /// Tensor triples inside kwargs (tf-keras `TFOpLambda` and friends pass tensors by keyword).
-fn kwarg_refs(v: &Json, out: &mut Vec<TensorRef>) {
+pub(crate) fn kwarg_refs(v: &Json, out: &mut Vec<TensorRef>) {
     if let Some(r) = as_kwarg_ref(v) {
         out.push(r);
         return;

@@ -148,7 +148,7 @@ fn is_keras_tensor(v: &Json) -> bool {
     v.get("class_name").and_then(Json::as_str) == Some(KERAS_TENSOR)
 }
 
-fn tensor_walk(v: &Json, path: &mut ConfigPath, out: &mut Vec<TensorRef>) -> Result<()> {
+pub(crate) fn tensor_walk(v: &Json, path: &mut ConfigPath, out: &mut Vec<TensorRef>) -> Result<()> {
     if is_keras_tensor(v) {
         path.push_key("config");
         path.push_key("keras_history");

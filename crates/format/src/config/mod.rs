@@ -978,6 +978,27 @@ impl Node {
     pub fn all_inputs(&self) -> impl Iterator<Item = &TensorRef> {
         self.inputs.iter().chain(&self.kwarg_inputs)
     }
+
+    /// The top-level keyword each entry of [`Node::kwarg_inputs`] was passed under (`mask`,
+    /// `value`, `attention_mask`, ...), in the same order; a list-valued keyword repeats its name.
+    pub fn kwarg_input_names(&self) -> Vec<String> {
+        let Json::Object(o) = &self.kwargs else { return Vec::new() };
+        let mut keys: Vec<&str> = o.keys().collect();
+        keys.sort_unstable();
+        let mut names = Vec::with_capacity(self.kwarg_inputs.len());
+        for k in keys {
+            let Some(v) = o.get(k) else { continue };
+            let mut found = Vec::new();
+            match self.format {
+                NodeFormat::ArgsKwargs => {
+                    let _ = keras3::tensor_walk(v, &mut ConfigPath::root(), &mut found);
+                }
+                NodeFormat::LegacyList => keras2::kwarg_refs(v, &mut found),
+            }
+            names.extend(std::iter::repeat_n(k.to_string(), found.len()));
+        }
+        names
+    }
 }
 
 #[cfg(test)]

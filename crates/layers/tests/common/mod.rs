@@ -75,6 +75,11 @@ pub fn run_case(dir: &Path, model_file: &str) -> Outcome {
         Ok(f) => f,
         Err(e) => return Outcome::Fail(format!("open: {e}")),
     };
+    run_file(&file, &dir.join("io.npz"))
+}
+
+/// Runs an opened model file (config and weights) against the oracle's `io.npz`.
+pub fn run_file(file: &strata_format::model::ModelFile, npz: &Path) -> Outcome {
     let Some(config) = file.config.as_ref() else { return Outcome::Fail("no config".into()) };
     let missing = unsupported_layers(config);
     if !missing.is_empty() {
@@ -82,11 +87,11 @@ pub fn run_case(dir: &Path, model_file: &str) -> Outcome {
     }
     let Some(store) = file.weights.as_ref() else { return Outcome::Fail("no weights".into()) };
     let _ = store;
-    let model = match Model::from_file(&file) {
+    let model = match Model::from_file(file) {
         Ok(m) => m,
         Err(e) => return Outcome::Fail(format!("build: {e}")),
     };
-    let (ins, outs) = read_npz(&dir.join("io.npz"));
+    let (ins, outs) = read_npz(npz);
     let got = match model.predict(&ins) {
         Ok(g) => g,
         Err(e) => return Outcome::Fail(format!("predict: {e}")),
