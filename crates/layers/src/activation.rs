@@ -181,6 +181,36 @@ fn erf(x: f64) -> f64 {
 }
 
 impl Activation {
+    /// `activation(y + bias)` with `bias` along the last axis, in one pass over `y`'s own buffer
+    /// (no new tensor when `y` is not shared, as right after a matmul). Same numbers as
+    /// `apply(&y.add(bias))`.
+    pub fn apply_with_bias(
+        self,
+        y: Tensor,
+        bias: Option<&Tensor>,
+    ) -> std::result::Result<Tensor, strata_tensor::Error> {
+        use Activation as A;
+        use strata_tensor::UnaryOp as U;
+        match self {
+            A::Linear if bias.is_none() => Ok(y),
+            A::Linear => y.bias_map(bias, |v| v),
+            A::Relu => y.bias_map(bias, |v| if v > 0.0 || v.is_nan() { v } else { 0.0 }),
+            A::Sigmoid => y.bias_map(bias, |v| U::Sigmoid.apply(v)),
+            A::Tanh => y.bias_map(bias, f32::tanh),
+            A::Swish => y.bias_map(bias, |v| v / (1.0 + (-v).exp())),
+            A::Relu6 => y.bias_map(bias, |v| v.clamp(0.0, 6.0)),
+            A::LeakyRelu(a) => y.bias_map(bias, move |v| if v > 0.0 { v } else { a * v }),
+            A::Exponential => y.bias_map(bias, f32::exp),
+            A::Softplus => y.bias_map(bias, |v| U::Softplus.apply(v)),
+            A::HardSigmoid3 => y.bias_map(bias, |v| (v + 3.0).clamp(0.0, 6.0) / 6.0),
+            A::HardSigmoid2 => y.bias_map(bias, |v| (0.2 * v + 0.5).clamp(0.0, 1.0)),
+            other => {
+                let y = if bias.is_some() { y.bias_map(bias, |v| v)? } else { y };
+                other.apply(&y)
+            }
+        }
+    }
+
     /// Applies the activation.
     pub fn apply(self, x: &Tensor) -> std::result::Result<Tensor, strata_tensor::Error> {
         use Activation as A;
@@ -274,6 +304,35 @@ mod tests {
         assert!((erf(2.0) - 0.995_322_265_0).abs() < 1e-9);
         assert!((erf(-1.0) + 0.842_700_792_9).abs() < 1e-9);
         assert!((erf(3.5) - 0.999_999_256_9).abs() < 1e-9);
+    }
+
+    #[test]
+    fn fused_bias_activation_equals_add_then_apply() {
+        let y = Tensor::from_vec(&[3, 4], (0..12).map(|v| v as f32 * 0.7 - 4.0).collect()).unwrap();
+        let b = Tensor::from_vec(&[4], vec![0.5, -1.0, 2.0, -0.25]).unwrap();
+        let all = [
+            "linear",
+            "relu",
+            "sigmoid",
+            "tanh",
+            "softmax",
+            "gelu",
+            "swish",
+            "elu",
+            "selu",
+            "softplus",
+            "softsign",
+            "relu6",
+            "leaky_relu",
+            "exponential",
+            "hard_sigmoid",
+        ];
+        for name in all {
+            let a = parse_name(name, ConfigDialect::Keras3).unwrap();
+            let want = a.apply(&y.add(&b).unwrap()).unwrap();
+            assert_eq!(a.apply_with_bias(y.clone(), Some(&b)).unwrap(), want, "{name}");
+            assert_eq!(a.apply_with_bias(y.clone(), None).unwrap(), a.apply(&y).unwrap(), "{name}");
+        }
     }
 
     #[test]

@@ -489,6 +489,11 @@ impl Layer for Builtin {
         let y = match &self.kind {
             Kind::Identity => m.one(inputs)?.clone(),
             Kind::Activation(a) => m.t(a.apply(m.one(inputs)?))?,
+            Kind::Dense { kernel, bias, activation } if self.compute.is_none() => {
+                // float32: one matmul, then bias + activation fused in place on its result.
+                let y = m.t(m.one(inputs)?.matmul(kernel))?;
+                m.t(activation.apply_with_bias(y, bias.as_ref()))?
+            }
             Kind::Dense { kernel, bias, activation } => {
                 let kernel = self.rnd(kernel.clone())?;
                 let mut y = self.rnd(m.t(m.one(inputs)?.matmul(&kernel))?)?;

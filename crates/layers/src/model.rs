@@ -34,6 +34,13 @@ struct CallSpec {
 }
 
 impl CallSpec {
+    /// Every tensor the call reads: positional, keyword and explicit-mask references.
+    fn refs(&self) -> impl Iterator<Item = &TensorRef> {
+        self.inputs.iter().chain(self.kw.iter().map(|(_, r)| r)).chain(self.masks.iter().flatten())
+    }
+}
+
+impl CallSpec {
     fn of(node: &Node) -> CallSpec {
         let names = node.kwarg_input_names();
         let mut kw = Vec::new();
@@ -336,6 +343,21 @@ impl Model {
         }
         // (entry, call) -> outputs with masks
         let mut done: HashMap<(usize, usize), Masked> = HashMap::new();
+        // How many later reads each call's outputs have; once all have happened the outputs are
+        // dropped, so a deep graph holds only its live activations (model outputs are kept).
+        let mut uses: HashMap<(usize, usize), usize> = HashMap::new();
+        for spec in self.entries.iter().flat_map(|e| e.calls.iter()) {
+            for r in spec.refs() {
+                if let Ok(Some(key)) = self.call_of(r, false) {
+                    *uses.entry(key).or_default() += 1;
+                }
+            }
+        }
+        for r in &self.outputs {
+            if let Ok(Some(key)) = self.call_of(r, true) {
+                *uses.entry(key).or_default() += 1;
+            }
+        }
         let mut pending: Vec<(usize, usize)> = self
             .entries
             .iter()
@@ -391,6 +413,17 @@ impl Model {
                 if ready {
                     let call = CallArgs { kw_tensors: &kw, args: &spec.args, kwargs: &spec.kwargs, training };
                     done.insert((i, c), entry.layer.call(&args, &arg_masks, &call)?);
+                    drop((args, arg_masks, kw));
+                    for r in spec.refs() {
+                        if let Ok(Some(key)) = self.call_of(r, false)
+                            && let Some(n) = uses.get_mut(&key)
+                        {
+                            *n = n.saturating_sub(1);
+                            if *n == 0 {
+                                done.remove(&key);
+                            }
+                        }
+                    }
                 } else {
                     still.push((i, c));
                 }
@@ -416,20 +449,12 @@ impl Model {
         Ok((outs, out_masks))
     }
 
-    fn resolve(
-        &self,
-        r: &TensorRef,
-        in_model_io: bool,
-        fed: &HashMap<&str, (Tensor, Option<Tensor>)>,
-        done: &HashMap<(usize, usize), Masked>,
-    ) -> Result<Option<(Tensor, Option<Tensor>)>> {
+    /// The `(entry, call)` whose outputs `r` reads, or `None` for a model input.
+    fn call_of(&self, r: &TensorRef, in_model_io: bool) -> Result<Option<(usize, usize)>> {
         let &i = self.index.get(&r.layer).ok_or_else(|| self.graph_err(format!("{r} names no layer of the model")))?;
         let entry = self.entries.get(i).ok_or_else(|| self.graph_err(format!("{r} names no layer of the model")))?;
         if entry.is_input {
-            return fed
-                .get(r.layer.as_str())
-                .map(|t| Some(t.clone()))
-                .ok_or_else(|| self.graph_err(format!("input layer `{}` is not a model input", r.layer)));
+            return Ok(None);
         }
         let (io, node) = self.bases.get(i).copied().unwrap_or((0, 0));
         let base = if in_model_io { io } else { node };
@@ -444,7 +469,23 @@ impl Model {
                 entry.calls.len()
             )));
         }
-        match done.get(&(i, call)) {
+        Ok(Some((i, call)))
+    }
+
+    fn resolve(
+        &self,
+        r: &TensorRef,
+        in_model_io: bool,
+        fed: &HashMap<&str, (Tensor, Option<Tensor>)>,
+        done: &HashMap<(usize, usize), Masked>,
+    ) -> Result<Option<(Tensor, Option<Tensor>)>> {
+        let Some(key) = self.call_of(r, in_model_io)? else {
+            return fed
+                .get(r.layer.as_str())
+                .map(|t| Some(t.clone()))
+                .ok_or_else(|| self.graph_err(format!("input layer `{}` is not a model input", r.layer)));
+        };
+        match done.get(&key) {
             None => Ok(None),
             Some((outs, masks)) => outs
                 .get(r.tensor_index)

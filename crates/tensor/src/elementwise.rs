@@ -368,6 +368,36 @@ where
     }
 }
 
+/// When `small` (leading 1s dropped) equals the trailing axes of `out`, its element count: the period
+/// with which it repeats through `out`. `None` otherwise (or when it is empty).
+fn suffix_period(small: &[usize], out: &[usize]) -> Option<usize> {
+    let lead = small.iter().take_while(|&&d| d == 1).count();
+    let core = small.get(lead..)?;
+    let tail = out.get(out.len().checked_sub(core.len())?..)?;
+    let p: usize = core.iter().product();
+    (core == tail && p > 0).then_some(p)
+}
+
+/// `out[i] = f(big[i], small[i % period])`, in chunks of the period (parallel when large).
+fn tiled(big: &[f32], small: &[f32], period: usize, f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+    let mut out = vec![0f32; big.len()];
+    let row = |dst: &mut [f32], src: &[f32]| {
+        for ((d, &p), &q) in dst.iter_mut().zip(src).zip(small) {
+            *d = f(p, q);
+        }
+    };
+    if big.len() >= PAR_THRESHOLD {
+        let rows_per_task = (PAR_THRESHOLD / period).max(1);
+        let chunk = period * rows_per_task;
+        out.par_chunks_mut(chunk).zip(big.par_chunks(chunk)).for_each(|(d, s)| {
+            d.chunks_mut(period).zip(s.chunks(period)).for_each(|(d, s)| row(d, s));
+        });
+    } else {
+        out.chunks_mut(period).zip(big.chunks(period)).for_each(|(d, s)| row(d, s));
+    }
+    out
+}
+
 /// Applies a broadcasting binary op.
 pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let out_shape = broadcast_shapes(op.name(), a.shape(), b.shape())?;
@@ -381,6 +411,11 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
                 } else {
                     x.iter().zip(y.iter()).map(|(&p, &q)| f(p, q)).collect()
                 }
+            } else if let Some(p) = suffix_period(b.shape(), &out_shape).filter(|_| a.shape() == out_shape.as_slice()) {
+                // b repeats along the leading axes (a bias over the last axes): contiguous, vectorizable.
+                tiled(x, y, p, |p, q| f(p, q))
+            } else if let Some(p) = suffix_period(a.shape(), &out_shape).filter(|_| b.shape() == out_shape.as_slice()) {
+                tiled(y, x, p, |q, p| f(p, q))
             } else {
                 let sa = broadcast_strides(a.shape(), &out_shape);
                 let sb = broadcast_strides(b.shape(), &out_shape);
@@ -519,6 +554,36 @@ pub fn select(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
 }
 
 impl Tensor {
+    /// `f(self + bias)` in one pass, with `bias` (shape `[c]`, or `None`) added along the last axis
+    /// of size `c`. The result reuses `self`'s buffer when it is not shared (the usual case right
+    /// after a matmul or convolution), so no new tensor is allocated. Large tensors run in parallel.
+    pub fn bias_map(self, bias: Option<&Tensor>, f: impl Fn(f32) -> f32 + Sync) -> Result<Tensor> {
+        let c = self.shape().last().copied().unwrap_or(1);
+        if let Some(b) = bias
+            && (b.len() != c || self.rank() == 0)
+        {
+            return Err(crate::Error::Broadcast {
+                op: "bias_map",
+                lhs: self.shape().to_vec(),
+                rhs: b.shape().to_vec(),
+            });
+        }
+        let shape = self.shape().to_vec();
+        let mut data = self.into_vec();
+        let row = |dst: &mut [f32]| match bias {
+            Some(b) => dst.iter_mut().zip(b.as_slice()).for_each(|(d, &q)| *d = f(*d + q)),
+            None => dst.iter_mut().for_each(|d| *d = f(*d)),
+        };
+        let c = c.max(1);
+        if data.len() >= PAR_THRESHOLD {
+            let chunk = c * (PAR_THRESHOLD / c).max(1);
+            data.par_chunks_mut(chunk).for_each(|d| d.chunks_mut(c).for_each(row));
+        } else {
+            data.chunks_mut(c).for_each(row);
+        }
+        Ok(Tensor::from_parts(shape, data))
+    }
+
     /// Applies any [`UnaryOp`].
     pub fn map(&self, op: UnaryOp) -> Tensor {
         unary(op, self)
@@ -551,6 +616,40 @@ mod tests {
             "add: shapes [2, 1] and [3, 1] cannot be broadcast: aligned from the right, each pair of dimensions must \
              be equal or one of them 1"
         );
+    }
+
+    #[test]
+    fn suffix_broadcast_fast_path_matches_general_path() {
+        // [2, 3, 4] + [3, 4] and [1, 4] (suffix fast path) vs the same through a [2, 3, 4] copy.
+        let n = 2 * 3 * 4;
+        let a = t(&[2, 3, 4], &(0..n).map(|v| v as f32 * 0.5).collect::<Vec<_>>());
+        for bs in [&[3usize, 4][..], &[1, 4], &[4], &[1, 1, 4]] {
+            let m: usize = bs.iter().product();
+            let b = t(bs, &(0..m).map(|v| 10.0 - v as f32).collect::<Vec<_>>());
+            let full = b.broadcast_to(&[2, 3, 4]).unwrap();
+            assert_eq!(a.sub(&b).unwrap(), a.sub(&full).unwrap(), "{bs:?}");
+            assert_eq!(b.sub(&a).unwrap(), full.sub(&a).unwrap(), "{bs:?}");
+        }
+        // Large enough for the parallel path.
+        let big = Tensor::from_vec(&[3000, 16], (0..48000).map(|v| (v % 97) as f32).collect()).unwrap();
+        let bias = t(&[16], &(0..16).map(|v| v as f32).collect::<Vec<_>>());
+        let want: Vec<f32> = big.as_slice().iter().enumerate().map(|(i, &v)| v * (i % 16) as f32).collect();
+        assert_eq!(big.mul(&bias).unwrap().as_slice(), want.as_slice());
+    }
+
+    #[test]
+    fn bias_map_adds_along_last_axis_then_maps() {
+        let x = t(&[2, 3], &[1.0, -2.0, 3.0, -4.0, 5.0, -6.0]);
+        let y = x.clone().bias_map(Some(&t(&[3], &[1.0, 1.0, -10.0])), |v| v.max(0.0)).unwrap();
+        assert_eq!(y.as_slice(), &[2.0, 0.0, 0.0, 0.0, 6.0, 0.0]);
+        assert_eq!(x.as_slice()[0], 1.0, "a shared input is not modified");
+        let y = x.clone().bias_map(None, |v| v * 2.0).unwrap();
+        assert_eq!(y.as_slice(), &[2.0, -4.0, 6.0, -8.0, 10.0, -12.0]);
+        let big = Tensor::from_vec(&[5000, 8], vec![1.0; 40000]).unwrap();
+        let y = big.bias_map(Some(&t(&[8], &[1.0; 8])), |v| v).unwrap();
+        assert!(y.as_slice().iter().all(|&v| v == 2.0));
+        let e = x.bias_map(Some(&t(&[2], &[0.0; 2])), |v| v).unwrap_err();
+        assert!(e.to_string().contains("bias_map: shapes [2, 3] and [2]"), "{e}");
     }
 
     #[test]
