@@ -141,9 +141,9 @@ struct Node {
     value: Tensor,
 }
 
-type Nodes = Arc<Mutex<Vec<Node>>>;
+type Nodes = Arc<Mutex<Vec<Arc<Node>>>>;
 
-fn lock(nodes: &Nodes) -> MutexGuard<'_, Vec<Node>> {
+fn lock(nodes: &Nodes) -> MutexGuard<'_, Vec<Arc<Node>>> {
     // A panic while holding the lock cannot leave the node list half-written (pushes are atomic).
     nodes.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -213,7 +213,7 @@ impl Tape {
     fn push(&self, op: Op, inputs: Vec<Input>, mut out: Tensor) -> Tensor {
         let mut nodes = lock(&self.nodes);
         let id = nodes.len();
-        nodes.push(Node { op, inputs, value: out.detach() });
+        nodes.push(Arc::new(Node { op, inputs, value: out.detach() }));
         out.track = Some(Arc::new(Tracked { nodes: Arc::clone(&self.nodes), id }));
         out
     }
@@ -224,7 +224,9 @@ impl Tape {
         let Some(tr) = loss.track.as_ref().filter(|tr| Arc::ptr_eq(&tr.nodes, &self.nodes)) else {
             return Err(Error::NotTracked { op: "backward" });
         };
-        let nodes = lock(&self.nodes);
+        // A snapshot (cheap `Arc` clones), so the lock is not held while gradients are computed: a custom
+        // backward may then use tensors of this tape without deadlocking.
+        let nodes: Vec<Arc<Node>> = lock(&self.nodes).clone();
         let mut grads: Vec<Option<Tensor>> = vec![None; nodes.len()];
         let start = tr.id.min(nodes.len().saturating_sub(1));
         if let Some(slot) = grads.get_mut(start) {
@@ -530,7 +532,7 @@ fn node_backward(op: &Op, inputs: &[Input], want: &[bool], y: &Tensor, g: &Tenso
                         what: "the backward returned a different number of gradients than the op has inputs",
                     });
                 }
-                // Gradients handed back must not be tracked (the tape is locked during backward).
+                // Gradients are plain values (no higher-order tracking).
                 Ok(grads.into_iter().map(|g| g.map(|g| g.detach())).collect())
             }
         },
@@ -733,6 +735,35 @@ mod tests {
         // A branch the loss does not depend on is never visited.
         let z = x.square().sum(None, false).unwrap();
         assert!(tape.backward(&z).is_ok());
+    }
+
+    #[test]
+    fn custom_backward_may_use_tensors_of_the_same_tape() {
+        let tape = Tape::new();
+        let x = tape.watch(&Tensor::from_vec(&[2], vec![1.0, 2.0]).unwrap());
+        let w = tape.watch(&Tensor::from_vec(&[2], vec![3.0, 4.0]).unwrap());
+        let wc = w.clone();
+        let y = custom_op(
+            "times_w",
+            &[&x],
+            x.detach().mul(&w.detach()).unwrap(),
+            Some(Arc::new(move |_: &[Tensor], _: &Tensor, g: &Tensor| Ok(vec![Some(g.mul(&wc)?)]))),
+        )
+        .unwrap();
+        let g = tape.backward(&y).unwrap();
+        assert_eq!(g.get(&x).unwrap().as_slice(), &[3.0, 4.0]);
+    }
+
+    #[test]
+    fn watching_a_tensor_of_another_tape_starts_afresh() {
+        let outer = Tape::new();
+        let a = outer.watch(&Tensor::scalar(2.0));
+        let inner = Tape::new();
+        let b = inner.watch(&a.square());
+        let y = b.scale(3.0);
+        assert_eq!(inner.backward(&y).unwrap().get(&b).unwrap().item(), Some(3.0));
+        assert_eq!(outer.backward(&y).unwrap_err(), Error::NotTracked { op: "backward" });
+        assert!(a.square().mul(&b).is_err(), "mixing the two tapes in one op is refused");
     }
 
     #[test]
