@@ -384,6 +384,16 @@ where
 
 /// Applies a broadcasting binary op.
 pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let out = binary_kernel(op, a, b)?;
+    if op.is_comparison() {
+        // Piecewise constant: the gradient is zero almost everywhere, so the result is a constant.
+        return Ok(out);
+    }
+    record(op.name(), &[a, b], out, || Op::Binary(op))
+}
+
+/// The forward kernel of [`binary`] (never recorded).
+fn binary_kernel(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let out_shape = broadcast_shapes(op.name(), a.shape(), b.shape())?;
     let (x, y) = (a.as_slice(), b.as_slice());
     macro_rules! run {
@@ -415,12 +425,7 @@ pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         BinaryOp::Div => run!(|p: f32, q: f32| p / q),
         other => run!(move |p: f32, q: f32| other.apply(p, q)),
     };
-    let out = Tensor::from_parts(out_shape, data);
-    if op.is_comparison() {
-        // Piecewise constant: the gradient is zero almost everywhere, so the result is a constant.
-        return Ok(out);
-    }
-    record(op.name(), &[a, b], out, || Op::Binary(op))
+    Ok(Tensor::from_parts(out_shape, data))
 }
 
 /// For `y = op(a, b)` with upstream gradient `g` (shape of `y`), returns the gradients with respect
