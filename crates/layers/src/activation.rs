@@ -138,8 +138,38 @@ fn softplus(v: f32) -> f32 {
     v.max(0.0) + (-v.abs()).exp().ln_1p()
 }
 
-fn map(x: &Tensor, f: impl Fn(f32) -> f32) -> std::result::Result<Tensor, strata_tensor::Error> {
-    Tensor::from_vec(x.shape(), x.as_slice().iter().map(|&v| f(v)).collect())
+/// Applies `f` elementwise for an activation without a derivative yet: when a tape tracks `x`, the
+/// op is recorded without a backward, so training through it fails naming it instead of being wrong.
+fn map_nd(x: &Tensor, name: &'static str, f: impl Fn(f32) -> f32) -> std::result::Result<Tensor, strata_tensor::Error> {
+    let y = Tensor::from_vec(x.shape(), x.as_slice().iter().map(|&v| f(v)).collect())?;
+    if !x.is_tracked() {
+        return Ok(y);
+    }
+    strata_tensor::custom_op(name, &[x], y, None)
+}
+
+/// Applies `f` elementwise; when a tape tracks `x`, records the op with derivative `df` so the activation
+/// stays differentiable (the forward values are the same either way).
+fn map(
+    x: &Tensor,
+    name: &'static str,
+    f: impl Fn(f32) -> f32,
+    df: impl Fn(f32) -> f32 + Send + Sync + 'static,
+) -> std::result::Result<Tensor, strata_tensor::Error> {
+    let y = Tensor::from_vec(x.shape(), x.as_slice().iter().map(|&v| f(v)).collect())?;
+    if !x.is_tracked() {
+        return Ok(y);
+    }
+    let backward = move |ins: &[Tensor], _y: &Tensor, g: &Tensor| {
+        let x = ins.first().ok_or(strata_tensor::Error::Empty { op: name })?;
+        let d = Tensor::from_vec(x.shape(), x.as_slice().iter().map(|&v| df(v)).collect())?;
+        Ok(vec![Some(d.mul(g)?)])
+    };
+    strata_tensor::custom_op(name, &[x], y, Some(std::sync::Arc::new(backward)))
+}
+
+fn sigmoid64(v: f64) -> f64 {
+    1.0 / (1.0 + (-v).exp())
 }
 
 /// erf with about 1e-7 relative accuracy (series near 0, continued-fraction style tail via erfc).
@@ -191,6 +221,14 @@ impl Activation {
     ) -> std::result::Result<Tensor, strata_tensor::Error> {
         use Activation as A;
         use strata_tensor::UnaryOp as U;
+        // The fused loop writes in place outside the tensor ops: under a tape, take the recorded path.
+        if y.is_tracked() || bias.is_some_and(Tensor::is_tracked) {
+            let y = match bias {
+                Some(b) => y.add(b)?,
+                None => y,
+            };
+            return self.apply(&y);
+        }
         match self {
             A::Linear if bias.is_none() => Ok(y),
             A::Linear => y.bias_map(bias, |v| v),
@@ -220,37 +258,82 @@ impl Activation {
             A::Sigmoid => Ok(x.sigmoid()),
             A::Tanh => Ok(x.tanh()),
             A::Softmax => x.softmax(-1),
-            A::Gelu { approximate: false } => map(x, |v| {
-                let v = f64::from(v);
-                (0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2))) as f32
-            }),
-            A::Gelu { approximate: true } => map(x, |v| {
-                let v = f64::from(v);
-                let c = (2.0 / std::f64::consts::PI).sqrt();
-                (0.5 * v * (1.0 + (c * (v + 0.044715 * v * v * v)).tanh())) as f32
-            }),
-            A::Swish => map(x, |v| v / (1.0 + (-v).exp())),
-            A::Elu => map(x, |v| if v > 0.0 { v } else { v.exp_m1() }),
+            A::Gelu { approximate: false } => map(
+                x,
+                "gelu",
+                |v| {
+                    let v = f64::from(v);
+                    (0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2))) as f32
+                },
+                |v| {
+                    let v = f64::from(v);
+                    let cdf = 0.5 * (1.0 + erf(v / std::f64::consts::SQRT_2));
+                    let pdf = (-0.5 * v * v).exp() / (2.0 * std::f64::consts::PI).sqrt();
+                    (cdf + v * pdf) as f32
+                },
+            ),
+            A::Gelu { approximate: true } => map(
+                x,
+                "gelu",
+                |v| {
+                    let v = f64::from(v);
+                    let c = (2.0 / std::f64::consts::PI).sqrt();
+                    (0.5 * v * (1.0 + (c * (v + 0.044715 * v * v * v)).tanh())) as f32
+                },
+                |v| {
+                    let v = f64::from(v);
+                    let c = (2.0 / std::f64::consts::PI).sqrt();
+                    let t = (c * (v + 0.044715 * v * v * v)).tanh();
+                    (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * c * (1.0 + 3.0 * 0.044715 * v * v)) as f32
+                },
+            ),
+            A::Swish => map(
+                x,
+                "swish",
+                |v| v / (1.0 + (-v).exp()),
+                |v| {
+                    let s = sigmoid64(f64::from(v));
+                    (s * (1.0 + f64::from(v) * (1.0 - s))) as f32
+                },
+            ),
+            A::Elu => map(x, "elu", |v| if v > 0.0 { v } else { v.exp_m1() }, |v| if v > 0.0 { 1.0 } else { v.exp() }),
             A::Selu => {
                 const ALPHA: f32 = 1.673_263_2;
                 const SCALE: f32 = 1.050_701;
-                map(x, |v| if v > 0.0 { SCALE * v } else { SCALE * ALPHA * v.exp_m1() })
+                map(
+                    x,
+                    "selu",
+                    |v| if v > 0.0 { SCALE * v } else { SCALE * ALPHA * v.exp_m1() },
+                    |v| if v > 0.0 { SCALE } else { SCALE * ALPHA * v.exp() },
+                )
             }
             A::Softplus => Ok(x.map(strata_tensor::UnaryOp::Softplus)),
-            A::Softsign => map(x, |v| v / (1.0 + v.abs())),
-            A::Relu6 => map(x, |v| v.clamp(0.0, 6.0)),
-            A::LeakyRelu(a) => map(x, move |v| if v > 0.0 { v } else { a * v }),
+            A::Softsign => map(x, "softsign", |v| v / (1.0 + v.abs()), |v| 1.0 / ((1.0 + v.abs()) * (1.0 + v.abs()))),
+            A::Relu6 => map(x, "relu6", |v| v.clamp(0.0, 6.0), |v| f32::from(u8::from(v > 0.0 && v < 6.0))),
+            A::LeakyRelu(a) => {
+                map(x, "leaky_relu", move |v| if v > 0.0 { v } else { a * v }, move |v| if v > 0.0 { 1.0 } else { a })
+            }
             A::Exponential => Ok(x.exp()),
-            A::HardSigmoid3 => map(x, |v| (v + 3.0).clamp(0.0, 6.0) / 6.0),
-            A::HardSigmoid2 => map(x, |v| (0.2 * v + 0.5).clamp(0.0, 1.0)),
+            A::HardSigmoid3 => map(
+                x,
+                "hard_sigmoid",
+                |v| (v + 3.0).clamp(0.0, 6.0) / 6.0,
+                |v| if v > -3.0 && v < 3.0 { 1.0 / 6.0 } else { 0.0 },
+            ),
+            A::HardSigmoid2 => map(
+                x,
+                "hard_sigmoid",
+                |v| (0.2 * v + 0.5).clamp(0.0, 1.0),
+                |v| if v > -2.5 && v < 2.5 { 0.2 } else { 0.0 },
+            ),
             A::LogSoftmax => x.log_softmax(-1),
-            A::Mish => map(x, |v| v * softplus(v).tanh()),
-            A::HardSwish => map(x, |v| v * (v + 3.0).clamp(0.0, 6.0) / 6.0),
-            A::Celu => map(x, |v| v.max(0.0) + v.min(0.0).exp_m1()),
-            A::TanhShrink => map(x, |v| v - v.tanh()),
-            A::HardTanh => map(x, |v| v.clamp(-1.0, 1.0)),
-            A::HardShrink => map(x, |v| if v.abs() > 0.5 { v } else { 0.0 }),
-            A::SoftShrink => map(x, |v| {
+            A::Mish => map_nd(x, "mish", |v| v * softplus(v).tanh()),
+            A::HardSwish => map_nd(x, "hard_swish", |v| v * (v + 3.0).clamp(0.0, 6.0) / 6.0),
+            A::Celu => map_nd(x, "celu", |v| v.max(0.0) + v.min(0.0).exp_m1()),
+            A::TanhShrink => map_nd(x, "tanh_shrink", |v| v - v.tanh()),
+            A::HardTanh => map_nd(x, "hard_tanh", |v| v.clamp(-1.0, 1.0)),
+            A::HardShrink => map_nd(x, "hard_shrink", |v| if v.abs() > 0.5 { v } else { 0.0 }),
+            A::SoftShrink => map_nd(x, "soft_shrink", |v| {
                 if v > 0.5 {
                     v - 0.5
                 } else if v < -0.5 {
@@ -259,7 +342,7 @@ impl Activation {
                     0.0
                 }
             }),
-            A::SparsePlus => map(x, |v| {
+            A::SparsePlus => map_nd(x, "sparse_plus", |v| {
                 if v <= -1.0 {
                     0.0
                 } else if v >= 1.0 {
@@ -268,9 +351,9 @@ impl Activation {
                     (v + 1.0) * (v + 1.0) / 4.0
                 }
             }),
-            A::Squareplus => map(x, |v| (v + (v * v + 4.0).sqrt()) / 2.0),
-            A::LogSigmoid => map(x, |v| -softplus(-v)),
-            A::SparseSigmoid => map(x, |v| {
+            A::Squareplus => map_nd(x, "squareplus", |v| (v + (v * v + 4.0).sqrt()) / 2.0),
+            A::LogSigmoid => map_nd(x, "log_sigmoid", |v| -softplus(-v)),
+            A::SparseSigmoid => map_nd(x, "sparse_sigmoid", |v| {
                 if v <= -1.0 {
                     0.0
                 } else if v >= 1.0 {

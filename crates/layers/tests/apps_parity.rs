@@ -16,7 +16,7 @@ const APPS: &[&str] = &["mobilenetv2", "resnet50", "efficientnetb0"];
 /// Layer classes these models use that other layer families are adding in parallel. A model that
 /// needs one of them is skipped with a note while strata lacks it; once strata supports a class
 /// listed here, the test fails until the class is removed from this list (so the list only shrinks).
-const PENDING_CLASSES: &[&str] = &["ReLU"];
+const PENDING_CLASSES: &[&str] = &[];
 
 /// Deep random-weight networks accumulate float32 rounding differently from Keras's kernels
 /// (conv algorithms, summation order) over 50+ layers: `|got - want| <= ABS + REL * |want|`.

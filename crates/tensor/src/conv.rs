@@ -17,6 +17,7 @@ use rayon::prelude::*;
 
 use crate::elementwise::for_each_row;
 use crate::matmul::{MatRef, gemm_f32};
+use crate::tape::{Op, record, record1};
 use crate::{Error, Result, Tensor};
 
 /// Scratch budget for im2col, in f32 elements (4 MiB): small enough that the patches stay in cache
@@ -578,7 +579,7 @@ impl Geometry {
 pub fn conv2d(x: &Tensor, kernel: &Tensor, params: &Conv2dParams) -> Result<Tensor> {
     let g = Geometry::new("conv2d", x.shape(), kernel.shape(), params)?;
     let out = g.forward(x.as_slice(), kernel.as_slice())?;
-    Ok(Tensor::from_parts(g.out_shape(), out))
+    record("conv2d", &[x, kernel], Tensor::from_parts(g.out_shape(), out), || Op::Conv2d(*params))
 }
 
 /// Gradients of [`conv2d`] with respect to `x` and `kernel` given the output gradient `dy`.
@@ -675,7 +676,11 @@ pub fn depthwise_conv2d(
             }
         }
     });
-    Ok(Tensor::from_parts(g.out_shape(), out))
+    record("depthwise_conv2d", &[x, kernel], Tensor::from_parts(g.out_shape(), out), || Op::Depthwise {
+        strides,
+        dilation,
+        padding,
+    })
 }
 
 /// Gradients of [`depthwise_conv2d`] with respect to `x` and `kernel`. The kernel gradient is summed
@@ -788,7 +793,7 @@ pub(crate) fn depthwise_as_grouped(
             expected: kc,
         });
     }
-    let k2 = kernel.reshape(&[kh, kw, 1, kc * mult])?;
+    let k2 = kernel.detach().reshape(&[kh, kw, 1, kc * mult])?;
     Ok((k2, Conv2dParams { strides, dilation, padding, groups: kc.max(1) }))
 }
 
@@ -797,7 +802,8 @@ pub(crate) fn depthwise_as_grouped(
 pub fn conv_nd(x: &Tensor, kernel: &Tensor, params: &ConvParams) -> Result<Tensor> {
     let g = Geometry::nd("conv", x.shape(), kernel.shape(), params)?;
     let out = g.forward(x.as_slice(), kernel.as_slice())?;
-    Ok(Tensor::from_parts(g.out_shape_nd(x.rank() - 2), out))
+    let out = Tensor::from_parts(g.out_shape_nd(x.rank() - 2), out);
+    record("conv", &[x, kernel], out, || Op::ConvNd(params.clone()))
 }
 
 /// Gradients of [`conv_nd`] with respect to `x` and `kernel` given the output gradient `dy`.
@@ -925,7 +931,10 @@ pub fn conv_transpose_nd(
     let (g, full) = transpose_geometry("conv_transpose", x.shape(), kernel.shape(), params, output_padding)?;
     let (dx, _) = g.backward(&[], kernel.as_slice(), x.as_slice(), true, false)?;
     let dx = dx.ok_or(Error::Internal { op: "conv_transpose", what: "no result" })?;
-    Ok(Tensor::from_parts(full, dx))
+    record("conv_transpose", &[x, kernel], Tensor::from_parts(full, dx), || Op::ConvTranspose {
+        params: params.clone(),
+        output_padding: output_padding.map(<[usize]>::to_vec),
+    })
 }
 
 /// Gradients of [`conv_transpose_nd`] with respect to `x` and `kernel` given the output gradient
@@ -987,7 +996,41 @@ pub fn extract_patches(x: &Tensor, window: &[usize], params: &ConvParams) -> Res
     if let Some(last) = shape.last_mut() {
         *last = k;
     }
-    Ok(Tensor::from_parts(shape, cols))
+    Ok(record1(x, Tensor::from_parts(shape, cols), || Op::ExtractPatches {
+        window: window.to_vec(),
+        params: params.clone(),
+    }))
+}
+
+/// Gradient of [`extract_patches`] with respect to `x`: the patch gradients `dy` added back into the input
+/// positions they were copied from (col2im).
+pub fn extract_patches_backward(x: &Tensor, window: &[usize], params: &ConvParams, dy: &Tensor) -> Result<Tensor> {
+    let r = x.rank().wrapping_sub(2);
+    let c = x.shape().last().copied().unwrap_or(0);
+    if window.len() != r {
+        return Err(Error::AxisCount {
+            op: "extract_patches_backward",
+            found: window.len(),
+            rank: r,
+            shape: x.shape().to_vec(),
+        });
+    }
+    let mut kshape = window.to_vec();
+    kshape.extend([c, 1]);
+    let p = ConvParams { groups: 1, ..params.clone() };
+    let g = Geometry::nd("extract_patches_backward", x.shape(), &kshape, &p)?;
+    let mut expected = g.out_shape_nd(r);
+    if let Some(last) = expected.last_mut() {
+        *last = g.k();
+    }
+    if dy.shape() != expected.as_slice() {
+        return Err(Error::GradShape { op: "extract_patches", expected, found: dy.shape().to_vec() });
+    }
+    let mut dx = vec![0f32; x.len()];
+    if g.n > 0 {
+        g.col2im(dy.as_slice(), 0, g.n, 0, &mut dx);
+    }
+    Ok(Tensor::from_parts(x.shape().to_vec(), dx))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 use rayon::prelude::*;
 
 use crate::shape::{broadcast_shapes, broadcast_strides};
+use crate::tape::{Op, record, record1};
 use crate::{Result, Tensor};
 
 /// Element count above which elementwise kernels run in parallel.
@@ -95,6 +96,19 @@ impl BinaryOp {
             BinaryOp::Equal => (a == b) as u8 as f32,
             BinaryOp::NotEqual => (a != b) as u8 as f32,
         }
+    }
+
+    /// Whether the op is a comparison (1.0 / 0.0 result, no gradient).
+    pub fn is_comparison(self) -> bool {
+        matches!(
+            self,
+            BinaryOp::Greater
+                | BinaryOp::GreaterEqual
+                | BinaryOp::Less
+                | BinaryOp::LessEqual
+                | BinaryOp::Equal
+                | BinaryOp::NotEqual
+        )
     }
 
     /// Partial derivatives `(d/da, d/db)` at `(a, b)` with output `y`, following TensorFlow's gradients
@@ -400,6 +414,16 @@ fn tiled(big: &[f32], small: &[f32], period: usize, f: impl Fn(f32, f32) -> f32 
 
 /// Applies a broadcasting binary op.
 pub fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let out = binary_kernel(op, a, b)?;
+    if op.is_comparison() {
+        // Piecewise constant: the gradient is zero almost everywhere, so the result is a constant.
+        return Ok(out);
+    }
+    record(op.name(), &[a, b], out, || Op::Binary(op))
+}
+
+/// The forward kernel of [`binary`] (never recorded).
+fn binary_kernel(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let out_shape = broadcast_shapes(op.name(), a.shape(), b.shape())?;
     let (x, y) = (a.as_slice(), b.as_slice());
     macro_rules! run {
@@ -474,7 +498,7 @@ pub fn unary(op: UnaryOp, x: &Tensor) -> Tensor {
         UnaryOp::Tanh => map_slice(x.as_slice(), f32::tanh),
         other => map_slice(x.as_slice(), move |v| other.apply(v)),
     };
-    Tensor::from_parts(x.shape().to_vec(), data)
+    record1(x, Tensor::from_parts(x.shape().to_vec(), data), || Op::Unary(op))
 }
 
 macro_rules! binary_methods {
@@ -542,7 +566,8 @@ unary_methods! {
 pub fn select(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let shape = broadcast_shapes("select", a.shape(), b.shape())?;
     let shape = broadcast_shapes("select", cond.shape(), &shape)?;
-    let (c, x, y) = (cond.broadcast_to(&shape)?, a.broadcast_to(&shape)?, b.broadcast_to(&shape)?);
+    let (c, x, y) =
+        (cond.detach().broadcast_to(&shape)?, a.detach().broadcast_to(&shape)?, b.detach().broadcast_to(&shape)?);
     let data = c
         .as_slice()
         .iter()
@@ -550,7 +575,7 @@ pub fn select(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         .zip(y.as_slice())
         .map(|((&c, &p), &q)| if c != 0.0 { p } else { q })
         .collect();
-    Ok(Tensor::from_parts(shape, data))
+    record("select", &[cond, a, b], Tensor::from_parts(shape, data), || Op::Select)
 }
 
 impl Tensor {

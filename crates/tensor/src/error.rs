@@ -335,8 +335,11 @@ pub enum Error {
         found: Vec<usize>,
     },
 
-    /// Two variables from different tapes were combined.
-    #[error("{op}: variables come from different tapes; build every variable of one computation on the same tape")]
+    /// Tensors tracked by two different tapes were combined in one operation.
+    #[error(
+        "{op}: the inputs are tracked by different tapes; watch every trainable tensor of one computation on \
+         the same tape, or `detach()` the tensors of the other tape to use them as constants"
+    )]
     TapeMismatch {
         /// The operation.
         op: &'static str,
@@ -349,6 +352,27 @@ pub enum Error {
         equation: String,
         /// What is wrong.
         problem: String,
+    },
+
+    /// `backward` was asked for a tensor that no tape tracks (or another tape tracks).
+    #[error(
+        "{op}: the loss is not tracked by this tape; build it with tensor operations from tensors returned by \
+         `Tape::watch` on this tape (code that copies values out with `as_slice`/`to_vec` and back with \
+         `from_vec` cuts the graph)"
+    )]
+    NotTracked {
+        /// The operation.
+        op: &'static str,
+    },
+
+    /// The gradient reached an operation that has no backward yet.
+    #[error(
+        "no gradient for `{op}` yet: the loss depends on a watched tensor through `{op}`, whose backward is not \
+         implemented; detach its inputs if they need no gradient, or add its backward in strata-tensor"
+    )]
+    NoGradient {
+        /// The operation.
+        op: &'static str,
     },
 
     /// An internal invariant did not hold (a bug in this crate).

@@ -2,6 +2,7 @@
 //! pad and broadcast_to.
 
 use crate::shape::{broadcast_shapes, broadcast_strides, normalize_axis, numel, split_at_axis};
+use crate::tape::{Op, record, record1};
 use crate::tensor::gather_strided;
 use crate::{Error, Result, Tensor};
 
@@ -36,7 +37,7 @@ pub fn concat(tensors: &[&Tensor], axis: isize) -> Result<Tensor> {
             out.extend_from_slice(&t.as_slice()[o * block..(o + 1) * block]);
         }
     }
-    Ok(Tensor::from_parts(out_shape, out))
+    record("concat", tensors, Tensor::from_parts(out_shape, out), || Op::Concat(a))
 }
 
 /// Joins tensors of identical shape along a new axis (`0..=rank`).
@@ -130,7 +131,8 @@ impl Tensor {
     pub fn take(&self, indices: &Tensor, axis: isize) -> Result<Tensor> {
         let a = normalize_axis("take", axis, self.shape())?;
         let idx = to_indices("take", indices, self.shape(), a)?;
-        take_checked(self, &idx, indices.shape(), a)
+        let out = take_checked(self, &idx, indices.shape(), a)?;
+        Ok(record1(self, out, || Op::Take { indices: idx, axis: a }))
     }
 
     /// Index of the maximum along `axis` (first one on ties; NaN counts as maximal), as f32 values; the axis is removed.
@@ -163,11 +165,12 @@ impl Tensor {
         let st = crate::shape::strides(self.shape());
         let offset: usize = ranges.iter().zip(&st).map(|(&(s, _), &k)| s * k).sum();
         let n: usize = shape.iter().product();
-        if n == 0 {
-            return Ok(Tensor::from_parts(shape, Vec::new()));
-        }
-        let data = gather_strided(&self.as_slice()[offset..], &shape, &st);
-        Ok(Tensor::from_parts(shape, data))
+        let out = if n == 0 {
+            Tensor::from_parts(shape, Vec::new())
+        } else {
+            Tensor::from_parts(shape.clone(), gather_strided(&self.as_slice()[offset..], &shape, &st))
+        };
+        Ok(record1(self, out, || Op::Slice(ranges.to_vec())))
     }
 
     /// Slices one axis, keeping the others whole.
@@ -197,7 +200,7 @@ impl Tensor {
         let mut out = vec![value; total];
         let rank = self.rank();
         if self.is_empty() {
-            return Ok(Tensor::from_parts(shape, out));
+            return Ok(record1(self, Tensor::from_parts(shape, out), || Op::Pad(pads.to_vec())));
         }
         if rank == 0 {
             return Ok(self.clone());
@@ -212,7 +215,7 @@ impl Tensor {
             }
             out[off..off + last].copy_from_slice(row);
         }
-        Ok(Tensor::from_parts(shape, out))
+        Ok(record1(self, Tensor::from_parts(shape, out), || Op::Pad(pads.to_vec())))
     }
 
     /// Broadcasts to `shape` (numpy rules; `shape` must be the broadcast result), copying.
@@ -222,7 +225,8 @@ impl Tensor {
             return Err(Error::Broadcast { op: "broadcast_to", lhs: self.shape().to_vec(), rhs: shape.to_vec() });
         }
         let st = broadcast_strides(self.shape(), shape);
-        Ok(Tensor::from_parts(shape.to_vec(), gather_strided(self.as_slice(), shape, &st)))
+        let out = Tensor::from_parts(shape.to_vec(), gather_strided(self.as_slice(), shape, &st));
+        Ok(record1(self, out, || Op::BroadcastTo))
     }
 }
 

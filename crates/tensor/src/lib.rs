@@ -11,8 +11,10 @@
 //!   [`Tensor::pad`], [`Tensor::permute`]), NHWC convolution ([`conv2d`],
 //!   [`conv1d`], [`depthwise_conv2d`]), pooling ([`max_pool2d`], [`avg_pool2d`], and 1-D/3-D
 //!   [`max_pool`], [`avg_pool`]) and image [`resize`] (TF half-pixel bilinear / nearest).
-//! - [`Tape`] and [`Var`]: eager reverse-mode autodiff; [`Tape::backward`]
-//!   returns [`Gradients`] for every op above.
+//! - [`Tape`]: eager reverse-mode autodiff, transparent at the tensor level. [`Tape::watch`] returns a
+//!   tracked tensor; every operation above on tracked inputs is recorded, and [`Tape::backward`]
+//!   returns [`Gradients`]. Untracked tensors pay one branch per op. See the `tape` module docs
+//!   (design, rules) and [`custom_op`] for hand-written kernels.
 //! - [`Error`]: every shape problem, carrying the shapes; nothing panics on a
 //!   bad shape.
 //!
@@ -21,10 +23,10 @@
 //!
 //! // A tiny convnet step: conv -> relu -> max pool -> dense -> softmax cross-entropy.
 //! let tape = Tape::new();
-//! let x = tape.constant(Tensor::ones(&[2, 6, 6, 1])?);
-//! let kernel = tape.var(Tensor::full(&[3, 3, 1, 4], 0.1)?);
-//! let dense = tape.var(Tensor::full(&[2 * 2 * 4, 3], 0.05)?);
-//! let labels = tape.constant(Tensor::from_vec(&[2, 3], vec![1.0, 0.0, 0.0, 0.0, 0.0, 1.0])?);
+//! let x = Tensor::ones(&[2, 6, 6, 1])?; // untracked: a constant
+//! let kernel = tape.watch(&Tensor::full(&[3, 3, 1, 4], 0.1)?);
+//! let dense = tape.watch(&Tensor::full(&[2 * 2 * 4, 3], 0.05)?);
+//! let labels = Tensor::from_vec(&[2, 3], vec![1.0, 0.0, 0.0, 0.0, 0.0, 1.0])?;
 //!
 //! let conv = Conv2dParams::default().with_padding(Padding::Same);
 //! let h = x.conv2d(&kernel, &conv)?.relu().max_pool2d(&PoolParams::new([3, 3]))?;
@@ -56,7 +58,7 @@ mod tensor;
 pub use conv::{
     Conv2dParams, ConvParams, Padding, Padding1d, PaddingNd, conv_nd, conv_nd_backward, conv_transpose_nd,
     conv_transpose_nd_backward, conv_transpose_output_len, conv1d, conv2d, conv2d_backward, depthwise_conv2d,
-    depthwise_conv2d_backward, extract_patches,
+    depthwise_conv2d_backward, extract_patches, extract_patches_backward,
 };
 pub use dtype::{DType, bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 pub use einsum::einsum;
@@ -64,9 +66,9 @@ pub use elementwise::{BinaryOp, UnaryOp, binary, select, unary};
 pub use error::{Error, Result};
 pub use layout::{concat, stack};
 pub use pool::{
-    PoolNdParams, PoolParams, avg_pool, avg_pool_backward, avg_pool_in, avg_pool2d, avg_pool2d_backward, max_pool,
-    max_pool_backward, max_pool2d, max_pool2d_backward,
+    PoolNdParams, PoolParams, avg_pool_backward, avg_pool_in, avg_pool2d_backward, max_pool_backward,
+    max_pool2d_backward,
 };
 pub use resize::{Interpolation, resize, resize_backward};
-pub use tape::{Gradients, Tape, Var};
+pub use tape::{BackwardFn, Gradients, Tape, avg_pool, avg_pool2d, custom_op, max_pool, max_pool2d};
 pub use tensor::Tensor;

@@ -102,6 +102,11 @@ pub(crate) fn gemm_f32(
 /// Batched matrix product with optional transposes of the last two axes:
 /// `op(a)[..., m, k] @ op(b)[..., k, n]`, batch axes broadcast (numpy `matmul`).
 pub(crate) fn matmul_ex(a: &Tensor, ta: bool, b: &Tensor, tb: bool) -> Result<Tensor> {
+    let out = matmul_kernel(a, ta, b, tb)?;
+    crate::tape::record("matmul", &[a, b], out, || crate::tape::Op::MatMul { ta, tb })
+}
+
+fn matmul_kernel(a: &Tensor, ta: bool, b: &Tensor, tb: bool) -> Result<Tensor> {
     let (ra, rb) = (a.rank(), b.rank());
     if ra < 2 {
         return Err(Error::Rank { op: "matmul", expected: ">= 2", layout: "[..., m, k]", shape: a.shape().to_vec() });

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use crate::elementwise::PAR_THRESHOLD;
 use crate::shape::{normalize_axes, split_at_axis};
+use crate::tape::{Op, record1};
 use crate::{Error, Result, Tensor};
 
 /// Which reduction.
@@ -89,7 +90,8 @@ impl Tensor {
     /// Sum over `axes` (`None`: all axes). Removes the axes unless `keepdims`.
     pub fn sum(&self, axes: Option<&[isize]>, keepdims: bool) -> Result<Tensor> {
         let axes = axes_or_all("sum", axes, self.shape())?;
-        Ok(reduce(self, &axes, keepdims, Reduce::Sum))
+        let out = reduce(self, &axes, keepdims, Reduce::Sum);
+        Ok(record1(self, out, || Op::Sum { axes, keepdims }))
     }
 
     /// Mean over `axes` (`None`: all axes). The mean of zero elements is NaN.
@@ -98,13 +100,15 @@ impl Tensor {
         let count: usize = axes.iter().map(|&a| self.shape()[a]).product();
         let s = reduce(self, &axes, keepdims, Reduce::Sum);
         // Divide (not multiply by 1/n) as tf.reduce_mean and its gradient do.
-        s.div(&Tensor::scalar(count as f32))
+        let out = s.div(&Tensor::scalar(count as f32))?;
+        Ok(record1(self, out, || Op::Mean { axes, keepdims }))
     }
 
     /// Maximum over `axes` (`None`: all axes). The maximum of zero elements is `-inf`; NaN propagates.
     pub fn max(&self, axes: Option<&[isize]>, keepdims: bool) -> Result<Tensor> {
         let axes = axes_or_all("max", axes, self.shape())?;
-        Ok(reduce(self, &axes, keepdims, Reduce::Max))
+        let out = reduce(self, &axes, keepdims, Reduce::Max);
+        Ok(record1(self, out, || Op::Max { axes, keepdims }))
     }
 
     /// Minimum over `axes` (`None`: all axes).
@@ -132,7 +136,8 @@ impl Tensor {
                 return Err(bad());
             }
         }
-        reduce(self, &axes, true, Reduce::Sum).reshape(shape)
+        let out = reduce(self, &axes, true, Reduce::Sum).reshape(shape)?;
+        Ok(record1(self, out, || Op::SumTo))
     }
 }
 

@@ -5,6 +5,7 @@ use rayon::prelude::*;
 
 use crate::elementwise::PAR_THRESHOLD;
 use crate::shape::{normalize_axis, split_at_axis};
+use crate::tape::{Op, record1};
 use crate::{Result, Tensor};
 
 /// Applies `f(lane_in, lane_out)` to every lane (the values along `axis`), where a lane is read
@@ -69,13 +70,15 @@ impl Tensor {
     /// Softmax along `axis` (negative counts from the end).
     pub fn softmax(&self, axis: isize) -> Result<Tensor> {
         let a = normalize_axis("softmax", axis, self.shape())?;
-        Ok(Tensor::from_parts(self.shape().to_vec(), per_lane(self, a, softmax_lane)))
+        let out = Tensor::from_parts(self.shape().to_vec(), per_lane(self, a, softmax_lane));
+        Ok(record1(self, out, || Op::Softmax(a)))
     }
 
     /// Log-softmax along `axis`: `x - max - log(sum(exp(x - max)))`.
     pub fn log_softmax(&self, axis: isize) -> Result<Tensor> {
         let a = normalize_axis("log_softmax", axis, self.shape())?;
-        Ok(Tensor::from_parts(self.shape().to_vec(), per_lane(self, a, log_softmax_lane)))
+        let out = Tensor::from_parts(self.shape().to_vec(), per_lane(self, a, log_softmax_lane));
+        Ok(record1(self, out, || Op::LogSoftmax(a)))
     }
 
     /// `log(sum(exp(x)))` along `axis`, computed stably, keeping the axis as size 1 if `keepdims`.

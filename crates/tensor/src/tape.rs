@@ -1,38 +1,54 @@
-//! Reverse-mode automatic differentiation on a tape.
+//! Reverse-mode automatic differentiation, transparent at the [`Tensor`] level (PyTorch-autograd style).
 //!
-//! Design: a [`Tape`] is an append-only list of nodes. Each node holds the
-//! forward value, the operation that made it (with the parameters its
-//! gradient needs) and the ids of its inputs. A [`Var`] is a handle (tape +
-//! node id + a cheap clone of the value). Every operation on `Var`s runs the
-//! forward kernel at once (eager, like Keras/TF eager mode) and appends a
-//! node. [`Tape::backward`] walks the nodes from the loss back to the start
-//! in reverse order, which is a valid reverse topological order because a node
-//! can only use nodes recorded before it, and accumulates gradients into a
-//! [`Gradients`] table indexed by node id.
+//! # Design
 //!
-//! - Leaves: [`Tape::var`] (trainable: gradients are computed) and
-//!   [`Tape::constant`] (no gradient). A node requires a gradient iff one of
-//!   its inputs does; branches that do not are skipped in `backward`.
-//! - Only leaves' gradients are returned; interior gradients are freed as
-//!   soon as they have been propagated, so peak memory stays near one
-//!   gradient per live activation.
-//! - Broadcasting ops reduce the gradient back to each input's shape
-//!   ([`Tensor::sum_to`]).
-//! - `backward` seeds the loss gradient with ones, so a non-scalar loss is
-//!   treated as the sum of its elements (what `tf.GradientTape` does).
-//! - A tape keeps every intermediate value alive; use one tape per training
-//!   step and drop it afterwards. The tape is `Send + Sync` (a mutex guards
-//!   the node list); kernels parallelize internally.
+//! A [`Tape`] is an append-only list of nodes behind an `Arc<Mutex<..>>`. [`Tape::watch`] returns a
+//! *tracked* copy of a tensor: the same values plus a small handle (`Option<Arc<Tracked>>` inside
+//! [`Tensor`]: the tape and the id of its node). Every tensor operation runs its forward kernel as
+//! usual; then, if one of its inputs is tracked, it appends a node (the operation, the parameters
+//! its gradient needs, its inputs' values and node ids, its output value) to that tape and returns a
+//! tracked output. Untracked inputs are constants. When no input is tracked, the only cost is one
+//! branch per operation, so inference code is unchanged and as fast as before.
+//!
+//! Because the tape is reached through the inputs, there is no global state: code written with plain
+//! `Tensor` operations (every layer of `strata-layers`, a user's custom layer) becomes differentiable
+//! by passing it tracked tensors, from any thread.
+//!
+//! [`Tape::backward`] seeds the loss gradient with ones (a non-scalar loss is treated as the sum of
+//! its elements, as `tf.GradientTape` does) and walks the nodes from the loss back to the start;
+//! that is a valid reverse topological order because a node only uses nodes recorded before it.
+//! [`Gradients::get`] returns the gradient for a watched tensor.
+//!
+//! # Rules
+//!
+//! - Only watched tensors (leaves) get gradients back; interior gradients are freed as soon as they
+//!   have been propagated, so peak memory stays near one gradient per live activation.
+//! - Broadcasting ops reduce the gradient back to each input's shape ([`Tensor::sum_to`]).
+//! - [`Tensor::detach`] returns an untracked copy: gradients stop there.
+//! - One computation, one tape. An operation whose inputs are tracked by two different tapes fails
+//!   with [`Error::TapeMismatch`]; detach the tensors of one tape to use them as constants of the
+//!   other. [`Tape::watch`] on a tensor that another tape tracks starts a fresh leaf on this tape
+//!   (the old tape does not see what follows). Gradients are not themselves tracked (no
+//!   higher-order derivatives).
+//! - Operations without a backward still record a node; if a gradient reaches it, `backward` fails
+//!   with [`Error::NoGradient`] naming the operation (never silent zeros). Comparisons and `argmax`
+//!   return untracked tensors (their gradient is zero almost everywhere).
+//! - Code that copies values out (`as_slice`, `to_vec`) and builds a new tensor (`from_vec`) cuts the
+//!   graph: the result is untracked. Use tensor operations, or [`custom_op`] to attach a gradient to a
+//!   hand-written kernel.
+//! - A tape keeps every intermediate value alive; use one tape per training step and drop it (and the
+//!   tracked tensors) afterwards. Stored values are untracked, so there are no reference cycles.
+//!   Recording takes the tape's mutex briefly; kernels parallelize internally.
 //!
 //! ```
 //! use strata_tensor::{Tape, Tensor};
 //!
 //! let tape = Tape::new();
-//! let w = tape.var(Tensor::from_vec(&[2, 1], vec![0.5, -1.0])?);
-//! let x = tape.constant(Tensor::from_vec(&[3, 2], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0])?);
+//! let w = tape.watch(&Tensor::from_vec(&[2, 1], vec![0.5, -1.0])?);
+//! let x = Tensor::from_vec(&[3, 2], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0])?; // a constant
 //! let loss = x.matmul(&w)?.square().mean(None, false)?;
 //! let grads = tape.backward(&loss)?;
-//! let gw = grads.get(&w).expect("w is trainable");
+//! let gw = grads.get(&w).expect("w is watched");
 //! assert_eq!(gw.shape(), &[2, 1]);
 //! # Ok::<(), strata_tensor::Error>(())
 //! ```
@@ -40,29 +56,44 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::conv::{
-    Conv2dParams, Padding, Padding1d, conv1d_as_2d, conv2d, conv2d_backward, depthwise_conv2d,
-    depthwise_conv2d_backward,
+    Conv2dParams, ConvParams, Padding, conv_nd_backward, conv_transpose_nd_backward, conv2d_backward,
+    depthwise_conv2d_backward, extract_patches_backward,
 };
-use crate::elementwise::{BinaryOp, UnaryOp, binary, binary_partials, for_each_row, select, unary};
-use crate::layout::{concat, stack, take_backward, take_checked, to_indices};
+use crate::elementwise::{BinaryOp, UnaryOp, binary_partials, for_each_row};
+use crate::layout::take_backward;
 use crate::matmul::matmul_ex;
 use crate::pool::{
-    PoolNdParams, PoolParams, avg_pool, avg_pool_backward, avg_pool2d, avg_pool2d_backward, max_pool,
-    max_pool_backward, max_pool2d, max_pool2d_backward,
+    PoolNdParams, PoolParams, avg_pool_backward, avg_pool2d_backward, max_pool_backward, max_pool2d_backward,
 };
-use crate::shape::{normalize_axes, normalize_axis};
 use crate::{Error, Result, Tensor};
 
+/// A hand-written backward: `(input values, output value, output gradient) -> one gradient per input`
+/// (`None` for inputs that get none). Gradients must have their input's shape.
+pub type BackwardFn = dyn Fn(&[Tensor], &Tensor, &Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync;
+
 /// The operation that produced a node, with what its gradient needs.
-#[derive(Debug, Clone)]
-enum Op {
+#[derive(Clone)]
+pub(crate) enum Op {
     Leaf,
     Binary(BinaryOp),
     Unary(UnaryOp),
-    Sum { axes: Vec<usize>, keepdims: bool },
-    Mean { axes: Vec<usize>, keepdims: bool },
-    Max { axes: Vec<usize>, keepdims: bool },
-    MatMul,
+    Sum {
+        axes: Vec<usize>,
+        keepdims: bool,
+    },
+    Mean {
+        axes: Vec<usize>,
+        keepdims: bool,
+    },
+    Max {
+        axes: Vec<usize>,
+        keepdims: bool,
+    },
+    SumTo,
+    MatMul {
+        ta: bool,
+        tb: bool,
+    },
     Softmax(usize),
     LogSoftmax(usize),
     Reshape,
@@ -71,29 +102,60 @@ enum Op {
     Pad(Vec<(usize, usize)>),
     Concat(usize),
     BroadcastTo,
-    Take { indices: Vec<usize>, axis: usize },
+    Take {
+        indices: Vec<usize>,
+        axis: usize,
+    },
     Select,
     Conv2d(Conv2dParams),
-    Depthwise { strides: [usize; 2], dilation: [usize; 2], padding: Padding },
+    Depthwise {
+        strides: [usize; 2],
+        dilation: [usize; 2],
+        padding: Padding,
+    },
+    ConvNd(ConvParams),
+    ConvTranspose {
+        params: ConvParams,
+        output_padding: Option<Vec<usize>>,
+    },
+    ExtractPatches {
+        window: Vec<usize>,
+        params: ConvParams,
+    },
     MaxPool2d(PoolParams),
     AvgPool2d(PoolParams),
     MaxPool(PoolNdParams),
     AvgPool(PoolNdParams),
+    /// A hand-written op; `backward: None` means it has no gradient (an error if one reaches it).
+    Custom {
+        name: &'static str,
+        backward: Option<Arc<BackwardFn>>,
+    },
 }
 
-#[derive(Debug)]
+/// One input of a node: its node id when tracked (on the same tape), and its value.
+struct Input {
+    id: Option<usize>,
+    value: Tensor,
+}
+
 struct Node {
     op: Op,
-    inputs: Vec<usize>,
+    inputs: Vec<Input>,
     value: Tensor,
-    requires_grad: bool,
 }
 
-type Nodes = Arc<Mutex<Vec<Node>>>;
+type Nodes = Arc<Mutex<Vec<Arc<Node>>>>;
 
-fn lock(nodes: &Nodes) -> MutexGuard<'_, Vec<Node>> {
+fn lock(nodes: &Nodes) -> MutexGuard<'_, Vec<Arc<Node>>> {
     // A panic while holding the lock cannot leave the node list half-written (pushes are atomic).
     nodes.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The tracking handle a tensor carries: its tape and node.
+pub(crate) struct Tracked {
+    nodes: Nodes,
+    pub(crate) id: usize,
 }
 
 /// A recording of operations for reverse-mode differentiation. Cloning shares the tape.
@@ -108,22 +170,7 @@ impl std::fmt::Debug for Tape {
     }
 }
 
-/// A tensor recorded on a [`Tape`].
-#[derive(Clone)]
-pub struct Var {
-    nodes: Nodes,
-    id: usize,
-    value: Tensor,
-    requires_grad: bool,
-}
-
-impl std::fmt::Debug for Var {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Var(#{}, grad={}, {:?})", self.id, self.requires_grad, self.value)
-    }
-}
-
-/// Gradients from [`Tape::backward`], looked up by variable.
+/// Gradients from [`Tape::backward`], looked up by watched tensor.
 #[derive(Debug)]
 pub struct Gradients {
     tape: usize,
@@ -131,15 +178,16 @@ pub struct Gradients {
 }
 
 impl Gradients {
-    /// The gradient of the loss with respect to the leaf `v`; `None` if `v` is on another tape, is not a
-    /// leaf made by [`Tape::var`], or the loss does not depend on it. (Gradients of intermediate results
-    /// are freed during the backward pass; to get one, record its value as a leaf with [`Tape::var`] and build
-    /// the rest of the computation from that leaf.)
-    pub fn get(&self, v: &Var) -> Option<&Tensor> {
-        if Arc::as_ptr(&v.nodes) as usize != self.tape {
+    /// The gradient of the loss with respect to the watched tensor `t` (a tensor returned by [`Tape::watch`]);
+    /// `None` if `t` is untracked, tracked by another tape, not a watched leaf, or the loss does not depend on
+    /// it. (Gradients of intermediate results are freed during the backward pass; to get one, `detach` the
+    /// intermediate, `watch` it, and build the rest of the computation from that.)
+    pub fn get(&self, t: &Tensor) -> Option<&Tensor> {
+        let tr = t.track.as_ref()?;
+        if Arc::as_ptr(&tr.nodes) as usize != self.tape {
             return None;
         }
-        self.grads.get(v.id).and_then(Option::as_ref)
+        self.grads.get(tr.id).and_then(Option::as_ref)
     }
 }
 
@@ -159,45 +207,53 @@ impl Tape {
         self.len() == 0
     }
 
-    fn push(&self, value: Tensor, op: Op, inputs: Vec<usize>, requires_grad: bool) -> Var {
+    /// A tracked copy of `t`, a trainable leaf of this tape: operations on it are recorded, and
+    /// [`Gradients::get`] returns its gradient. Shares `t`'s storage. If another tape tracks `t`, the copy
+    /// starts afresh on this tape.
+    pub fn watch(&self, t: &Tensor) -> Tensor {
+        self.push(Op::Leaf, Vec::new(), t.detach())
+    }
+
+    fn push(&self, op: Op, inputs: Vec<Input>, mut out: Tensor) -> Tensor {
         let mut nodes = lock(&self.nodes);
         let id = nodes.len();
-        nodes.push(Node { op, inputs, value: value.clone(), requires_grad });
-        Var { nodes: Arc::clone(&self.nodes), id, value, requires_grad }
+        nodes.push(Arc::new(Node { op, inputs, value: out.detach() }));
+        out.track = Some(Arc::new(Tracked { nodes: Arc::clone(&self.nodes), id }));
+        out
     }
 
-    /// Records a trainable leaf (its gradient is computed).
-    pub fn var(&self, value: Tensor) -> Var {
-        self.push(value, Op::Leaf, Vec::new(), true)
-    }
-
-    /// Records a constant leaf (no gradient).
-    pub fn constant(&self, value: Tensor) -> Var {
-        self.push(value, Op::Leaf, Vec::new(), false)
-    }
-
-    /// Gradients of `loss` (summed over its elements) with respect to every node that requires one.
-    pub fn backward(&self, loss: &Var) -> Result<Gradients> {
-        if !Arc::ptr_eq(&self.nodes, &loss.nodes) {
-            return Err(Error::TapeMismatch { op: "backward" });
-        }
-        let nodes = lock(&self.nodes);
+    /// Gradients of `loss` (summed over its elements) with respect to every watched tensor it depends on.
+    /// Fails if `loss` is not tracked by this tape, or if the gradient reaches an operation without a backward.
+    pub fn backward(&self, loss: &Tensor) -> Result<Gradients> {
+        let Some(tr) = loss.track.as_ref().filter(|tr| Arc::ptr_eq(&tr.nodes, &self.nodes)) else {
+            return Err(Error::NotTracked { op: "backward" });
+        };
+        // A snapshot (cheap `Arc` clones), so the lock is not held while gradients are computed: a custom
+        // backward may then use tensors of this tape without deadlocking.
+        let nodes: Vec<Arc<Node>> = lock(&self.nodes).clone();
         let mut grads: Vec<Option<Tensor>> = vec![None; nodes.len()];
-        if loss.requires_grad {
-            grads[loss.id] = Some(Tensor::ones(loss.value.shape())?);
+        let start = tr.id.min(nodes.len().saturating_sub(1));
+        if let Some(slot) = grads.get_mut(start) {
+            *slot = Some(Tensor::ones(loss.shape())?);
         }
-        for id in (0..=loss.id).rev() {
+        for id in (0..=start).rev() {
             let node = &nodes[id];
-            if !node.requires_grad || matches!(node.op, Op::Leaf) {
+            if matches!(node.op, Op::Leaf) {
                 continue;
             }
             // Interior gradients are released once used: only leaves' gradients are returned.
             let Some(g) = grads[id].take() else { continue };
-            let inputs: Vec<&Node> = node.inputs.iter().map(|&i| &nodes[i]).collect();
-            let want: Vec<bool> = inputs.iter().map(|n| n.requires_grad).collect();
-            let input_grads = node_backward(&node.op, &inputs, &want, &node.value, &g)?;
-            for ((&i, w), ig) in node.inputs.iter().zip(&want).zip(input_grads) {
-                if let (true, Some(ig)) = (*w, ig) {
+            let want: Vec<bool> = node.inputs.iter().map(|i| i.id.is_some()).collect();
+            let input_grads = node_backward(&node.op, &node.inputs, &want, &node.value, &g)?;
+            for ((input, w), ig) in node.inputs.iter().zip(&want).zip(input_grads) {
+                if let (true, Some(i), Some(ig)) = (*w, input.id, ig) {
+                    if ig.shape() != input.value.shape() {
+                        return Err(Error::GradShape {
+                            op: op_name(&node.op),
+                            expected: input.value.shape().to_vec(),
+                            found: ig.shape().to_vec(),
+                        });
+                    }
                     grads[i] = Some(match grads[i].take() {
                         Some(acc) => acc.add(&ig)?,
                         None => ig,
@@ -209,8 +265,112 @@ impl Tape {
     }
 }
 
+/// Records `out = op(inputs)` when an input is tracked; returns `out` untouched (one branch) otherwise.
+/// `op` is only built when recording.
+#[inline]
+pub(crate) fn record(name: &'static str, inputs: &[&Tensor], out: Tensor, op: impl FnOnce() -> Op) -> Result<Tensor> {
+    if inputs.iter().all(|t| t.track.is_none()) {
+        return Ok(out);
+    }
+    record_slow(name, inputs, out, op())
+}
+
+#[cold]
+#[inline(never)]
+fn record_slow(name: &'static str, inputs: &[&Tensor], out: Tensor, op: Op) -> Result<Tensor> {
+    let mut tape: Option<&Nodes> = None;
+    for tr in inputs.iter().filter_map(|t| t.track.as_ref()) {
+        match tape {
+            None => tape = Some(&tr.nodes),
+            Some(n) if Arc::ptr_eq(n, &tr.nodes) => {}
+            Some(_) => return Err(Error::TapeMismatch { op: name }),
+        }
+    }
+    let Some(nodes) = tape else { return Ok(out) };
+    let ins = inputs.iter().map(|t| Input { id: t.track.as_ref().map(|tr| tr.id), value: t.detach() }).collect();
+    Ok(Tape { nodes: Arc::clone(nodes) }.push(op, ins, out))
+}
+
+/// [`record`] for a one-input op (cannot fail: one input cannot mix tapes).
+#[inline]
+pub(crate) fn record1(x: &Tensor, out: Tensor, op: impl FnOnce() -> Op) -> Tensor {
+    match &x.track {
+        None => out,
+        Some(tr) => {
+            let ins = vec![Input { id: Some(tr.id), value: x.detach() }];
+            Tape { nodes: Arc::clone(&tr.nodes) }.push(op(), ins, out)
+        }
+    }
+}
+
+/// Attaches a hand-written operation to the tape of its inputs: `output` was computed from `inputs` by code
+/// the tape cannot see (a raw loop over `as_slice`, say). If an input is tracked, the result is tracked and
+/// `backward` (given the inputs' values, the output value and the output gradient) supplies the input
+/// gradients; with `backward: None` the op is recorded as having no gradient, so `Tape::backward` fails
+/// naming `name` if a gradient reaches it (instead of silently treating the output as a constant).
+/// Untracked inputs: returns `output` unchanged.
+///
+/// ```
+/// use std::sync::Arc;
+/// use strata_tensor::{Tape, Tensor, custom_op};
+///
+/// // y = x^3 computed in a raw loop, with its gradient 3x^2 * g.
+/// fn cube(x: &Tensor) -> strata_tensor::Result<Tensor> {
+///     let y = Tensor::from_vec(x.shape(), x.as_slice().iter().map(|v| v * v * v).collect())?;
+///     custom_op("cube", &[x], y, Some(Arc::new(|ins: &[Tensor], _y: &Tensor, g: &Tensor| {
+///         Ok(vec![Some(ins[0].square().scale(3.0).mul(g)?)])
+///     })))
+/// }
+/// let tape = Tape::new();
+/// let x = tape.watch(&Tensor::from_vec(&[2], vec![1.0, 2.0])?);
+/// let grads = tape.backward(&cube(&x)?)?;
+/// assert_eq!(grads.get(&x).unwrap().as_slice(), &[3.0, 12.0]);
+/// # Ok::<(), strata_tensor::Error>(())
+/// ```
+pub fn custom_op(
+    name: &'static str,
+    inputs: &[&Tensor],
+    output: Tensor,
+    backward: Option<Arc<BackwardFn>>,
+) -> Result<Tensor> {
+    record(name, inputs, output.detach(), || Op::Custom { name, backward })
+}
+
+fn op_name(op: &Op) -> &'static str {
+    match op {
+        Op::Leaf => "leaf",
+        Op::Binary(b) => b.name(),
+        Op::Unary(_) => "unary",
+        Op::Sum { .. } => "sum",
+        Op::Mean { .. } => "mean",
+        Op::Max { .. } => "max",
+        Op::SumTo => "sum_to",
+        Op::MatMul { .. } => "matmul",
+        Op::Softmax(_) => "softmax",
+        Op::LogSoftmax(_) => "log_softmax",
+        Op::Reshape => "reshape",
+        Op::Permute(_) => "permute",
+        Op::Slice(_) => "slice",
+        Op::Pad(_) => "pad",
+        Op::Concat(_) => "concat",
+        Op::BroadcastTo => "broadcast_to",
+        Op::Take { .. } => "take",
+        Op::Select => "select",
+        Op::Conv2d(_) => "conv2d",
+        Op::Depthwise { .. } => "depthwise_conv2d",
+        Op::ConvNd(_) => "conv",
+        Op::ConvTranspose { .. } => "conv_transpose",
+        Op::ExtractPatches { .. } => "extract_patches",
+        Op::MaxPool2d(_) => "max_pool2d",
+        Op::AvgPool2d(_) => "avg_pool2d",
+        Op::MaxPool(_) => "max_pool",
+        Op::AvgPool(_) => "avg_pool",
+        Op::Custom { name, .. } => name,
+    }
+}
+
 /// Input gradients of one node (`None` where not wanted).
-fn node_backward(op: &Op, inputs: &[&Node], want: &[bool], y: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+fn node_backward(op: &Op, inputs: &[Input], want: &[bool], y: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
     let x = |i: usize| -> Result<&Tensor> {
         inputs
             .get(i)
@@ -268,20 +428,31 @@ fn node_backward(op: &Op, inputs: &[&Node], want: &[bool], y: &Tensor, g: &Tenso
             let gk = g.reshape(&shape)?.div(&count)?;
             one(mask.mul(&gk)?)
         }
-        Op::MatMul => {
+        Op::SumTo => one(g.broadcast_to(x(0)?.shape())?),
+        Op::MatMul { ta, tb } => {
             let (a, b) = (x(0)?, x(1)?);
-            let ga = if w(0) { Some(matmul_ex(g, false, b, true)?.sum_to(a.shape())?) } else { None };
+            let (ta, tb) = (*ta, *tb);
+            // C = op(A) @ op(B): dop(A) = G @ op(B)^T, dop(B) = op(A)^T @ G, transposed back where op transposes.
+            let ga = if !w(0) {
+                None
+            } else if ta {
+                Some(matmul_ex(b, tb, g, true)?.sum_to(a.shape())?)
+            } else {
+                Some(matmul_ex(g, false, b, !tb)?.sum_to(a.shape())?)
+            };
             let gb = if !w(1) {
                 None
-            } else if b.rank() == 2 && a.rank() > 2 {
-                // Fold a's batch into rows: [B*m, k]^T @ [B*m, n].
+            } else if b.rank() == 2 && a.rank() > 2 && !ta {
+                // Fold a's batch into rows: [B*m, k]^T @ [B*m, n] (or its transpose).
                 let k = a.shape()[a.rank() - 1];
                 let n = g.shape()[g.rank() - 1];
                 let a2 = a.reshape(&[a.len() / k.max(1), k])?;
                 let g2 = g.reshape(&[g.len() / n.max(1), n])?;
-                Some(matmul_ex(&a2, true, &g2, false)?)
+                Some(if tb { matmul_ex(&g2, true, &a2, false)? } else { matmul_ex(&a2, true, &g2, false)? })
+            } else if tb {
+                Some(matmul_ex(g, true, a, ta)?.sum_to(b.shape())?)
             } else {
-                Some(matmul_ex(a, true, g, false)?.sum_to(b.shape())?)
+                Some(matmul_ex(a, !ta, g, false)?.sum_to(b.shape())?)
             };
             Ok(vec![ga, gb])
         }
@@ -345,10 +516,34 @@ fn node_backward(op: &Op, inputs: &[&Node], want: &[bool], y: &Tensor, g: &Tenso
             let (dx, dw) = depthwise_conv2d_backward(x(0)?, x(1)?, *strides, *dilation, *padding, g, w(0), w(1))?;
             Ok(vec![dx, dw])
         }
+        Op::ConvNd(p) => {
+            let (dx, dw) = conv_nd_backward(x(0)?, x(1)?, p, g, w(0), w(1))?;
+            Ok(vec![dx, dw])
+        }
+        Op::ConvTranspose { params, output_padding } => {
+            let (dx, dw) = conv_transpose_nd_backward(x(0)?, x(1)?, params, output_padding.as_deref(), g, w(0), w(1))?;
+            Ok(vec![dx, dw])
+        }
+        Op::ExtractPatches { window, params } => one(extract_patches_backward(x(0)?, window, params, g)?),
         Op::MaxPool2d(p) => one(max_pool2d_backward(x(0)?, p, g)?),
         Op::AvgPool2d(p) => one(avg_pool2d_backward(x(0)?, p, g)?),
         Op::MaxPool(p) => one(max_pool_backward(x(0)?, p, g)?),
         Op::AvgPool(p) => one(avg_pool_backward(x(0)?, p, g)?),
+        Op::Custom { name, backward } => match backward {
+            None => Err(Error::NoGradient { op: name }),
+            Some(f) => {
+                let values: Vec<Tensor> = inputs.iter().map(|i| i.value.clone()).collect();
+                let grads = f(&values, y, g)?;
+                if grads.len() != inputs.len() {
+                    return Err(Error::Internal {
+                        op: "custom_op backward",
+                        what: "the backward returned a different number of gradients than the op has inputs",
+                    });
+                }
+                // Gradients are plain values (no higher-order tracking).
+                Ok(grads.into_iter().map(|g| g.map(|g| g.detach())).collect())
+            }
+        },
     }
 }
 
@@ -367,309 +562,111 @@ fn binary_mask_eq(x: &Tensor, yk: &Tensor) -> Result<Tensor> {
     Ok(Tensor::from_parts(x.shape().to_vec(), data))
 }
 
-impl Var {
-    /// The forward value.
-    pub fn value(&self) -> &Tensor {
-        &self.value
+impl Tensor {
+    /// An untracked copy (same storage): operations on it are not recorded and gradients stop here.
+    pub fn detach(&self) -> Tensor {
+        let mut t = self.clone();
+        t.track = None;
+        t
     }
 
-    /// The value's shape.
-    pub fn shape(&self) -> &[usize] {
-        self.value.shape()
+    /// Whether a tape tracks this tensor (it was watched, or computed from a watched tensor).
+    pub fn is_tracked(&self) -> bool {
+        self.track.is_some()
     }
 
-    /// Whether gradients flow to this variable.
-    pub fn requires_grad(&self) -> bool {
-        self.requires_grad
+    /// The tape that tracks this tensor, if any.
+    pub fn tape(&self) -> Option<Tape> {
+        self.track.as_ref().map(|tr| Tape { nodes: Arc::clone(&tr.nodes) })
     }
 
-    /// The tape this variable is recorded on.
-    pub fn tape(&self) -> Tape {
-        Tape { nodes: Arc::clone(&self.nodes) }
-    }
-
-    /// Gradients of this variable (summed if not a scalar) with respect to every trainable leaf.
+    /// Gradients of this tensor (summed if not a scalar) with respect to the watched tensors of its tape.
     pub fn backward(&self) -> Result<Gradients> {
-        self.tape().backward(self)
-    }
-
-    /// A constant copy of this value on the same tape (gradients stop here).
-    pub fn detach(&self) -> Var {
-        self.tape().constant(self.value.clone())
-    }
-
-    fn record(&self, op_name: &'static str, value: Tensor, op: Op, others: &[&Var]) -> Result<Var> {
-        let mut inputs = vec![self.id];
-        let mut requires_grad = self.requires_grad;
-        for o in others {
-            if !Arc::ptr_eq(&self.nodes, &o.nodes) {
-                return Err(Error::TapeMismatch { op: op_name });
-            }
-            inputs.push(o.id);
-            requires_grad |= o.requires_grad;
+        match self.tape() {
+            Some(t) => t.backward(self),
+            None => Err(Error::NotTracked { op: "backward" }),
         }
-        let op = if requires_grad { op } else { Op::Leaf };
-        Ok(self.tape().push(value, op, inputs, requires_grad))
+    }
+}
+
+/// 2-D max pooling (NHWC), recorded on the tape when `x` is tracked (see [`crate::pool`]).
+pub fn max_pool2d(x: &Tensor, p: &PoolParams) -> Result<Tensor> {
+    let y = crate::pool::max_pool2d(x, p)?;
+    Ok(record1(x, y, || Op::MaxPool2d(*p)))
+}
+
+/// 2-D average pooling (NHWC, padded elements not counted), recorded on the tape when `x` is tracked.
+pub fn avg_pool2d(x: &Tensor, p: &PoolParams) -> Result<Tensor> {
+    let y = crate::pool::avg_pool2d(x, p)?;
+    Ok(record1(x, y, || Op::AvgPool2d(*p)))
+}
+
+/// Max pooling over 1 to 3 spatial axes, channels last (see [`crate::pool`]), recorded on the tape
+/// when `x` is tracked.
+pub fn max_pool(x: &Tensor, p: &PoolNdParams) -> Result<Tensor> {
+    let y = crate::pool::max_pool(x, p)?;
+    Ok(record1(x, y, || Op::MaxPool(p.clone())))
+}
+
+/// Average pooling over 1 to 3 spatial axes, channels last, padded elements not counted; recorded
+/// on the tape when `x` is tracked.
+pub fn avg_pool(x: &Tensor, p: &PoolNdParams) -> Result<Tensor> {
+    let y = crate::pool::avg_pool(x, p)?;
+    Ok(record1(x, y, || Op::AvgPool(p.clone())))
+}
+
+impl Tensor {
+    /// 2-D max pooling (NHWC); see [`max_pool2d`].
+    pub fn max_pool2d(&self, p: &PoolParams) -> Result<Tensor> {
+        max_pool2d(self, p)
     }
 
-    /// Any broadcasting binary op.
-    pub fn binary(&self, op: BinaryOp, other: &Var) -> Result<Var> {
-        let v = binary(op, &self.value, &other.value)?;
-        self.record(op.name(), v, Op::Binary(op), &[other])
+    /// 2-D average pooling (NHWC); see [`avg_pool2d`].
+    pub fn avg_pool2d(&self, p: &PoolParams) -> Result<Tensor> {
+        avg_pool2d(self, p)
     }
 
-    /// Any unary op.
-    pub fn map(&self, op: UnaryOp) -> Var {
-        let v = unary(op, &self.value);
-        let requires_grad = self.requires_grad;
-        let op = if requires_grad { Op::Unary(op) } else { Op::Leaf };
-        self.tape().push(v, op, vec![self.id], requires_grad)
+    /// 2-D convolution of this NHWC input with an HWIO `kernel`; see [`crate::conv2d`].
+    pub fn conv2d(&self, kernel: &Tensor, params: &Conv2dParams) -> Result<Tensor> {
+        crate::conv::conv2d(self, kernel, params)
     }
 
-    /// Sum over `axes` (`None`: all).
-    pub fn sum(&self, axes: Option<&[isize]>, keepdims: bool) -> Result<Var> {
-        let v = self.value.sum(axes, keepdims)?;
-        let axes = all_axes("sum", axes, self.shape())?;
-        self.record("sum", v, Op::Sum { axes, keepdims }, &[])
-    }
-
-    /// Mean over `axes` (`None`: all).
-    pub fn mean(&self, axes: Option<&[isize]>, keepdims: bool) -> Result<Var> {
-        let v = self.value.mean(axes, keepdims)?;
-        let axes = all_axes("mean", axes, self.shape())?;
-        self.record("mean", v, Op::Mean { axes, keepdims }, &[])
-    }
-
-    /// Maximum over `axes` (`None`: all); tied maxima share the gradient equally.
-    pub fn max(&self, axes: Option<&[isize]>, keepdims: bool) -> Result<Var> {
-        let v = self.value.max(axes, keepdims)?;
-        let axes = all_axes("max", axes, self.shape())?;
-        self.record("max", v, Op::Max { axes, keepdims }, &[])
-    }
-
-    /// Batched matrix product (see [`Tensor::matmul`]).
-    pub fn matmul(&self, other: &Var) -> Result<Var> {
-        let v = self.value.matmul(&other.value)?;
-        self.record("matmul", v, Op::MatMul, &[other])
-    }
-
-    /// Softmax along `axis`.
-    pub fn softmax(&self, axis: isize) -> Result<Var> {
-        let v = self.value.softmax(axis)?;
-        let a = normalize_axis("softmax", axis, self.shape())?;
-        self.record("softmax", v, Op::Softmax(a), &[])
-    }
-
-    /// Log-softmax along `axis`.
-    pub fn log_softmax(&self, axis: isize) -> Result<Var> {
-        let v = self.value.log_softmax(axis)?;
-        let a = normalize_axis("log_softmax", axis, self.shape())?;
-        self.record("log_softmax", v, Op::LogSoftmax(a), &[])
-    }
-
-    /// Reshape (element count must match).
-    pub fn reshape(&self, shape: &[usize]) -> Result<Var> {
-        let v = self.value.reshape(shape)?;
-        self.record("reshape", v, Op::Reshape, &[])
-    }
-
-    /// Reorders axes (see [`Tensor::permute`]).
-    pub fn permute(&self, perm: &[usize]) -> Result<Var> {
-        let v = self.value.permute(perm)?;
-        self.record("permute", v, Op::Permute(perm.to_vec()), &[])
-    }
-
-    /// Swaps the last two axes.
-    pub fn transpose(&self) -> Result<Var> {
-        let r = self.value.rank();
-        if r < 2 {
-            return Err(Error::Rank {
-                op: "transpose",
-                expected: ">= 2",
-                layout: "[..., rows, cols]",
-                shape: self.shape().to_vec(),
-            });
-        }
-        let mut perm: Vec<usize> = (0..r).collect();
-        perm.swap(r - 2, r - 1);
-        self.permute(&perm)
-    }
-
-    /// Sub-tensor, one `start..end` per axis.
-    pub fn slice(&self, ranges: &[(usize, usize)]) -> Result<Var> {
-        let v = self.value.slice(ranges)?;
-        self.record("slice", v, Op::Slice(ranges.to_vec()), &[])
-    }
-
-    /// Constant padding, one `(before, after)` per axis.
-    pub fn pad(&self, pads: &[(usize, usize)], value: f32) -> Result<Var> {
-        let v = self.value.pad(pads, value)?;
-        self.record("pad", v, Op::Pad(pads.to_vec()), &[])
-    }
-
-    /// Broadcasts to `shape` (copying).
-    pub fn broadcast_to(&self, shape: &[usize]) -> Result<Var> {
-        let v = self.value.broadcast_to(shape)?;
-        self.record("broadcast_to", v, Op::BroadcastTo, &[])
-    }
-
-    /// Selects entries along `axis` by integer-valued `indices` (see [`Tensor::take`]); the gradient is
-    /// scatter-added back (repeated indices accumulate).
-    pub fn take(&self, indices: &Tensor, axis: isize) -> Result<Var> {
-        let a = normalize_axis("take", axis, self.shape())?;
-        let idx = to_indices("take", indices, self.shape(), a)?;
-        let v = take_checked(&self.value, &idx, indices.shape(), a)?;
-        self.record("take", v, Op::Take { indices: idx, axis: a }, &[])
-    }
-
-    /// `where(cond, a, b)` (see [`crate::select`]); the gradient flows to `a` where `cond != 0`, else to `b`,
-    /// never to `cond`.
-    pub fn select(cond: &Var, a: &Var, b: &Var) -> Result<Var> {
-        let v = select(&cond.value, &a.value, &b.value)?;
-        cond.record("select", v, Op::Select, &[a, b])
-    }
-
-    /// Joins variables along an existing axis.
-    pub fn concat(vars: &[&Var], axis: isize) -> Result<Var> {
-        let first = vars.first().ok_or(Error::Empty { op: "concat" })?;
-        let values: Vec<&Tensor> = vars.iter().map(|v| &v.value).collect();
-        let v = concat(&values, axis)?;
-        let a = normalize_axis("concat", axis, first.shape())?;
-        first.record("concat", v, Op::Concat(a), &vars[1..])
-    }
-
-    /// Joins same-shape variables along a new axis.
-    pub fn stack(vars: &[&Var], axis: isize) -> Result<Var> {
-        let first = vars.first().ok_or(Error::Empty { op: "stack" })?;
-        let values: Vec<&Tensor> = vars.iter().map(|v| &v.value).collect();
-        stack(&values, axis)?; // validates shapes and axis before recording anything
-        let mut probe = first.shape().to_vec();
-        probe.push(1);
-        let a = normalize_axis("stack", axis, &probe)?;
-        let expanded = vars
-            .iter()
-            .map(|v| {
-                let mut s = v.shape().to_vec();
-                s.insert(a, 1);
-                v.reshape(&s)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let refs: Vec<&Var> = expanded.iter().collect();
-        Var::concat(&refs, a as isize)
-    }
-
-    /// 2-D convolution of this NHWC input with an HWIO `kernel` (see [`conv2d`]).
-    pub fn conv2d(&self, kernel: &Var, params: &Conv2dParams) -> Result<Var> {
-        let v = conv2d(&self.value, &kernel.value, params)?;
-        self.record("conv2d", v, Op::Conv2d(*params), &[kernel])
-    }
-
-    /// 1-D convolution of this `[n, len, c]` input with a `[k, c / groups, filters]` kernel.
+    /// 1-D convolution of this `[n, len, c]` input with a `[k, c / groups, filters]` kernel; see [`crate::conv1d`].
     pub fn conv1d(
         &self,
-        kernel: &Var,
+        kernel: &Tensor,
         stride: usize,
         dilation: usize,
-        padding: Padding1d,
+        padding: crate::Padding1d,
         groups: usize,
-    ) -> Result<Var> {
-        let (&[n, l, c], &[k, cg, o]) = (self.shape(), kernel.shape()) else {
-            let (shape, layout) =
-                if self.value.rank() != 3 { (self.shape(), "NWC") } else { (kernel.shape(), "WIO kernel") };
-            return Err(Error::Rank { op: "conv1d", expected: "3", layout, shape: shape.to_vec() });
-        };
-        let p = conv1d_as_2d(k, stride, dilation, padding, groups);
-        let y = self.reshape(&[n, 1, l, c])?.conv2d(&kernel.reshape(&[1, k, cg, o])?, &p)?;
-        let (ol, oc) = (y.shape()[2], y.shape()[3]);
-        y.reshape(&[n, ol, oc])
+    ) -> Result<Tensor> {
+        crate::conv::conv1d(self, kernel, stride, dilation, padding, groups)
     }
 
-    /// Depthwise 2-D convolution with a `[kh, kw, c, multiplier]` kernel.
+    /// Depthwise 2-D convolution with a `[kh, kw, c, multiplier]` kernel; see [`crate::depthwise_conv2d`].
     pub fn depthwise_conv2d(
         &self,
-        kernel: &Var,
+        kernel: &Tensor,
         strides: [usize; 2],
         dilation: [usize; 2],
         padding: Padding,
-    ) -> Result<Var> {
-        let v = depthwise_conv2d(&self.value, &kernel.value, strides, dilation, padding)?;
-        self.record("depthwise_conv2d", v, Op::Depthwise { strides, dilation, padding }, &[kernel])
+    ) -> Result<Tensor> {
+        crate::conv::depthwise_conv2d(self, kernel, strides, dilation, padding)
     }
 
-    /// 2-D max pooling (NHWC).
-    pub fn max_pool2d(&self, params: &PoolParams) -> Result<Var> {
-        let v = max_pool2d(&self.value, params)?;
-        self.record("max_pool2d", v, Op::MaxPool2d(*params), &[])
+    /// N-d convolution; see [`crate::conv_nd`].
+    pub fn conv_nd(&self, kernel: &Tensor, params: &ConvParams) -> Result<Tensor> {
+        crate::conv::conv_nd(self, kernel, params)
     }
 
-    /// 2-D average pooling (NHWC), padded elements not counted.
-    pub fn avg_pool2d(&self, params: &PoolParams) -> Result<Var> {
-        let v = avg_pool2d(&self.value, params)?;
-        self.record("avg_pool2d", v, Op::AvgPool2d(*params), &[])
-    }
-
-    /// Max pooling over 1 to 3 spatial axes, channels last (see [`max_pool`]).
-    pub fn max_pool(&self, params: &PoolNdParams) -> Result<Var> {
-        let v = max_pool(&self.value, params)?;
-        self.record("max_pool", v, Op::MaxPool(params.clone()), &[])
-    }
-
-    /// Average pooling over 1 to 3 spatial axes, channels last, padded elements not counted.
-    pub fn avg_pool(&self, params: &PoolNdParams) -> Result<Var> {
-        let v = avg_pool(&self.value, params)?;
-        self.record("avg_pool", v, Op::AvgPool(params.clone()), &[])
-    }
-}
-
-fn all_axes(op: &'static str, axes: Option<&[isize]>, shape: &[usize]) -> Result<Vec<usize>> {
-    match axes {
-        Some(a) => normalize_axes(op, a, shape),
-        None => Ok((0..shape.len()).collect()),
-    }
-}
-
-macro_rules! var_binary {
-    ($($name:ident => $op:ident;)*) => {
-        impl Var {
-            $(
-                #[doc = concat!("Elementwise `", stringify!($name), "` with numpy broadcasting.")]
-                pub fn $name(&self, other: &Var) -> Result<Var> {
-                    self.binary(BinaryOp::$op, other)
-                }
-            )*
-        }
-    };
-}
-
-var_binary! {
-    add => Add; sub => Sub; mul => Mul; div => Div; maximum => Max; minimum => Min; pow => Pow;
-    greater => Greater; greater_equal => GreaterEqual; less => Less; less_equal => LessEqual; equal => Equal;
-    not_equal => NotEqual;
-}
-
-macro_rules! var_unary {
-    ($($name:ident => $op:ident;)*) => {
-        impl Var {
-            $(
-                #[doc = concat!("Elementwise `", stringify!($name), "`.")]
-                pub fn $name(&self) -> Var {
-                    self.map(UnaryOp::$op)
-                }
-            )*
-        }
-    };
-}
-
-var_unary! {
-    neg => Neg; exp => Exp; log => Log; sqrt => Sqrt; rsqrt => Rsqrt; tanh => Tanh; sigmoid => Sigmoid;
-    relu => Relu; abs => Abs; square => Square; recip => Recip; sin => Sin; cos => Cos; softplus => Softplus;
-    log1p => Log1p; expm1 => Expm1;
-}
-
-impl Var {
-    /// Multiplies by a constant.
-    pub fn scale(&self, s: f32) -> Var {
-        self.map(UnaryOp::Scale(s))
+    /// N-d transposed convolution; see [`crate::conv_transpose_nd`].
+    pub fn conv_transpose_nd(
+        &self,
+        kernel: &Tensor,
+        params: &ConvParams,
+        output_padding: Option<&[usize]>,
+    ) -> Result<Tensor> {
+        crate::conv::conv_transpose_nd(self, kernel, params, output_padding)
     }
 }
 
@@ -681,7 +678,7 @@ mod tests {
     fn chain_rule_through_shared_subexpression() {
         // y = x * x + x  => dy/dx = 2x + 1
         let tape = Tape::new();
-        let x = tape.var(Tensor::from_vec(&[3], vec![1.0, -2.0, 0.5]).unwrap());
+        let x = tape.watch(&Tensor::from_vec(&[3], vec![1.0, -2.0, 0.5]).unwrap());
         let y = x.mul(&x).unwrap().add(&x).unwrap();
         let g = tape.backward(&y).unwrap();
         assert_eq!(g.get(&x).unwrap().as_slice(), &[3.0, -3.0, 2.0]);
@@ -690,34 +687,42 @@ mod tests {
     #[test]
     fn constants_get_no_gradient_and_tapes_do_not_mix() {
         let tape = Tape::new();
-        let c = tape.constant(Tensor::scalar(2.0));
-        let x = tape.var(Tensor::scalar(3.0));
+        let c = Tensor::scalar(2.0);
+        let x = tape.watch(&Tensor::scalar(3.0));
         let y = c.mul(&x).unwrap();
         let g = y.backward().unwrap();
         assert_eq!(g.get(&x).unwrap().item(), Some(2.0));
         assert!(g.get(&c).is_none());
-        let other = Tape::new().var(Tensor::scalar(1.0));
+        let other = Tape::new().watch(&Tensor::scalar(1.0));
         assert_eq!(
             x.add(&other).unwrap_err().to_string(),
-            "add: variables come from different tapes; build every variable of one computation on the same tape"
+            "add: the inputs are tracked by different tapes; watch every trainable tensor of one computation on the \
+             same tape, or `detach()` the tensors of the other tape to use them as constants"
         );
+        // Detaching makes the other tape's tensor a constant.
+        assert_eq!(x.add(&other.detach()).unwrap().item(), Some(4.0));
         assert!(g.get(&other).is_none());
-        assert_eq!(tape.backward(&other).unwrap_err(), Error::TapeMismatch { op: "backward" });
+        assert_eq!(tape.backward(&other).unwrap_err(), Error::NotTracked { op: "backward" });
+        assert_eq!(tape.backward(&c).unwrap_err(), Error::NotTracked { op: "backward" });
     }
 
     #[test]
     fn tape_types_cross_threads() {
         fn send_sync<T: Send + Sync>() {}
         send_sync::<Tape>();
-        send_sync::<Var>();
         send_sync::<Gradients>();
         send_sync::<Tensor>();
+        // Recording from another thread: the tape is found through the inputs.
+        let tape = Tape::new();
+        let x = tape.watch(&Tensor::scalar(3.0));
+        let y = std::thread::spawn(move || x.square()).join().unwrap();
+        assert_eq!(tape.backward(&y).unwrap().grads.iter().flatten().count(), 1);
     }
 
     #[test]
     fn only_leaf_gradients_are_kept() {
         let tape = Tape::new();
-        let x = tape.var(Tensor::scalar(2.0));
+        let x = tape.watch(&Tensor::scalar(2.0));
         let h = x.square();
         let y = h.scale(3.0);
         let g = y.backward().unwrap();
@@ -727,9 +732,66 @@ mod tests {
     }
 
     #[test]
+    fn untracked_ops_record_nothing_and_detach_stops_gradients() {
+        let tape = Tape::new();
+        let a = Tensor::from_vec(&[2], vec![1.0, 2.0]).unwrap();
+        let b = a.square().add(&a).unwrap().sum(None, false).unwrap();
+        assert!(!b.is_tracked());
+        assert!(tape.is_empty());
+        let x = tape.watch(&a);
+        assert!(x.is_tracked() && x == a, "equality ignores tracking");
+        let y = x.square().add(&x.detach().scale(10.0)).unwrap().sum(None, false).unwrap();
+        let g = tape.backward(&y).unwrap();
+        assert_eq!(g.get(&x).unwrap().as_slice(), &[2.0, 4.0]);
+    }
+
+    #[test]
+    fn ops_without_gradient_fail_by_name() {
+        let tape = Tape::new();
+        let x = tape.watch(&Tensor::from_vec(&[2], vec![1.0, 2.0]).unwrap());
+        let y = custom_op("resize_bilinear", &[&x], x.detach().scale(2.0), None).unwrap();
+        assert!(y.is_tracked());
+        let e = tape.backward(&y.sum(None, false).unwrap()).unwrap_err();
+        assert_eq!(e, Error::NoGradient { op: "resize_bilinear" });
+        assert!(e.to_string().starts_with("no gradient for `resize_bilinear` yet"));
+        // A branch the loss does not depend on is never visited.
+        let z = x.square().sum(None, false).unwrap();
+        assert!(tape.backward(&z).is_ok());
+    }
+
+    #[test]
+    fn custom_backward_may_use_tensors_of_the_same_tape() {
+        let tape = Tape::new();
+        let x = tape.watch(&Tensor::from_vec(&[2], vec![1.0, 2.0]).unwrap());
+        let w = tape.watch(&Tensor::from_vec(&[2], vec![3.0, 4.0]).unwrap());
+        let wc = w.clone();
+        let y = custom_op(
+            "times_w",
+            &[&x],
+            x.detach().mul(&w.detach()).unwrap(),
+            Some(Arc::new(move |_: &[Tensor], _: &Tensor, g: &Tensor| Ok(vec![Some(g.mul(&wc)?)]))),
+        )
+        .unwrap();
+        let g = tape.backward(&y).unwrap();
+        assert_eq!(g.get(&x).unwrap().as_slice(), &[3.0, 4.0]);
+    }
+
+    #[test]
+    fn watching_a_tensor_of_another_tape_starts_afresh() {
+        let outer = Tape::new();
+        let a = outer.watch(&Tensor::scalar(2.0));
+        let inner = Tape::new();
+        let b = inner.watch(&a.square());
+        let y = b.scale(3.0);
+        assert_eq!(inner.backward(&y).unwrap().get(&b).unwrap().item(), Some(3.0));
+        assert_eq!(outer.backward(&y).unwrap_err(), Error::NotTracked { op: "backward" });
+        assert!(a.square().mul(&b).is_err(), "mixing the two tapes in one op is refused");
+    }
+
+    #[test]
     fn max_ties_share_gradient() {
         let tape = Tape::new();
-        let x = tape.var(Tensor::from_vec(&[4], vec![1.0, 3.0, 3.0, 0.0]).unwrap());
+        let x = tape.watch(&Tensor::from_vec(&[4], vec![1.0, 3.0, 3.0, 0.0]).unwrap());
         let g = x.max(None, false).unwrap().backward().unwrap();
         assert_eq!(g.get(&x).unwrap().as_slice(), &[0.0, 0.5, 0.5, 0.0]);
     }
@@ -737,8 +799,8 @@ mod tests {
     #[test]
     fn broadcast_gradient_is_reduced() {
         let tape = Tape::new();
-        let a = tape.var(Tensor::ones(&[2, 3]).unwrap());
-        let b = tape.var(Tensor::from_vec(&[3], vec![1.0, 2.0, 3.0]).unwrap());
+        let a = tape.watch(&Tensor::ones(&[2, 3]).unwrap());
+        let b = tape.watch(&Tensor::from_vec(&[3], vec![1.0, 2.0, 3.0]).unwrap());
         let g = a.mul(&b).unwrap().backward().unwrap();
         assert_eq!(g.get(&b).unwrap().as_slice(), &[2.0, 2.0, 2.0]);
         assert_eq!(g.get(&a).unwrap().as_slice(), &[1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);

@@ -8,6 +8,7 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use crate::dtype::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 use crate::shape::{normalize_axis, numel, strides};
+use crate::tape::{Op, record};
 use crate::{DType, Error, Result};
 
 /// Largest integer magnitude an f32 holds exactly.
@@ -16,12 +17,25 @@ const F32_EXACT_INT: i64 = 1 << 24;
 /// An n-dimensional f32 array (row-major, contiguous, shared storage).
 ///
 /// A rank-0 tensor (shape `[]`) is a scalar with one element. Equality compares the shape, the dtype tag
-/// and the values with f32 `==` (so a tensor holding NaN is not equal to itself).
-#[derive(Clone, PartialEq)]
+/// and the values with f32 `==` (so a tensor holding NaN is not equal to itself); whether a tape tracks
+/// the tensor does not matter.
+///
+/// A tensor returned by [`crate::Tape::watch`], or computed by an operation from such a tensor, is
+/// *tracked*: it carries a handle to its tape and node, and operations on it are recorded for
+/// [`crate::Tape::backward`] (see the `tape` module docs). Other tensors carry nothing and cost nothing extra.
+#[derive(Clone)]
 pub struct Tensor {
     shape: Vec<usize>,
     data: Arc<Vec<f32>>,
     dtype: DType,
+    /// The tape node that produced this value, if a tape tracks it.
+    pub(crate) track: Option<Arc<crate::tape::Tracked>>,
+}
+
+impl PartialEq for Tensor {
+    fn eq(&self, other: &Tensor) -> bool {
+        self.shape == other.shape && self.dtype == other.dtype && self.data == other.data
+    }
 }
 
 impl std::fmt::Debug for Tensor {
@@ -30,6 +44,9 @@ impl std::fmt::Debug for Tensor {
         write!(f, "Tensor({:?}, {}, {:?}", self.shape, self.dtype, &self.data[..shown])?;
         if self.data.len() > shown {
             write!(f, " ..{} more", self.data.len() - shown)?;
+        }
+        if let Some(t) = &self.track {
+            write!(f, ", tracked #{}", t.id)?;
         }
         write!(f, ")")
     }
@@ -42,13 +59,13 @@ impl Tensor {
         if data.len() != expected {
             return Err(Error::DataLength { op: "from_vec", len: data.len(), shape: shape.to_vec(), expected });
         }
-        Ok(Tensor { shape: shape.to_vec(), data: Arc::new(data), dtype: DType::F32 })
+        Ok(Tensor { shape: shape.to_vec(), data: Arc::new(data), dtype: DType::F32, track: None })
     }
 
     /// Internal constructor for buffers whose length the caller has just computed from `shape`.
     pub(crate) fn from_parts(shape: Vec<usize>, data: Vec<f32>) -> Tensor {
         debug_assert_eq!(shape.iter().product::<usize>(), data.len());
-        Tensor { shape, data: Arc::new(data), dtype: DType::F32 }
+        Tensor { shape, data: Arc::new(data), dtype: DType::F32, track: None }
     }
 
     /// A tensor of zeros.
@@ -104,7 +121,7 @@ impl Tensor {
                 }
             }
         }
-        Ok(Tensor { shape: shape.to_vec(), data: Arc::new(data), dtype })
+        Ok(Tensor { shape: shape.to_vec(), data: Arc::new(data), dtype, track: None })
     }
 
     /// Encodes the tensor as little-endian bytes of `dtype` (floats round to nearest even; integer
@@ -240,7 +257,8 @@ impl Tensor {
                 to_len,
             });
         }
-        Ok(Tensor { shape: shape.to_vec(), data: Arc::clone(&self.data), dtype: self.dtype })
+        let out = Tensor { shape: shape.to_vec(), data: Arc::clone(&self.data), dtype: self.dtype, track: None };
+        record("reshape", &[self], out, || Op::Reshape)
     }
 
     /// Reshape where one entry may be `-1` (inferred), as in Keras `Reshape`.
@@ -293,7 +311,7 @@ impl Tensor {
         let in_strides = strides(&self.shape);
         let st: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
         let data = gather_strided(&self.data, &shape, &st);
-        Ok(Tensor::from_parts(shape, data))
+        record("permute", &[self], Tensor::from_parts(shape, data), || Op::Permute(perm.to_vec()))
     }
 
     /// Swaps the last two axes (matrix transpose, batched). Rank must be at least 2.

@@ -15,7 +15,8 @@
 
 use proptest::prelude::*;
 use strata_tensor::{
-    BinaryOp, Conv2dParams, Padding, Padding1d, PoolNdParams, PoolParams, Result, Tape, Tensor, UnaryOp, Var,
+    BinaryOp, Conv2dParams, ConvParams, Padding, Padding1d, PaddingNd, PoolNdParams, PoolParams, Result, Tape, Tensor,
+    UnaryOp, binary, concat, select, stack,
 };
 
 #[derive(Clone, Copy, Debug)]
@@ -59,22 +60,22 @@ fn distinct(seed: u64, shape: &[usize]) -> Tensor {
     Tensor::from_vec(shape, data).unwrap()
 }
 
-type Op = dyn Fn(&[Var]) -> Result<Var>;
+type Op = dyn Fn(&[Tensor]) -> Result<Tensor>;
 
-/// `sum(f(inputs) * w)` in f64 on a fresh tape of constants.
+/// `sum(f(inputs) * w)` in f64 on untracked inputs (no tape).
 fn loss_value(f: &Op, inputs: &[Tensor], w: &Tensor) -> f64 {
-    let tape = Tape::new();
-    let vars: Vec<Var> = inputs.iter().map(|t| tape.constant(t.clone())).collect();
-    let y = f(&vars).unwrap();
-    y.value().as_slice().iter().zip(w.as_slice()).map(|(&a, &b)| a as f64 * b as f64).sum()
+    let y = f(inputs).unwrap();
+    assert!(!y.is_tracked());
+    y.as_slice().iter().zip(w.as_slice()).map(|(&a, &b)| a as f64 * b as f64).sum()
 }
 
 fn check(name: &str, f: &Op, inputs: &[Tensor], tier: Tier) {
     let tape = Tape::new();
-    let vars: Vec<Var> = inputs.iter().map(|t| tape.var(t.clone())).collect();
+    let vars: Vec<Tensor> = inputs.iter().map(|t| tape.watch(t)).collect();
     let y = f(&vars).unwrap();
+    assert!(y.is_tracked(), "{name}: output not tracked");
     let w = uniform(0xabc, y.shape(), -1.0, 1.0);
-    let loss = y.mul(&tape.constant(w.clone())).unwrap().sum(None, false).unwrap();
+    let loss = y.mul(&w).unwrap().sum(None, false).unwrap();
     let grads = tape.backward(&loss).unwrap();
     for (i, (v, x)) in vars.iter().zip(inputs).enumerate() {
         let g = grads.get(v).unwrap_or_else(|| panic!("{name}: no gradient for input {i}"));
@@ -128,12 +129,12 @@ proptest! {
         let b_shape = broadcast_partner(&a_shape, keep, mask, extra);
         let (sa, sb) = if swap { (b_shape, a_shape) } else { (a_shape, b_shape) };
         for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul] {
-            let f = move |v: &[Var]| v[0].binary(op, &v[1]);
+            let f = move |v: &[Tensor]| binary(op, &v[0], &v[1]);
             check(op.name(), &f, &[uniform(seed, &sa, -1.0, 1.0), uniform(seed ^ 1, &sb, -1.0, 1.0)], POLY);
         }
-        let f = |v: &[Var]| v[0].div(&v[1]);
+        let f = |v: &[Tensor]| v[0].div(&v[1]);
         check("div", &f, &[uniform(seed, &sa, -1.0, 1.0), uniform(seed ^ 1, &sb, 0.5, 2.0)], SMOOTH);
-        let f = |v: &[Var]| v[0].pow(&v[1]);
+        let f = |v: &[Tensor]| v[0].pow(&v[1]);
         check("pow", &f, &[uniform(seed, &sa, 0.5, 2.0), uniform(seed ^ 1, &sb, -1.5, 1.5)], SMOOTH);
         // maximum/minimum: draw both operands from one distinct set so no pair ties.
         let na: usize = sa.iter().product();
@@ -142,12 +143,12 @@ proptest! {
         let a = Tensor::from_vec(&sa, all.as_slice()[..na].to_vec()).unwrap();
         let b = Tensor::from_vec(&sb, all.as_slice()[na..].to_vec()).unwrap();
         for op in [BinaryOp::Max, BinaryOp::Min] {
-            let f = move |v: &[Var]| v[0].binary(op, &v[1]);
+            let f = move |v: &[Tensor]| binary(op, &v[0], &v[1]);
             check(op.name(), &f, &[a.clone(), b.clone()], PIECEWISE);
         }
         // where(a > b, a * 2, b): the condition is recomputed from constants of the unperturbed inputs.
         let cond = a.greater(&b).unwrap();
-        let f = move |v: &[Var]| Var::select(&v[0].tape().constant(cond.clone()), &v[0].scale(2.0), &v[1]);
+        let f = move |v: &[Tensor]| select(&cond, &v[0].scale(2.0), &v[1]);
         check("select", &f, &[a.clone(), b.clone()], POLY);
     }
 
@@ -167,7 +168,7 @@ proptest! {
             (UnaryOp::Relu, &d, PIECEWISE), (UnaryOp::Abs, &d, PIECEWISE), (UnaryOp::LeakyRelu(0.2), &d, PIECEWISE),
             (UnaryOp::Elu(1.0), &d, SMOOTH), (UnaryOp::Clip(-0.25, 0.35), &d, PIECEWISE),
         ] {
-            let f = move |v: &[Var]| Ok(v[0].map(op));
+            let f = move |v: &[Tensor]| Ok(v[0].map(op));
             check(&format!("{op:?}"), &f, &[input.clone()], tier);
         }
     }
@@ -180,18 +181,18 @@ proptest! {
         let axes: Vec<isize> = (0..rank as isize).filter(|a| axis_pick & (1 << (4 + a)) != 0).collect();
         let x = uniform(seed, &shape, -1.0, 1.0);
         let ax = axes.clone();
-        let f = move |v: &[Var]| v[0].sum(Some(&ax), keepdims);
+        let f = move |v: &[Tensor]| v[0].sum(Some(&ax), keepdims);
         check("sum", &f, &[x.clone()], POLY);
         let ax = axes.clone();
-        let f = move |v: &[Var]| v[0].mean(Some(&ax), keepdims);
+        let f = move |v: &[Tensor]| v[0].mean(Some(&ax), keepdims);
         check("mean", &f, &[x.clone()], POLY);
-        let f = move |v: &[Var]| v[0].max(None, keepdims);
+        let f = move |v: &[Tensor]| v[0].max(None, keepdims);
         check("max all", &f, &[distinct(seed, &shape)], PIECEWISE);
-        let f = move |v: &[Var]| v[0].max(Some(&[axis]), keepdims);
+        let f = move |v: &[Tensor]| v[0].max(Some(&[axis]), keepdims);
         check("max axis", &f, &[distinct(seed, &shape)], PIECEWISE);
-        let f = move |v: &[Var]| v[0].softmax(axis);
+        let f = move |v: &[Tensor]| v[0].softmax(axis);
         check("softmax", &f, &[x.scale(2.0)], SMOOTH);
-        let f = move |v: &[Var]| v[0].log_softmax(axis);
+        let f = move |v: &[Tensor]| v[0].log_softmax(axis);
         check("log_softmax", &f, &[x.scale(2.0)], SMOOTH);
     }
 
@@ -202,7 +203,7 @@ proptest! {
         sa.extend([m, k]);
         let mut sb = if b_batched { batch.iter().map(|&d| if d == 2 && seed % 2 == 0 { 1 } else { d }).collect() } else { Vec::new() };
         sb.extend([k, n]);
-        let f = |v: &[Var]| v[0].matmul(&v[1]);
+        let f = |v: &[Tensor]| v[0].matmul(&v[1]);
         check("matmul", &f, &[uniform(seed, &sa, -1.0, 1.0), uniform(seed ^ 7, &sb, -1.0, 1.0)], POLY);
     }
 
@@ -211,39 +212,39 @@ proptest! {
         let rank = shape.len();
         let x = uniform(seed, &shape, -1.0, 1.0);
         let total: usize = shape.iter().product();
-        let f = move |v: &[Var]| v[0].reshape(&[total]);
+        let f = move |v: &[Tensor]| v[0].reshape(&[total]);
         check("reshape", &f, &[x.clone()], POLY);
         let mut perm: Vec<usize> = (0..rank).collect();
         perm.rotate_left(pick as usize % rank);
         let p = perm.clone();
-        let f = move |v: &[Var]| v[0].permute(&p);
+        let f = move |v: &[Tensor]| v[0].permute(&p);
         check("permute", &f, &[x.clone()], POLY);
         let ranges: Vec<(usize, usize)> = shape.iter().enumerate().map(|(i, &d)| {
             let s = (pick as usize >> i) % d;
             (s, d)
         }).collect();
         let r = ranges.clone();
-        let f = move |v: &[Var]| v[0].slice(&r);
+        let f = move |v: &[Tensor]| v[0].slice(&r);
         check("slice", &f, &[x.clone()], POLY);
         let pads: Vec<(usize, usize)> = (0..rank).map(|i| ((pick as usize >> i) % 2, (pick as usize >> (i + 3)) % 3)).collect();
-        let f = move |v: &[Var]| v[0].pad(&pads, 0.5);
+        let f = move |v: &[Tensor]| v[0].pad(&pads, 0.5);
         check("pad", &f, &[x.clone()], POLY);
         let axis = (pick % rank as u32) as usize;
         let mut other_shape = shape.clone();
         other_shape[axis] = 1 + (pick as usize >> 8) % 3;
-        let f = move |v: &[Var]| Var::concat(&[&v[0], &v[1]], axis as isize);
+        let f = move |v: &[Tensor]| concat(&[&v[0], &v[1]], axis as isize);
         check("concat", &f, &[x.clone(), uniform(seed ^ 3, &other_shape, -1.0, 1.0)], POLY);
-        let f = move |v: &[Var]| Var::stack(&[&v[0], &v[1]], -1);
+        let f = move |v: &[Tensor]| stack(&[&v[0], &v[1]], -1);
         check("stack", &f, &[x.clone(), uniform(seed ^ 5, &shape, -1.0, 1.0)], POLY);
         let ids = Tensor::from_vec(&[2, 2], vec![0.0, (shape[0] - 1) as f32, 0.0, (pick as usize % shape[0]) as f32]).unwrap();
-        let f = move |v: &[Var]| v[0].take(&ids, 0);
+        let f = move |v: &[Tensor]| v[0].take(&ids, 0);
         check("take", &f, &[x.clone()], POLY);
         let mut big = vec![2];
         big.extend(&shape);
-        let f = move |v: &[Var]| v[0].broadcast_to(&big);
+        let f = move |v: &[Tensor]| v[0].broadcast_to(&big);
         check("broadcast_to", &f, &[x.clone()], POLY);
         if rank >= 2 {
-            let f = |v: &[Var]| v[0].transpose();
+            let f = |v: &[Tensor]| v[0].transpose();
             check("transpose", &f, &[x.clone()], POLY);
         }
     }
@@ -257,7 +258,7 @@ proptest! {
         let x = uniform(seed, &[2, h, w, c], -1.0, 1.0);
         let k = uniform(seed ^ 9, &[kh, kw, c / groups, o], -1.0, 1.0);
         if strata_tensor::conv2d(&x, &k, &p).is_ok() {
-            let f = move |v: &[Var]| v[0].conv2d(&v[1], &p);
+            let f = move |v: &[Tensor]| v[0].conv2d(&v[1], &p);
             check("conv2d", &f, &[x, k], POLY);
         }
     }
@@ -267,7 +268,7 @@ proptest! {
         let x = uniform(seed, &[2, l, 3], -1.0, 1.0);
         let kern = uniform(seed ^ 1, &[k, 3, 2], -1.0, 1.0);
         for padding in [Padding1d::Causal, Padding1d::Same] {
-            let f = move |v: &[Var]| v[0].conv1d(&v[1], 1, 2, padding, 1);
+            let f = move |v: &[Tensor]| v[0].conv1d(&v[1], 1, 2, padding, 1);
             check("conv1d", &f, &[x.clone(), kern.clone()], POLY);
         }
         let padding = if same { Padding::Same } else { Padding::Valid };
@@ -275,14 +276,14 @@ proptest! {
         for (mult, strides, dilation) in [(2, [1, 2], [1, 1]), (1, [1, 1], [2, 1])] {
             let dk = uniform(seed ^ 2, &[k.min(3), 2, 3, mult], -1.0, 1.0);
             if strata_tensor::depthwise_conv2d(&img, &dk, strides, dilation, padding).is_ok() {
-                let f = move |v: &[Var]| v[0].depthwise_conv2d(&v[1], strides, dilation, padding);
+                let f = move |v: &[Tensor]| v[0].depthwise_conv2d(&v[1], strides, dilation, padding);
                 check("depthwise_conv2d", &f, &[img.clone(), dk], POLY);
             }
         }
         let p = PoolParams::new([2, 2]).with_strides([1, 2]).with_padding(padding);
-        let f = move |v: &[Var]| v[0].avg_pool2d(&p);
+        let f = move |v: &[Tensor]| v[0].avg_pool2d(&p);
         check("avg_pool2d", &f, &[img], POLY);
-        let f = move |v: &[Var]| v[0].max_pool2d(&p);
+        let f = move |v: &[Tensor]| v[0].max_pool2d(&p);
         check("max_pool2d", &f, &[distinct(seed, &[2, l, 4, 3])], PIECEWISE);
     }
 
@@ -300,10 +301,83 @@ proptest! {
                 continue;
             }
             let q = p.clone();
-            let f = move |v: &[Var]| v[0].avg_pool(&q);
+            let f = move |v: &[Tensor]| strata_tensor::avg_pool(&v[0], &q);
             check("avg_pool", &f, &[x], POLY);
-            let f = move |v: &[Var]| v[0].max_pool(&p);
+            let f = move |v: &[Tensor]| strata_tensor::max_pool(&v[0], &p);
             check("max_pool", &f, &[distinct(seed, &shape)], PIECEWISE);
         }
+    }
+
+    #[test]
+    fn matmul_transposed_variants(m in 1usize..4, k in 1usize..4, n in 1usize..4, batched in any::<bool>(),
+                                  seed in any::<u64>()) {
+        let lead: Vec<usize> = if batched { vec![2] } else { Vec::new() };
+        let shape = |a: usize, b: usize| { let mut s = lead.clone(); s.extend([a, b]); s };
+        let f = |v: &[Tensor]| v[0].matmul_nt(&v[1]);
+        check("matmul_nt", &f, &[uniform(seed, &shape(m, k), -1.0, 1.0), uniform(seed ^ 1, &shape(n, k), -1.0, 1.0)], POLY);
+        let f = |v: &[Tensor]| v[0].matmul_tn(&v[1]);
+        check("matmul_tn", &f, &[uniform(seed, &shape(k, m), -1.0, 1.0), uniform(seed ^ 1, &shape(k, n), -1.0, 1.0)], POLY);
+        // Rank-3 times rank-2 (the folded kernel gradient), both orientations.
+        let f = |v: &[Tensor]| v[0].matmul_nt(&v[1]);
+        check("matmul_nt fold", &f, &[uniform(seed, &[2, m, k], -1.0, 1.0), uniform(seed ^ 2, &[n, k], -1.0, 1.0)], POLY);
+    }
+
+    #[test]
+    fn conv_nd_1d_2d_3d(l in 3usize..6, k in 1usize..3, s in 1usize..3, d in 1usize..3, same in any::<bool>(),
+                        groups in 1usize..3, seed in any::<u64>()) {
+        let padding = if same { PaddingNd::Same } else { PaddingNd::Valid };
+        let (c, o) = (2 * groups, 2 * groups);
+        for rank in 1..=3usize {
+            let mut xs = vec![2];
+            xs.extend((0..rank).map(|i| l - (i % 2)));
+            xs.push(c);
+            let mut ks: Vec<usize> = (0..rank).map(|i| if i == 0 { k } else { 2 }).collect();
+            ks.extend([c / groups, o]);
+            let p = ConvParams::new(rank).with_strides(&vec![s; rank]).with_dilation(&vec![d; rank])
+                .with_padding(padding.clone()).with_groups(groups);
+            let x = uniform(seed, &xs, -1.0, 1.0);
+            let kern = uniform(seed ^ 9, &ks, -1.0, 1.0);
+            if strata_tensor::conv_nd(&x, &kern, &p).is_ok() {
+                let pc = p.clone();
+                let f = move |v: &[Tensor]| v[0].conv_nd(&v[1], &pc);
+                check(&format!("conv_nd {rank}d"), &f, &[x, kern], POLY);
+            }
+            // Transposed: kernel [k..., filters, cin], groups 1.
+            let pt = ConvParams { groups: 1, ..p.clone() };
+            let mut ts = vec![2];
+            ts.extend((0..rank).map(|i| 2 + (i % 2)));
+            ts.push(3);
+            let mut tk: Vec<usize> = (0..rank).map(|i| if i == 0 { k } else { 2 }).collect();
+            tk.extend([2, 3]);
+            let x = uniform(seed ^ 4, &ts, -1.0, 1.0);
+            let kern = uniform(seed ^ 5, &tk, -1.0, 1.0);
+            for op in [None, Some(vec![s - 1; rank])] {
+                if strata_tensor::conv_transpose_nd(&x, &kern, &pt, op.as_deref()).is_ok() {
+                    let pc = pt.clone();
+                    let f = move |v: &[Tensor]| v[0].conv_transpose_nd(&v[1], &pc, op.as_deref());
+                    check(&format!("conv_transpose_nd {rank}d"), &f, &[x.clone(), kern.clone()], POLY);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn patches_sum_to_and_composed_ops(l in 3usize..6, k in 1usize..3, same in any::<bool>(), seed in any::<u64>()) {
+        let padding = if same { PaddingNd::Same } else { PaddingNd::Valid };
+        let p = ConvParams::new(2).with_padding(padding);
+        let x = uniform(seed, &[2, l, 4, 2], -1.0, 1.0);
+        let f = move |v: &[Tensor]| strata_tensor::extract_patches(&v[0], &[k, 2], &p);
+        check("extract_patches", &f, &[x.clone()], POLY);
+        let f = |v: &[Tensor]| v[0].sum_to(&[1, 4, 1]);
+        check("sum_to", &f, &[uniform(seed, &[2, 3, 4, 2], -1.0, 1.0)], POLY);
+        // Ops defined by composition of recorded ops.
+        let f = |v: &[Tensor]| v[0].logsumexp(-1, false);
+        check("logsumexp", &f, &[x.clone()], SMOOTH);
+        let f = |v: &[Tensor]| v[0].min(Some(&[1]), true);
+        check("min", &f, &[distinct(seed, &[2, l, 3])], PIECEWISE);
+        let f = |v: &[Tensor]| v[0].unsqueeze(1)?.reshape_infer(&[2, -1]);
+        check("unsqueeze+reshape_infer", &f, &[x.clone()], POLY);
+        let f = |v: &[Tensor]| v[0].slice_axis(1, 1, 3);
+        check("slice_axis", &f, &[x], POLY);
     }
 }

@@ -90,7 +90,7 @@ proptest! {
         ok(avg_pool2d(&x, &pp));
         // And through the tape, including backward.
         let tape = Tape::new();
-        let (xv, kv) = (tape.var(x), tape.var(k));
+        let (xv, kv) = (tape.watch(&x), tape.watch(&k));
         if let Ok(y) = xv.conv2d(&kv, &p) {
             let g = tape.backward(&y).unwrap();
             prop_assert_eq!(g.get(&kv).map(|g| g.shape().to_vec()), Some(ks.clone()));

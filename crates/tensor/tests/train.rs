@@ -24,12 +24,12 @@ fn mlp_learns_xor() -> Result<()> {
     let mut losses = Vec::new();
     for _ in 0..300 {
         let tape = Tape::new();
-        let vars: Vec<_> = params.iter().map(|p| tape.var(p.clone())).collect();
-        let (xv, yv) = (tape.constant(x.clone()), tape.constant(labels.clone()));
+        let vars: Vec<_> = params.iter().map(|p| tape.watch(p)).collect();
+        let (xv, yv) = (x.clone(), labels.clone());
         let h = xv.matmul(&vars[0])?.add(&vars[1])?.tanh();
         let logits = h.matmul(&vars[2])?.add(&vars[3])?;
         let loss = logits.log_softmax(-1)?.mul(&yv)?.sum(Some(&[-1]), false)?.mean(None, false)?.neg();
-        losses.push(loss.value().item().unwrap());
+        losses.push(loss.item().unwrap());
         let grads = tape.backward(&loss)?;
         let g: Vec<Tensor> = vars.iter().map(|v| grads.get(v).unwrap().clone()).collect();
         sgd(&mut params, &g, 0.5)?;
@@ -61,12 +61,12 @@ fn convnet_fits_a_batch() -> Result<()> {
     let mut losses = Vec::new();
     for _ in 0..150 {
         let tape = Tape::new();
-        let v: Vec<_> = params.iter().map(|p| tape.var(p.clone())).collect();
-        let h = tape.constant(x.clone()).conv2d(&v[0], &conv)?.add(&v[1])?.relu();
+        let v: Vec<_> = params.iter().map(|p| tape.watch(p)).collect();
+        let h = x.conv2d(&v[0], &conv)?.add(&v[1])?.relu();
         let h = h.avg_pool2d(&PoolParams::new([2, 2]))?.reshape(&[8, 64])?;
         let logits = h.matmul(&v[2])?;
-        let loss = logits.log_softmax(-1)?.mul(&tape.constant(y.clone()))?.sum(None, false)?.scale(-1.0 / 8.0);
-        losses.push(loss.value().item().unwrap());
+        let loss = logits.log_softmax(-1)?.mul(&y)?.sum(None, false)?.scale(-1.0 / 8.0);
+        losses.push(loss.item().unwrap());
         let grads = tape.backward(&loss)?;
         let g: Vec<Tensor> = v.iter().map(|p| grads.get(p).unwrap().clone()).collect();
         sgd(&mut params, &g, 0.5)?;
