@@ -770,6 +770,12 @@ fn layer_findings(cx: &mut Ctx<'_>, mf: &ModelFile, path: &str, layer: &strata_f
         )
     };
     let module = layer.module.as_deref().map(|m| format!(" (defined in module `{m}`)")).unwrap_or_default();
+    // the registration strata-registry takes (its own missing-object report gives the same line)
+    let rust = if !registered.contains('>') {
+        format!("implement `strata_registry::CustomLayer` for `{name}` and register it by name, `registry.layer_as::<{name}>(\"{registered}\")`")
+    } else {
+        format!("`#[derive(KerasLayer, Serialize, Deserialize)] #[keras(package = \"{package}\")] struct {name} {{ .. }}` implementing `strata_registry::CustomLayer`, then `registry.layer::<{name}>()`")
+    };
     let mut f = Finding::new(
         "custom.unregistered",
         Severity::Medium,
@@ -779,7 +785,7 @@ fn layer_findings(cx: &mut Ctx<'_>, mf: &ModelFile, path: &str, layer: &strata_f
             "layer `{path}` is the custom class `{class}`{module}, saved under the name `{registered}`; Keras loads it only when a class is registered under that name, else: {keras_err}"
         ),
         format!(
-            "Python: import the module that defines it, decorated `@keras.saving.register_keras_serializable(package=\"{package}\")` on `class {name}`, or pass `custom_objects={{\"{registered}\": {name}}}`; Rust: implement `strata_layers::Layer` for `{name}` and register it under `{package}>{name}` (custom-layer registration: strata-registry, planned)"
+            "Python: import the module that defines it, decorated `@keras.saving.register_keras_serializable(package=\"{package}\")` on `class {name}`, or pass `custom_objects={{\"{registered}\": {name}}}`; Rust: {rust}"
         ),
     );
     f.blocks_load = true;
