@@ -98,7 +98,8 @@ fn custom_objects_are_named_with_both_registration_lines() {
     assert_eq!(f.location.layer.as_deref(), Some("custom_dense"));
     assert!(f.message.contains("Could not locate class"), "{}", f.message);
     assert!(f.fix.contains("@keras.saving.register_keras_serializable(package="), "{}", f.fix);
-    assert!(f.fix.contains("strata_layers::Layer"), "{}", f.fix);
+    assert!(f.fix.contains("registry.layer::<CustomDense>()"), "{}", f.fix);
+    assert!(f.fix.contains("#[keras(package = \"my_custom_layers\")]"), "{}", f.fix);
     let h5 = doctor("tfkeras/custom_layer/model.h5");
     assert!(find(&h5, "custom.unregistered").message.contains("Unknown layer:"));
     let loss = doctor("keras3/custom_loss/model.h5");
