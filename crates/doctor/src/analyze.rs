@@ -772,9 +772,13 @@ fn layer_findings(cx: &mut Ctx<'_>, mf: &ModelFile, path: &str, layer: &strata_f
     let module = layer.module.as_deref().map(|m| format!(" (defined in module `{m}`)")).unwrap_or_default();
     // the registration strata-registry takes (its own missing-object report gives the same line)
     let rust = if !registered.contains('>') {
-        format!("implement `strata_registry::CustomLayer` for `{name}` and register it by name, `registry.layer_as::<{name}>(\"{registered}\")`")
+        format!(
+            "implement `strata_registry::CustomLayer` for `{name}` and register it by name, `registry.layer_as::<{name}>(\"{registered}\")`"
+        )
     } else {
-        format!("`#[derive(KerasLayer, Serialize, Deserialize)] #[keras(package = \"{package}\")] struct {name} {{ .. }}` implementing `strata_registry::CustomLayer`, then `registry.layer::<{name}>()`")
+        format!(
+            "`#[derive(KerasLayer, Serialize, Deserialize)] #[keras(package = \"{package}\")] struct {name} {{ .. }}` implementing `strata_registry::CustomLayer`, then `registry.layer::<{name}>()`"
+        )
     };
     let mut f = Finding::new(
         "custom.unregistered",

@@ -78,7 +78,9 @@ fn out_of_scope(l: &LayerConfig) -> Option<&'static str> {
     if l.class_name == "Lambda" {
         Some("Lambda layer: Python bytecode, which strata never runs")
     } else if custom {
-        Some("custom layer class: loads through strata-registry with the class registered (crates/registry/tests), not the bare engine")
+        Some(
+            "custom layer class: loads through strata-registry with the class registered (crates/registry/tests), not the bare engine",
+        )
     } else {
         None
     }
