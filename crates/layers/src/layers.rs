@@ -127,6 +127,12 @@ pub fn is_supported(class: &str) -> bool {
     FAMILIES.iter().any(|f| f.supported.contains(&class))
 }
 
+/// Every class name some family builds (Keras 3 names as the families list them; legacy spellings
+/// that [`crate::legacy::normalize`] maps are not repeated here). For fuzzing and tooling.
+pub fn supported_classes() -> impl Iterator<Item = &'static str> {
+    FAMILIES.iter().flat_map(|f| f.supported.iter().copied())
+}
+
 /// Builds any supported layer from its config and its weight tensors in the order the file binds
 /// them. Legacy configs and weight layouts (Keras 1 names, Theano kernels, CuDNN weights) are
 /// normalized first. Returns `Ok(None)` when no family implements the class.
@@ -276,6 +282,15 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, dialect: ConfigDialect) -> Res
                 Some(_) => return Err(m.cfg_err("axis", "lists several axes; strata supports one")),
             };
             weights_n(&m, &w, 2 + usize::from(center) + usize::from(scale))?;
+            // gamma, beta, moving mean and variance: vectors of one length (the channel count)
+            let n = w.last().map_or(0, Tensor::len);
+            if let Some(bad) = w.iter().find(|t| t.shape() != [n]) {
+                let shapes: Vec<&[usize]> = w.iter().map(Tensor::shape).collect();
+                return Err(m.cfg_err(
+                    "axis",
+                    format!("needs weights that are vectors of one length, but the file binds shapes {shapes:?} (bad: {:?})", bad.shape()),
+                ));
+            }
             let mut it = w.into_iter();
             let gamma = if scale { it.next() } else { None };
             let beta = if center { it.next() } else { None };
@@ -472,6 +487,17 @@ impl Layer for Builtin {
             Kind::BatchNorm { axis, mul, add } => {
                 let x = m.one(inputs)?;
                 let r = x.rank();
+                let a = m.t(strata_tensor::shape::normalize_axis("axis", *axis, x.shape()))?;
+                if x.shape().get(a) != Some(&mul.len()) {
+                    return Err(m.cfg_err(
+                        "axis",
+                        format!(
+                            "is {axis}: the input of shape {:?} must have {} channels there (the weights' length)",
+                            x.shape(),
+                            mul.len()
+                        ),
+                    ));
+                }
                 let y = m.t(x.mul(&m.t(along(mul, *axis, r))?))?;
                 m.t(y.add(&m.t(along(add, *axis, r))?))?
             }

@@ -24,5 +24,5 @@ pub mod spatial;
 
 pub use activation::Activation;
 pub use error::{Error, Result, Unsupported};
-pub use layers::{BuildCtx, Builtin, CallArgs, Kind, Layer, MergeOp, build_layer, is_supported};
+pub use layers::{BuildCtx, Builtin, CallArgs, Kind, Layer, MergeOp, build_layer, is_supported, supported_classes};
 pub use model::{Model, unsupported_layers};
