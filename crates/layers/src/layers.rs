@@ -603,6 +603,22 @@ impl Layer for Builtin {
             }
             Kind::Normalization { mean, variance, invert } => {
                 let x = m.one(inputs)?;
+                // the statistics must broadcast *into* the input's shape (Keras stores them with the
+                // input's rank, 1 on the reduced axes); anything else would grow the output
+                for (key, t) in [("mean", mean), ("variance", variance)] {
+                    let fits = t.rank() <= x.rank()
+                        && t.shape().iter().rev().zip(x.shape().iter().rev()).all(|(&a, &b)| a == 1 || a == b);
+                    if !fits {
+                        return Err(m.cfg_err(
+                            key,
+                            format!(
+                                "has shape {:?}, which does not broadcast to the input shape {:?}; the stored statistics do not fit this input",
+                                t.shape(),
+                                x.shape()
+                            ),
+                        ));
+                    }
+                }
                 let std = variance.sqrt().maximum(&Tensor::scalar(1e-7));
                 let std = m.t(std)?;
                 if *invert { m.t(m.t(x.mul(&std))?.add(mean))? } else { m.t(m.t(x.sub(mean))?.div(&std))? }

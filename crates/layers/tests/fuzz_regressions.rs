@@ -52,3 +52,18 @@ fn batch_norm_input_channels_must_match_the_weights() {
     );
     assert_eq!(bn.forward(&[ramp(&[2, 3])], false).expect("runs")[0].shape(), [2, 3]);
 }
+
+/// Review of the same pattern as BatchNormalization: stored statistics broadcast against the
+/// input could multiply its size (`[1, 4096]` statistics on a `[4096, 1]` input: 16M elements).
+#[test]
+fn normalization_statistics_must_broadcast_into_the_input() {
+    let json = r#"{"class_name": "Normalization", "config": {"name": "norm"}}"#;
+    let n = build(json, &[&[1, 8], &[1, 8], &[]]).expect("builds");
+    let err = n.forward(&[ramp(&[8, 1])], false).err().expect("refused").to_string();
+    assert_eq!(
+        err,
+        "layer `norm`: config key `mean` has shape [1, 8], which does not broadcast to the input shape [8, 1]; the \
+         stored statistics do not fit this input; fix the model config"
+    );
+    assert_eq!(n.forward(&[ramp(&[3, 8])], false).expect("runs")[0].shape(), [3, 8]);
+}
