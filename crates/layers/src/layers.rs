@@ -163,6 +163,12 @@ pub fn is_supported_in(class: &str, module: Option<&str>) -> bool {
     family_of(class, None).is_some()
 }
 
+/// Every class name some family builds (Keras 3 names as the families list them; legacy spellings
+/// that [`crate::legacy::normalize`] maps are not repeated here). For fuzzing and tooling.
+pub fn supported_classes() -> impl Iterator<Item = &'static str> {
+    FAMILIES.iter().flat_map(|f| f.supported.iter().copied())
+}
+
 /// Builds any supported layer from its config and its weight tensors in the order the file binds
 /// them. Legacy configs and weight layouts (Keras 1 names, Theano kernels, CuDNN weights) are
 /// normalized first. Returns `Ok(None)` when no family implements the class.
@@ -315,6 +321,18 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, dialect: ConfigDialect) -> Res
                 return Err(m.cfg_err("axis", "is an empty list"));
             }
             weights_n(&m, &w, 2 + usize::from(center) + usize::from(scale))?;
+            // gamma, beta, moving mean and variance: one shape (the sizes of the normalized axes)
+            let n = w.last().map(|t| t.shape().to_vec()).unwrap_or_default();
+            if let Some(bad) = w.iter().find(|t| t.shape() != n.as_slice()) {
+                let shapes: Vec<&[usize]> = w.iter().map(Tensor::shape).collect();
+                return Err(m.cfg_err(
+                    "axis",
+                    format!(
+                        "needs weights of one shape (the sizes of the normalized axes), but the file binds shapes {shapes:?} (bad: {:?})",
+                        bad.shape()
+                    ),
+                ));
+            }
             let mut it = w.into_iter();
             let gamma = if scale { it.next() } else { None };
             let beta = if center { it.next() } else { None };
@@ -512,6 +530,22 @@ impl Layer for Builtin {
             }
             Kind::BatchNorm { axes, mul, add } => {
                 let x = m.one(inputs)?;
+                let norm = m.t(strata_tensor::shape::normalize_axes("axis", axes, x.shape()))?;
+                let dims: Vec<usize> = norm.iter().filter_map(|&a| x.shape().get(a).copied()).collect();
+                if dims.iter().product::<usize>() != mul.len() {
+                    let problem = match (axes.as_slice(), mul.shape()) {
+                        ([a], [c]) => format!(
+                            "is {a}: the input of shape {:?} must have {c} channels there (the weights' length)",
+                            x.shape()
+                        ),
+                        _ => format!(
+                            "is {axes:?}: the input of shape {:?} must have sizes {:?} there (the weights' shape)",
+                            x.shape(),
+                            mul.shape()
+                        ),
+                    };
+                    return Err(m.cfg_err("axis", problem));
+                }
                 let y = m.t(x.mul(&m.t(along(mul, axes, x.shape()))?))?;
                 m.t(y.add(&m.t(along(add, axes, x.shape()))?))?
             }
@@ -618,6 +652,22 @@ impl Layer for Builtin {
             }
             Kind::Normalization { mean, variance, invert } => {
                 let x = m.one(inputs)?;
+                // the statistics must broadcast *into* the input's shape (Keras stores them with the
+                // input's rank, 1 on the reduced axes); anything else would grow the output
+                for (key, t) in [("mean", mean), ("variance", variance)] {
+                    let fits = t.rank() <= x.rank()
+                        && t.shape().iter().rev().zip(x.shape().iter().rev()).all(|(&a, &b)| a == 1 || a == b);
+                    if !fits {
+                        return Err(m.cfg_err(
+                            key,
+                            format!(
+                                "has shape {:?}, which does not broadcast to the input shape {:?}; the stored statistics do not fit this input",
+                                t.shape(),
+                                x.shape()
+                            ),
+                        ));
+                    }
+                }
                 let std = variance.sqrt().maximum(&Tensor::scalar(1e-7));
                 let std = m.t(std)?;
                 if *invert { m.t(m.t(x.mul(&std))?.add(mean))? } else { m.t(m.t(x.sub(mean))?.div(&std))? }
