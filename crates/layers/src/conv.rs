@@ -619,10 +619,17 @@ impl Layer for ConvLayer {
             x
         };
         let mut y = self.apply(&x)?;
-        if let Some(b) = &self.bias {
-            y = m.t(y.add(b))?;
-        }
-        let mut y = m.t(self.activation.apply(&y))?;
+        let vector_bias = self.bias.as_ref().is_none_or(|b| b.rank() == 1);
+        let mut y = if self.compute.is_none() && vector_bias {
+            // float32 with a per-channel bias: bias + activation fused in place on the channels-last
+            // result (falls back to the recorded ops when a tape tracks the tensors).
+            m.t(self.activation.apply_with_bias(y, self.bias.as_ref()))?
+        } else {
+            if let Some(b) = &self.bias {
+                y = m.t(y.add(b))?;
+            }
+            m.t(self.activation.apply(&y))?
+        };
         if self.channels_first {
             let mut perm = vec![0, r + 1];
             perm.extend(1..r + 1);
