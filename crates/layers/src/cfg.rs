@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use strata_format::json::Json;
-use strata_tensor::{Padding, Tensor};
+use strata_tensor::{DType, Padding, Tensor};
 
 /// What every built-in layer carries for errors.
 #[derive(Debug, Clone)]
@@ -166,4 +166,29 @@ pub fn inner_layer_json(m: &Meta, v: &Json, key: &str) -> Result<strata_format::
         branches: Vec::new(),
         raw: v.clone(),
     })
+}
+
+/// The reduced compute dtype of a dtype policy (a string or a Keras 3 `DTypePolicy` object); `None`
+/// for float32/float64 (computed in f32) and for integer policies.
+pub fn compute_dtype(m: &Meta, v: Option<&Json>) -> Result<Option<DType>> {
+    let name = match v {
+        None | Some(Json::Null) => return Ok(None),
+        Some(Json::String(s)) => s.as_str(),
+        Some(o) => match o.get("config").and_then(|c| c.get("name")).and_then(Json::as_str) {
+            Some(s) => s,
+            None => return Err(m.cfg_err("dtype", "is neither a dtype name nor a DTypePolicy")),
+        },
+    };
+    Ok(match name {
+        "float16" | "mixed_float16" => Some(DType::F16),
+        "bfloat16" | "mixed_bfloat16" => Some(DType::BF16),
+        _ => None,
+    })
+}
+
+/// Rounds `t` to a reduced compute dtype (identity for `None`), as the layer's policy computes.
+pub fn round_to(m: &Meta, t: Tensor, d: Option<DType>) -> Result<Tensor> {
+    let Some(d) = d else { return Ok(t) };
+    let bytes = m.t(t.to_le_bytes(d))?;
+    m.t(Tensor::from_le_bytes(d, t.shape(), &bytes))
 }

@@ -355,7 +355,7 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, ctx: &BuildCtx<'_>) -> Result<
             (Op::Conv { kernel, params: ConvParams { strides, dilation, padding, groups } }, bias)
         }
     };
-    let compute = crate::layers::compute_dtype(&m, cfg.get("dtype"))?;
+    let compute = crate::cfg::compute_dtype(&m, cfg.get("dtype"))?;
     Ok(Some(Box::new(ConvLayer { meta: m, rank, channels_first: cf, op, bias, activation, compute })))
 }
 
@@ -546,9 +546,7 @@ impl Local {
 
 impl ConvLayer {
     fn rnd(&self, t: Tensor) -> Result<Tensor> {
-        let Some(d) = self.compute else { return Ok(t) };
-        let bytes = self.meta.t(t.to_le_bytes(d))?;
-        self.meta.t(Tensor::from_le_bytes(d, t.shape(), &bytes))
+        crate::cfg::round_to(&self.meta, t, self.compute)
     }
 
     /// The layer on a channels-last input, before bias and activation.

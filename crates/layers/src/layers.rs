@@ -449,34 +449,14 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, dialect: ConfigDialect) -> Res
         }
         _ => return Ok(None),
     };
-    let compute = compute_dtype(&m, layer.config.get("dtype"))?;
+    let compute = crate::cfg::compute_dtype(&m, layer.config.get("dtype"))?;
     Ok(Some(Builtin { meta: m, kind, compute }))
-}
-
-/// The reduced compute dtype of a dtype policy (a string or a Keras 3 `DTypePolicy` object); `None`
-/// for float32/float64 (computed in f32) and for integer policies.
-pub(crate) fn compute_dtype(m: &Meta, v: Option<&Json>) -> Result<Option<DType>> {
-    let name = match v {
-        None | Some(Json::Null) => return Ok(None),
-        Some(Json::String(s)) => s.as_str(),
-        Some(o) => match o.get("config").and_then(|c| c.get("name")).and_then(Json::as_str) {
-            Some(s) => s,
-            None => return Err(m.cfg_err("dtype", "is neither a dtype name nor a DTypePolicy")),
-        },
-    };
-    Ok(match name {
-        "float16" | "mixed_float16" => Some(DType::F16),
-        "bfloat16" | "mixed_bfloat16" => Some(DType::BF16),
-        _ => None,
-    })
 }
 
 impl Builtin {
     /// Rounds to the compute dtype (identity at full precision).
     fn rnd(&self, t: Tensor) -> Result<Tensor> {
-        let Some(d) = self.compute else { return Ok(t) };
-        let bytes = self.meta.t(t.to_le_bytes(d))?;
-        self.meta.t(Tensor::from_le_bytes(d, t.shape(), &bytes))
+        crate::cfg::round_to(&self.meta, t, self.compute)
     }
 }
 

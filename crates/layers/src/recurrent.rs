@@ -318,21 +318,15 @@ impl Recurrent {
     }
 }
 
-/// The name of a reduced-precision dtype policy (`float16`, `mixed_float16`, `bfloat16`,
-/// `mixed_bfloat16`) on a layer config, from a string or a Keras 3 `DTypePolicy` object.
-pub(crate) fn reduced_policy(cfg: &Json) -> Option<strata_tensor::DType> {
-    let v = get(cfg, "dtype")?;
-    let name = v.as_str().or_else(|| v.get("config").and_then(|c| c.get("name")).and_then(Json::as_str))?;
-    match name {
-        "float16" | "mixed_float16" => Some(strata_tensor::DType::F16),
-        "bfloat16" | "mixed_bfloat16" => Some(strata_tensor::DType::BF16),
-        _ => None,
-    }
+/// The reduced-precision compute dtype of a layer's policy ([`crate::cfg::compute_dtype`]); a
+/// malformed policy counts as full precision here (the other families report it).
+pub(crate) fn reduced_policy(m: &Meta, cfg: &Json) -> Option<strata_tensor::DType> {
+    crate::cfg::compute_dtype(m, get(cfg, "dtype")).ok().flatten()
 }
 
 /// Recurrent layers compute in f32 only: refuse a reduced-precision policy by name.
 fn refuse_reduced_policy(m: &Meta, cfg: &Json) -> Result<()> {
-    match reduced_policy(cfg) {
+    match reduced_policy(m, cfg) {
         Some(d) => Err(m.cfg_err(
             "dtype",
             format!(

@@ -189,23 +189,6 @@ fn extent_of(m: &Meta, cfg: &Json, key: &str) -> Result<usize> {
         .ok_or_else(|| m.cfg_err(key, format!("is {v}; it must be an integer from 1 to {MAX_REPEAT}")))
 }
 
-/// The reduced compute dtype of a dtype policy (a string or a Keras 3 `DTypePolicy` object).
-fn compute_dtype(m: &Meta, v: Option<&Json>) -> Result<Option<DType>> {
-    let name = match v {
-        None | Some(Json::Null) => return Ok(None),
-        Some(Json::String(s)) => s.as_str(),
-        Some(o) => match o.get("config").and_then(|c| c.get("name")).and_then(Json::as_str) {
-            Some(s) => s,
-            None => return Err(m.cfg_err("dtype", "is neither a dtype name nor a DTypePolicy")),
-        },
-    };
-    Ok(match name {
-        "float16" | "mixed_float16" => Some(DType::F16),
-        "bfloat16" | "mixed_bfloat16" => Some(DType::BF16),
-        _ => None,
-    })
-}
-
 /// The number of spatial axes a class name ends with (`...1D` -> 1).
 fn dims_of(class: &str) -> usize {
     if class.ends_with("3D") {
@@ -333,7 +316,7 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, ctx: &BuildCtx<'_>) -> Result<
         }
         _ => return Ok(None),
     };
-    let compute = compute_dtype(&m, cfg.get("dtype"))?;
+    let compute = crate::cfg::compute_dtype(&m, cfg.get("dtype"))?;
     Ok(Some(Box::new(Spatial { meta: m, compute, op })))
 }
 
@@ -392,9 +375,7 @@ impl Spatial {
 
     /// Rounds to the compute dtype (identity at full precision).
     fn rnd(&self, t: Tensor) -> Result<Tensor> {
-        let Some(d) = self.compute else { return Ok(t) };
-        let bytes = self.meta.t(t.to_le_bytes(d))?;
-        self.meta.t(Tensor::from_le_bytes(d, t.shape(), &bytes))
+        crate::cfg::round_to(&self.meta, t, self.compute)
     }
 
     /// `CenterCrop` / `Resizing` on a batch `[n, h, w, c]` (channels last).

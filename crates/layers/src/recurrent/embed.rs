@@ -29,7 +29,8 @@ impl Embedding {
                 m.cfg_err("input_dim", format!("has an embedding table of shape {:?}, expected 2-D", table.shape()))
             );
         }
-        Ok(Embedding { meta: m, table, mask_zero, compute: super::reduced_policy(cfg) })
+        let compute = super::reduced_policy(&m, cfg);
+        Ok(Embedding { meta: m, table, mask_zero, compute })
     }
 
     fn lookup(&self, ids: &Tensor) -> Result<Tensor> {
@@ -46,7 +47,7 @@ impl Embedding {
             ));
         }
         let y = self.meta.t(self.table.take(ids, 0))?;
-        round_to(&self.meta, y, self.compute)
+        crate::cfg::round_to(&self.meta, y, self.compute)
     }
 }
 
@@ -80,14 +81,15 @@ impl Masking {
         let m = Meta::of(layer);
         weights_n(&m, &w, 0)?;
         let value = f32_of(&m, &layer.config, "mask_value", 0.0)?;
-        Ok(Masking { meta: m, value, compute: super::reduced_policy(&layer.config) })
+        let compute = super::reduced_policy(&m, &layer.config);
+        Ok(Masking { meta: m, value, compute })
     }
 
     /// The output and its mask (`any(x != mask_value)` over the last axis).
     fn run(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
         let m = &self.meta;
         let keep = m.t(x.ne_scalar(self.value).max(Some(&[-1]), true))?;
-        let y = round_to(m, m.t(x.mul(&keep))?, self.compute)?;
+        let y = crate::cfg::round_to(m, m.t(x.mul(&keep))?, self.compute)?;
         let mut shape = keep.shape().to_vec();
         shape.pop();
         Ok((y, m.t(keep.reshape(&shape))?))
@@ -108,13 +110,6 @@ impl Layer for Masking {
         let (y, mask) = self.run(self.meta.one(inputs)?)?;
         Ok((vec![y], vec![Some(mask)]))
     }
-}
-
-/// Rounds to a reduced dtype (identity for `None`).
-fn round_to(m: &Meta, t: Tensor, d: Option<strata_tensor::DType>) -> Result<Tensor> {
-    let Some(d) = d else { return Ok(t) };
-    let bytes = m.t(t.to_le_bytes(d))?;
-    m.t(Tensor::from_le_bytes(d, t.shape(), &bytes))
 }
 
 trait NeScalar {
