@@ -82,40 +82,6 @@ const GADGETS: &[&str] = &[
     "set_image_data_format",
     "clear_session",
 ];
-const BUILTIN_LOSSES: &[&str] = &[
-    "mse",
-    "mae",
-    "mape",
-    "msle",
-    "mean_squared_error",
-    "mean_absolute_error",
-    "mean_absolute_percentage_error",
-    "mean_squared_logarithmic_error",
-    "binary_crossentropy",
-    "categorical_crossentropy",
-    "sparse_categorical_crossentropy",
-    "hinge",
-    "squared_hinge",
-    "categorical_hinge",
-    "kld",
-    "kl_divergence",
-    "kullback_leibler_divergence",
-    "poisson",
-    "cosine_similarity",
-    "log_cosh",
-    "logcosh",
-    "huber",
-    "huber_loss",
-    "binary_focal_crossentropy",
-    "categorical_focal_crossentropy",
-    "accuracy",
-    "acc",
-    "binary_accuracy",
-    "categorical_accuracy",
-    "sparse_categorical_accuracy",
-    "top_k_categorical_accuracy",
-    "crossentropy",
-];
 const MODEL_CLASSES: &[&str] = &["Sequential", "Functional", "Model", "InputLayer"];
 const TF_OP_LAYERS: &[&str] = &["TFOpLambda", "SlicingOpLambda", "TensorFlowOpLayer"];
 
@@ -1330,8 +1296,8 @@ fn training_findings(cx: &mut Ctx<'_>, mf: &ModelFile, tc: &Json) {
     let mut builtin_hit = None;
     for (name, what) in &names {
         let lower = name.to_ascii_lowercase();
-        if BUILTIN_LOSSES.contains(&lower.as_str()) || is_keras_loss_class(name) {
-            if builtin_hit.is_none() && BUILTIN_LOSSES.contains(&lower.as_str()) {
+        if strata_format::builtin::LOSS_METRIC_NAMES.contains(&lower.as_str()) || is_keras_loss_class(name) {
+            if builtin_hit.is_none() && strata_format::builtin::LOSS_METRIC_NAMES.contains(&lower.as_str()) {
                 builtin_hit = Some(name.clone());
             }
             continue;
