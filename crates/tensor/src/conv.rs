@@ -296,18 +296,7 @@ impl Geometry {
 
     /// Validates an N-d convolution: `x` `[n, spatial..., c]`, kernel `[k..., c / groups, o]`.
     pub(crate) fn nd(op: &'static str, x: &[usize], k: &[usize], p: &ConvParams) -> Result<Geometry> {
-        let r = x.len().wrapping_sub(2);
-        if !(1..=3).contains(&r) {
-            return Err(Error::Rank { op, expected: "3, 4 or 5", layout: "channels-last input", shape: x.to_vec() });
-        }
-        if k.len() != x.len() {
-            return Err(Error::Rank {
-                op,
-                expected: "input rank",
-                layout: "[k..., in, out] kernel",
-                shape: k.to_vec(),
-            });
-        }
+        let r = spatial_rank(op, x, k, "[k..., in, out] kernel")?;
         let (n, c, cg, o) = (x[0], x[r + 1], k[r], k[r + 1]);
         if p.groups == 0 {
             return Err(Error::ZeroParameter { op, name: "groups" });
@@ -847,6 +836,18 @@ pub fn conv_transpose_output_len(
         (true, Some(op)) => base.checked_add(k % 2)?.checked_add(op),
     }
 }
+/// The number of spatial axes (1 to 3) of a channels-last input `x`, checking that `kernel` has
+/// the same rank (`layout` names the kernel layout in the error).
+fn spatial_rank(op: &'static str, x: &[usize], kernel: &[usize], layout: &'static str) -> Result<usize> {
+    let r = x.len().wrapping_sub(2);
+    if !(1..=3).contains(&r) {
+        return Err(Error::Rank { op, expected: "3, 4 or 5", layout: "channels-last input", shape: x.to_vec() });
+    }
+    if kernel.len() != x.len() {
+        return Err(Error::Rank { op, expected: "input rank", layout, shape: kernel.to_vec() });
+    }
+    Ok(r)
+}
 
 /// The forward geometry whose input gradient is the transposed convolution of `x` `[n, in..., cin]`
 /// with `kernel` `[k..., cout, cin]`, and the transposed output shape.
@@ -857,18 +858,7 @@ fn transpose_geometry(
     params: &ConvParams,
     output_padding: Option<&[usize]>,
 ) -> Result<(Geometry, Vec<usize>)> {
-    let r = x.len().wrapping_sub(2);
-    if !(1..=3).contains(&r) {
-        return Err(Error::Rank { op, expected: "3, 4 or 5", layout: "channels-last input", shape: x.to_vec() });
-    }
-    if kernel.len() != x.len() {
-        return Err(Error::Rank {
-            op,
-            expected: "input rank",
-            layout: "[k..., out, in] kernel",
-            shape: kernel.to_vec(),
-        });
-    }
+    let r = spatial_rank(op, x, kernel, "[k..., out, in] kernel")?;
     if params.groups != 1 {
         return Err(Error::Groups { op, filters: kernel[r], groups: params.groups });
     }
