@@ -114,6 +114,12 @@ fn check_steps(class: &str, key: &str, n: Num) -> Result<()> {
     }
 }
 
+/// `step / decay_steps`, floored when `staircase` (ExponentialDecay, InverseTimeDecay).
+fn progress(step: f64, decay_steps: f64, staircase: bool) -> f64 {
+    let p = step / decay_steps;
+    if staircase { p.floor() } else { p }
+}
+
 impl LearningRateSchedule {
     /// `ExponentialDecay(initial_learning_rate, decay_steps, decay_rate)` with Keras defaults.
     pub fn exponential_decay(initial_learning_rate: f64, decay_steps: i64, decay_rate: f64, staircase: bool) -> Self {
@@ -243,10 +249,7 @@ impl LearningRateSchedule {
                 staircase,
                 ..
             } => {
-                let mut p = s / decay_steps.value;
-                if *staircase {
-                    p = p.floor();
-                }
+                let p = progress(s, decay_steps.value, *staircase);
                 initial_learning_rate.value * decay_rate.value.powf(p)
             }
             LearningRateSchedule::PiecewiseConstantDecay { boundaries, values, .. } => {
@@ -286,10 +289,7 @@ impl LearningRateSchedule {
                 staircase,
                 ..
             } => {
-                let mut p = s / decay_steps.value;
-                if *staircase {
-                    p = p.floor();
-                }
+                let p = progress(s, decay_steps.value, *staircase);
                 initial_learning_rate.value / (1.0 + decay_rate.value * p)
             }
             LearningRateSchedule::PolynomialDecay {
