@@ -64,7 +64,7 @@ impl Layer for Embedding {
     fn forward_masked(&self, inputs: &[Tensor], _masks: &[Option<Tensor>], _training: bool) -> Result<Masked> {
         let ids = self.meta.one(inputs)?;
         let y = self.lookup(ids)?;
-        let mask = if self.mask_zero { Some(ids.ne_scalar(0.0)) } else { None };
+        let mask = if self.mask_zero { Some(self.meta.t(ids.not_equal(&Tensor::scalar(0.0)))?) } else { None };
         Ok((vec![y], vec![mask]))
     }
 }
@@ -88,7 +88,7 @@ impl Masking {
     /// The output and its mask (`any(x != mask_value)` over the last axis).
     fn run(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
         let m = &self.meta;
-        let keep = m.t(x.ne_scalar(self.value).max(Some(&[-1]), true))?;
+        let keep = m.t(m.t(x.not_equal(&Tensor::scalar(self.value)))?.max(Some(&[-1]), true))?;
         let y = crate::cfg::round_to(m, m.t(x.mul(&keep))?, self.compute)?;
         let mut shape = keep.shape().to_vec();
         shape.pop();
@@ -109,17 +109,5 @@ impl Layer for Masking {
     fn forward_masked(&self, inputs: &[Tensor], _masks: &[Option<Tensor>], _training: bool) -> Result<Masked> {
         let (y, mask) = self.run(self.meta.one(inputs)?)?;
         Ok((vec![y], vec![Some(mask)]))
-    }
-}
-
-trait NeScalar {
-    fn ne_scalar(&self, v: f32) -> Tensor;
-}
-
-impl NeScalar for Tensor {
-    /// 1 where `x != v`, else 0 (NaN counts as different).
-    fn ne_scalar(&self, v: f32) -> Tensor {
-        let data = self.as_slice().iter().map(|&x| if x != v { 1.0 } else { 0.0 }).collect();
-        Tensor::from_vec(self.shape(), data).unwrap_or_else(|_| self.clone())
     }
 }
