@@ -52,31 +52,14 @@ struct CallArgs {
     return_attention_scores: bool,
 }
 
-/// Whether a kwargs value holds a tensor reference (Keras 3 `__keras_tensor__` or a tf-keras triple).
-fn holds_tensor(v: &Json) -> bool {
-    match v {
-        Json::Object(o) => {
-            o.get("class_name").and_then(Json::as_str) == Some("__keras_tensor__")
-                || o.iter().any(|(_, v)| holds_tensor(v))
-        }
-        Json::Array(a) => {
-            matches!(a.as_slice(), [Json::String(_), n, t] if n.as_u64().is_some() && t.as_u64().is_some())
-                || a.iter().any(holds_tensor)
-        }
-        _ => false,
-    }
-}
-
 /// The call arguments of a layer's graph nodes; every node must agree.
 fn call_args(m: &Meta, layer: &LayerConfig) -> Result<CallArgs> {
     let mut first: Option<(Vec<String>, bool, bool)> = None;
     for node in &layer.inbound_nodes {
         let kw = &node.kwargs;
-        let mut keys: Vec<String> = match kw {
-            Json::Object(o) => o.iter().filter(|(_, v)| holds_tensor(v)).map(|(k, _)| k.to_string()).collect(),
-            _ => Vec::new(),
-        };
-        keys.sort();
+        // the keywords that pass tensors, sorted, one per keyword (as the executor hands them over)
+        let mut keys = node.kwarg_input_names();
+        keys.dedup();
         let flag = |key: &str| -> Result<bool> {
             match get(kw, key) {
                 None => Ok(false),
