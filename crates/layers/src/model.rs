@@ -216,14 +216,36 @@ impl Model {
         }
         let by_path: HashMap<&str, &[TensorInfo]> =
             binding.layers.iter().map(|b| (b.path.as_str(), b.tensors.as_slice())).collect();
-        Model::build_inner(config, "", &by_path, store, ctx, resolver)
+        let source = |path: &str| -> Result<Vec<Tensor>> {
+            let infos = by_path.get(path).copied().unwrap_or(&[]);
+            infos.iter().map(|i| load(path, i, store)).collect()
+        };
+        Model::build_inner(config, "", &source, ctx, resolver)
+    }
+
+    /// Builds a model from its config with each layer's weights supplied by `weights` (called
+    /// with the layer's path, `outer/inner` inside nested models, and returning its tensors in
+    /// Keras order; empty for a layer without weights). This is how a trainer rebuilds the graph
+    /// around new (or tape-tracked) weight values: layers that transform their weights while
+    /// building record those transforms on the tape, so gradients reach the stored tensors.
+    pub fn build_from_weights(
+        config: &ModelConfig,
+        ctx: &BuildCtx<'_>,
+        resolver: Option<&dyn LayerResolver>,
+        weights: &dyn Fn(&str) -> Result<Vec<Tensor>>,
+    ) -> Result<Model> {
+        let mut missing = Vec::new();
+        collect_unsupported(config, "", resolver, &mut missing);
+        if !missing.is_empty() {
+            return Err(Error::Unsupported(missing));
+        }
+        Model::build_inner(config, "", weights, ctx, resolver)
     }
 
     fn build_inner(
         config: &ModelConfig,
         prefix: &str,
-        by_path: &HashMap<&str, &[TensorInfo]>,
-        store: &WeightStore,
+        weights: &dyn Fn(&str) -> Result<Vec<Tensor>>,
         ctx: &BuildCtx<'_>,
         resolver: Option<&dyn LayerResolver>,
     ) -> Result<Model> {
@@ -235,13 +257,13 @@ impl Model {
         for l in &config.layers {
             let path = if prefix.is_empty() { l.name.clone() } else { format!("{prefix}/{}", l.name) };
             let layer: Box<dyn Layer> = if let Some(n) = &l.nested {
-                Box::new(Model::build_inner(n, &path, by_path, store, &ctx, resolver)?)
+                Box::new(Model::build_inner(n, &path, weights, &ctx, resolver)?)
             } else if !l.branches.is_empty() {
                 // Keras 1 `Merge` of whole models (bound under `<merge>/<layer>`)
                 let branches = l
                     .branches
                     .iter()
-                    .map(|b| Model::build_inner(b, &path, by_path, store, &ctx, resolver))
+                    .map(|b| Model::build_inner(b, &path, weights, &ctx, resolver))
                     .collect::<Result<Vec<_>>>()?;
                 let Some(merge) = layers::build_layer(l, Vec::new(), &ctx)? else {
                     return Err(Error::Unsupported(vec![Unsupported { layer: path, class: l.class_name.clone() }]));
@@ -252,12 +274,11 @@ impl Model {
                 }
                 Box::new(bm)
             } else {
-                let infos = by_path.get(path.as_str()).copied().unwrap_or(&[]);
-                let weights = infos.iter().map(|i| load(&path, i, store)).collect::<Result<Vec<_>>>()?;
+                let w = weights(&path)?;
                 if let Some(r) = resolver.filter(|r| r.resolves(l)) {
-                    r.build(l, weights, &ctx)?
+                    r.build(l, w, &ctx)?
                 } else {
-                    match layers::build_layer(l, weights, &ctx)? {
+                    match layers::build_layer(l, w, &ctx)? {
                         Some(b) => b,
                         None => {
                             return Err(Error::Unsupported(vec![Unsupported {
@@ -305,6 +326,12 @@ impl Model {
     /// Runs inference on one tensor per model input, returning one tensor per model output.
     pub fn predict(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         self.run(inputs, false)
+    }
+
+    /// Runs the model with `training` selecting training behaviour (dropout, batch statistics),
+    /// as Keras's `model(x, training=True)`.
+    pub fn forward(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        self.run(inputs, training)
     }
 
     fn graph_err(&self, problem: String) -> Error {

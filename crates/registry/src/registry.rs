@@ -66,6 +66,12 @@ impl Kind {
 }
 
 type Factory = dyn Fn(&LayerConfig, Vec<Tensor>, &BuildCtx<'_>) -> strata_layers::Result<Box<dyn Layer>> + Send + Sync;
+type SpecsFn = dyn Fn(&LayerConfig, &[crate::layer::Shape]) -> crate::Result<crate::layer::WeightBuilder> + Send + Sync;
+
+/// A loss or metric function written in Rust: `(y_true, y_pred) -> per-sample values`, as a
+/// Python loss function returns them (Keras reduces them with the sample weights). Written with
+/// [`Tensor`] ops, it is differentiated through the tape like any layer.
+pub type LossFn = Arc<dyn Fn(&Tensor, &Tensor) -> strata_tensor::Result<Tensor> + Send + Sync>;
 
 /// One registered layer class.
 #[derive(Clone)]
@@ -75,6 +81,19 @@ pub struct LayerEntry {
     /// The Rust type (`my_crate::CustomDense`).
     pub rust_type: &'static str,
     factory: Arc<Factory>,
+    specs: Arc<SpecsFn>,
+}
+
+impl LayerEntry {
+    /// The variables the registered type's `build` creates for a layer with this config and
+    /// these input shapes (names, shapes, initializers, trainable), without loading weights.
+    pub fn weight_specs(
+        &self,
+        layer: &LayerConfig,
+        input_shapes: &[crate::layer::Shape],
+    ) -> crate::Result<crate::layer::WeightBuilder> {
+        (self.specs)(layer, input_shapes)
+    }
 }
 
 impl fmt::Debug for LayerEntry {
@@ -144,8 +163,18 @@ impl Registry {
         let rust_type = std::any::type_name::<T>();
         let factory =
             move |l: &LayerConfig, w: Vec<Tensor>, _ctx: &BuildCtx<'_>| build_custom::<T>(l, w, &registered, rust_type);
-        self.layers
-            .insert(name.to_string(), LayerEntry { key: name.to_string(), rust_type, factory: Arc::new(factory) });
+        let specs = move |l: &LayerConfig, shapes: &[crate::layer::Shape]| -> crate::Result<crate::layer::WeightBuilder> {
+            let (mut value, _) = from_config::<T>(&l.config).map_err(|problem| {
+                Error::layer(format!("the config of `{}` does not fit `{rust_type}`: {problem}", l.name))
+            })?;
+            let mut b = crate::layer::WeightBuilder::default();
+            value.build(shapes, &mut b)?;
+            Ok(b)
+        };
+        self.layers.insert(
+            name.to_string(),
+            LayerEntry { key: name.to_string(), rust_type, factory: Arc::new(factory), specs: Arc::new(specs) },
+        );
         self
     }
 
@@ -161,6 +190,29 @@ impl Registry {
     pub fn function_as<F: Any + Send + Sync>(mut self, name: &str, kind: Kind, f: F) -> Registry {
         self.functions.insert(name.to_string(), FunctionEntry { key: name.to_string(), kind, value: Arc::new(f) });
         self
+    }
+
+    /// Registers a loss function under `package>name` (Python's
+    /// `@register_keras_serializable(package)` on a `def name(y_true, y_pred)`).
+    pub fn loss(
+        self,
+        package: &str,
+        name: &str,
+        f: impl Fn(&Tensor, &Tensor) -> strata_tensor::Result<Tensor> + Send + Sync + 'static,
+    ) -> Registry {
+        let f: LossFn = Arc::new(f);
+        self.function(package, name, Kind::Loss, f)
+    }
+
+    /// Registers a metric function under `package>name` (same signature as [`Registry::loss`]).
+    pub fn metric(
+        self,
+        package: &str,
+        name: &str,
+        f: impl Fn(&Tensor, &Tensor) -> strata_tensor::Result<Tensor> + Send + Sync + 'static,
+    ) -> Registry {
+        let f: LossFn = Arc::new(f);
+        self.function(package, name, Kind::Metric, f)
     }
 
     /// The layer class registered under `name`.
