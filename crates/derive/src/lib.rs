@@ -12,7 +12,9 @@
 //! ```
 //!
 //! Attributes (all optional): `package = "..."` (default `"Custom"`, Keras's default package) and
-//! `name = "..."` (default: the struct's name). The generated impl is of
+//! `name = "..."` (default: the struct's name); or `unregistered`, for a class as Keras saves it
+//! when it was never registered (registered name = the bare class name, loadable only through
+//! `custom_objects`, i.e. `Registry::layer`). The generated impl is of
 //! `strata_registry::KerasClass`, so the deriving crate must depend on `strata-registry`.
 
 use proc_macro::TokenStream;
@@ -32,17 +34,21 @@ pub fn derive_keras_layer(input: TokenStream) -> TokenStream {
 
 fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
     let mut package: Option<LitStr> = None;
+    let mut unregistered = false;
     let mut name: Option<LitStr> = None;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("keras")) {
         attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("package") {
+            if meta.path.is_ident("unregistered") {
+                unregistered = true;
+                Ok(())
+            } else if meta.path.is_ident("package") {
                 package = Some(meta.value()?.parse()?);
                 Ok(())
             } else if meta.path.is_ident("name") {
                 name = Some(meta.value()?.parse()?);
                 Ok(())
             } else {
-                Err(meta.error("unknown `keras` attribute; expected `package = \"...\"` or `name = \"...\"`"))
+                Err(meta.error("unknown `keras` attribute; expected `package = \"...\"`, `name = \"...\"` or `unregistered`"))
             }
         })?;
     }
@@ -53,7 +59,9 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
         }
     }
     let ident = &input.ident;
-    let package = package.map(|l| l.value()).unwrap_or_else(|| "Custom".to_string());
+    // `unregistered`: a class Keras saves without `register_keras_serializable` (its registered
+    // name is the bare class name), found only through `custom_objects` on load
+    let package = if unregistered { String::new() } else { package.map(|l| l.value()).unwrap_or_else(|| "Custom".to_string()) };
     let name = name.map(|l| l.value()).unwrap_or_else(|| ident.to_string());
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     Ok(quote! {

@@ -188,6 +188,9 @@ pub fn build_layer(layer: &LayerConfig, w: Vec<Tensor>, ctx: &BuildCtx<'_>) -> R
 pub enum Kind {
     /// Input placeholder / identity (`InputLayer`, `Dropout` and other inference-time no-ops).
     Identity,
+    /// `Dropout`: identity at inference; in training, zeroes each element with probability
+    /// `rate` and scales the rest by `1 / (1 - rate)` (strata's own random stream).
+    Dropout { rate: f32 },
     /// `Activation`
     Activation(Activation),
     /// `Dense`
@@ -291,7 +294,17 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, dialect: ConfigDialect) -> Res
     let cfg = &layer.config;
     let act = |m: &Meta| activation::parse(&m.name, get(cfg, "activation"), dialect);
     let kind = match layer.class_name.as_str() {
-        "InputLayer" | "Dropout" | "SpatialDropout1D" | "SpatialDropout2D" | "SpatialDropout3D" | "GaussianNoise"
+        "Dropout" => {
+            weights_n(&m, &w, 0)?;
+            let rate = cfg.get("rate").and_then(Json::as_f64).unwrap_or(0.0) as f32;
+            if cfg.get("noise_shape").is_some_and(|n| !n.is_null()) {
+                // a broadcast mask: identity at inference, refused in training by `training_unsupported`
+                Kind::Identity
+            } else {
+                Kind::Dropout { rate }
+            }
+        }
+        "InputLayer" | "SpatialDropout1D" | "SpatialDropout2D" | "SpatialDropout3D" | "GaussianNoise"
         | "GaussianDropout" | "AlphaDropout" => {
             weights_n(&m, &w, 0)?;
             Kind::Identity
@@ -475,7 +488,7 @@ impl Layer for Builtin {
     fn class_name(&self) -> &str {
         &self.meta.class
     }
-    fn forward(&self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
+    fn forward(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
         let m = &self.meta;
         let rounded;
         let inputs = if self.compute.is_some() {
@@ -486,6 +499,14 @@ impl Layer for Builtin {
         };
         let y = match &self.kind {
             Kind::Identity => m.one(inputs)?.clone(),
+            Kind::Dropout { rate } => {
+                let x = m.one(inputs)?;
+                if !training || *rate <= 0.0 {
+                    x.clone()
+                } else {
+                    m.t(x.mul(&dropout_mask(x.shape(), *rate)?))?
+                }
+            }
             Kind::Activation(a) => m.t(a.apply(m.one(inputs)?))?,
             Kind::Dense { kernel, bias, activation } if self.compute.is_none() => {
                 // float32: one matmul, then bias + activation fused in place on its result.
@@ -709,5 +730,45 @@ impl Layer for Builtin {
             }
         };
         Ok(vec![self.rnd(y)?])
+    }
+}
+
+static DROPOUT_STREAM: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0x0d70_9047);
+
+/// Seeds the random stream of `Dropout` in training (for reproducible runs).
+pub fn seed_dropout(seed: u64) {
+    DROPOUT_STREAM.store(seed, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A keep-mask scaled by `1 / (1 - rate)`: splitmix64 over a process-wide stream.
+fn dropout_mask(shape: &[usize], rate: f32) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let mut state = DROPOUT_STREAM.fetch_add((n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15), std::sync::atomic::Ordering::Relaxed);
+    let keep = 1.0 - rate;
+    let scale = if keep > 0.0 { 1.0 / keep } else { 0.0 };
+    let data = (0..n)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            let u = (z >> 40) as f32 / (1u64 << 24) as f32;
+            if u < keep { scale } else { 0.0 }
+        })
+        .collect();
+    Tensor::from_vec(shape, data).map_err(|e| Error::Tensor { layer: "dropout".into(), class: "Dropout".into(), source: Box::new(e) })
+}
+
+/// Layer classes whose *training* behaviour strata does not implement yet: a trainer must refuse
+/// to fit a model with a trainable one rather than silently train it in inference mode.
+/// (A frozen `BatchNormalization` runs in inference mode in Keras 3 too, so it is fine.)
+pub fn training_unsupported(layer: &LayerConfig) -> Option<&'static str> {
+    match layer.class_name.as_str() {
+        "BatchNormalization" if layer.trainable() => Some("batch statistics and moving-average updates"),
+        "SpatialDropout1D" | "SpatialDropout2D" | "SpatialDropout3D" => Some("spatial dropout masks"),
+        "GaussianNoise" | "GaussianDropout" | "AlphaDropout" => Some("training-time noise"),
+        "Dropout" if layer.config.get("noise_shape").is_some_and(|n| !n.is_null()) => Some("dropout with noise_shape"),
+        _ => None,
     }
 }

@@ -27,6 +27,6 @@ pub use activation::Activation;
 pub use error::{Error, Result, Unsupported};
 pub use layers::{
     BuildCtx, Builtin, CallArgs, Kind, Layer, LayerResolver, MergeOp, build_layer, is_supported, is_supported_in,
-    supported_classes,
+    seed_dropout, supported_classes, training_unsupported,
 };
 pub use model::{Model, unsupported_layers};

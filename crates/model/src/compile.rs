@@ -164,14 +164,27 @@ impl Compiled {
     }
 }
 
+/// A registered loss/metric function: a [`LossFn`] (`Registry::loss`), or a plain `fn` pointer
+/// registered with `Registry::function`.
+fn registered_fn(registry: &Registry, key: &str) -> Option<LossFn> {
+    type Plain = fn(&Tensor, &Tensor) -> strata_tensor::Result<Tensor>;
+    if let Some(f) = registry.get_function::<LossFn>(key) {
+        return Some(f.clone());
+    }
+    registry.get_function::<Plain>(key).map(|f| {
+        let f = *f;
+        std::sync::Arc::new(move |a: &Tensor, b: &Tensor| f(a, b)) as LossFn
+    })
+}
+
 fn resolve_loss(arg: LossArg, registry: &Registry) -> Result<LossSpec> {
     match arg {
         LossArg::Loss(l) => Ok(LossSpec::Builtin(l)),
         LossArg::Name(name) => {
             if let Some(e) = registry.function_entry(&name).filter(|e| e.kind == Kind::Loss)
-                && let Some(f) = registry.get_function::<LossFn>(&e.key)
+                && let Some(f) = registered_fn(registry, &e.key)
             {
-                return Ok(LossSpec::Custom { name: e.key.clone(), f: f.clone() });
+                return Ok(LossSpec::Custom { name: e.key.clone(), f });
             }
             Loss::get(&name).map(LossSpec::Builtin).map_err(|e| {
                 Error::invalid(
@@ -186,11 +199,11 @@ fn resolve_loss(arg: LossArg, registry: &Registry) -> Result<LossSpec> {
 fn metric_slot(id: &Json, registry: &Registry) -> Result<MetricSlot> {
     if let Some(name) = id.as_str() {
         if let Some(e) = registry.function_entry(name).filter(|e| matches!(e.kind, Kind::Metric | Kind::Loss))
-            && let Some(f) = registry.get_function::<LossFn>(&e.key)
+            && let Some(f) = registered_fn(registry, &e.key)
         {
             return Ok(MetricSlot::Custom {
                 name: name.rsplit('>').next().unwrap_or(name).to_string(),
-                f: f.clone(),
+                f,
                 mean: Mean::new(name.rsplit('>').next().unwrap_or(name)),
             });
         }

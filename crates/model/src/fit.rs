@@ -203,6 +203,23 @@ impl Model {
         ))
     }
 
+    /// Refuses models with layers whose training behaviour strata does not implement, naming
+    /// each (rather than silently training them in inference mode).
+    fn check_trainable(&self) -> Result<()> {
+        let bad: Vec<String> = self
+            .config
+            .iter_layers_recursive()
+            .filter_map(|(path, l)| strata_layers::training_unsupported(l).map(|why| format!("`{path}` ({}: {why})", l.class_name)))
+            .collect();
+        if bad.is_empty() {
+            return Ok(());
+        }
+        Err(Error::invalid(
+            format!("strata cannot train these layers yet: {}", bad.join(", ")),
+            "freeze them (a frozen BatchNormalization runs in inference mode, as in Keras) or train this model in Keras",
+        ))
+    }
+
     /// One optimizer step on one batch; returns the batch loss. Updates the compiled metrics.
     fn step(&mut self, xs: &[Tensor], y: &Tensor, sw: Option<&Tensor>) -> Result<f64> {
         let tape = Tape::new();
@@ -216,19 +233,24 @@ impl Model {
         }
         let y_pred = outs.remove(0);
         let Some(compiled) = self.compiled.as_mut() else { return Err(Error::invalid("not compiled", "compile first")) };
-        let (loss_value, objective) = loss_objective(&compiled.loss, y, &y_pred, sw)?;
+        let (mut loss_value, objective) = loss_objective(&compiled.loss, y, &y_pred, sw)?;
         let y_pred_value = y_pred.detach();
         let grads = tape.backward(&objective)?;
+        let penalties = weight_penalties(&self.config, &self.layers)?;
         let mut vars = Vec::new();
         let mut grad_list = Vec::new();
         let mut slots = Vec::new();
         for (li, (l, w)) in self.layers.iter().zip(&watched).enumerate() {
             for (vi, t) in w.iter().enumerate() {
                 let Some(t) = t else { continue };
-                let g = match grads.get(t) {
+                let mut g = match grads.get(t) {
                     Some(g) => g.clone(),
                     None => Tensor::zeros(t.shape())?,
                 };
+                if let Some(Some(reg)) = penalties.get(&(li, vi)).map(|p| p.0.as_ref()) {
+                    loss_value += f64::from(reg.call(&l.values[vi]));
+                    g = g.add(&reg.grad(&l.values[vi])?)?;
+                }
                 grad_list.push(g);
                 vars.push(Variable::new(l.variable_path(vi), l.values[vi].clone()));
                 slots.push((li, vi));
@@ -237,7 +259,12 @@ impl Model {
         drop(engine);
         compiled.optimizer.apply(&grad_list, &mut vars)?;
         for ((li, vi), v) in slots.into_iter().zip(vars) {
-            self.layers[li].values[vi] = v.value;
+            // Keras applies a variable's constraint right after its update
+            let value = match penalties.get(&(li, vi)).and_then(|p| p.1.as_ref()) {
+                Some(c) => c.call(&v.value)?,
+                None => v.value,
+            };
+            self.layers[li].values[vi] = value;
         }
         for m in &mut compiled.metrics {
             m.update(y, &y_pred_value, sw)?;
@@ -248,6 +275,7 @@ impl Model {
     /// `model.train_on_batch(x, y)`: one step, returning the logs (`loss` and metrics).
     pub fn train_on_batch(&mut self, xs: &[Tensor], y: &Tensor, sample_weight: Option<&Tensor>) -> Result<Logs> {
         self.compiled_or_err()?;
+        self.check_trainable()?;
         if let Some(c) = self.compiled.as_mut() {
             c.metrics.iter_mut().for_each(MetricSlot::reset);
         }
@@ -277,6 +305,7 @@ impl Model {
         callbacks: &mut [Box<dyn Callback>],
     ) -> Result<History> {
         self.compiled_or_err()?;
+        self.check_trainable()?;
         let n = rows(y);
         for (i, x) in xs.iter().enumerate() {
             if rows(x) != n {
@@ -455,6 +484,38 @@ impl Model {
         }
         Ok(logs)
     }
+}
+
+type Penalties = std::collections::HashMap<
+    (usize, usize),
+    (Option<strata_train::regularizers::Regularizer>, Option<strata_train::constraints::Constraint>),
+>;
+
+/// Each variable's regularizer and constraint from its layer's config (`kernel_regularizer`,
+/// `bias_constraint`, ...: the config key is the variable's name plus the suffix).
+fn weight_penalties(config: &strata_format::config::ModelConfig, layers: &[crate::model::LayerWeights]) -> Result<Penalties> {
+    let mut out = Penalties::new();
+    let by_path: std::collections::HashMap<String, &strata_format::config::LayerConfig> =
+        config.iter_layers_recursive().collect();
+    for (li, l) in layers.iter().enumerate() {
+        let Some(lc) = by_path.get(&l.path) else { continue };
+        for (vi, name) in l.names.iter().enumerate() {
+            let base = name.rsplit('/').next().unwrap_or(name);
+            let base = if base == "recurrent_kernel" { "recurrent" } else { base };
+            let reg = match lc.config.get(&format!("{base}_regularizer")) {
+                Some(j) if !j.is_null() => Some(strata_train::regularizers::Regularizer::deserialize(j)?),
+                _ => None,
+            };
+            let con = match lc.config.get(&format!("{base}_constraint")) {
+                Some(j) if !j.is_null() => Some(strata_train::constraints::Constraint::deserialize(j)?),
+                _ => None,
+            };
+            if reg.is_some() || con.is_some() {
+                out.insert((li, vi), (reg, con));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The loss value and a scalar whose gradient is the loss's gradient (on the tape of `y_pred`).

@@ -25,6 +25,7 @@ mod error;
 mod fit;
 mod model;
 mod save;
+pub mod reference;
 mod sequential;
 mod shim;
 

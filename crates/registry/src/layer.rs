@@ -12,13 +12,14 @@ pub type Shape = Vec<Option<usize>>;
 /// name)` records it. Implemented by `#[derive(KerasLayer)]` from `#[keras(package = "...",
 /// name = "...")]` (package default `"Custom"`, name default the struct's name).
 pub trait KerasClass {
-    /// The package (`my_custom_layers`).
+    /// The package (`my_custom_layers`); empty for `#[keras(unregistered)]`.
     const PACKAGE: &'static str;
     /// The class name (`CustomDense`).
     const NAME: &'static str;
-    /// `package>Name`, exactly as Keras writes `registered_name`.
+    /// `package>Name`, exactly as Keras writes `registered_name` (the bare `Name` for a type
+    /// derived with `#[keras(unregistered)]`, as Keras writes a class it never registered).
     fn registered_name() -> String {
-        format!("{}>{}", Self::PACKAGE, Self::NAME)
+        if Self::PACKAGE.is_empty() { Self::NAME.to_string() } else { format!("{}>{}", Self::PACKAGE, Self::NAME) }
     }
 }
 

@@ -182,11 +182,18 @@ pub fn fix_lines(m: &MissingObject) -> [String; 2] {
         ],
         (true, None) => [
             format!(
-                "registry.layer_as::<{short_name}>(\"{short_name}\") (the file names the class without a package: it was not registered when saved)"
+                "#[derive(KerasLayer, Serialize, Deserialize)] #[keras(unregistered)] struct {short_name} {{ .. }}, then registry.layer::<{short_name}>() (the file names the class without a package: it was not registered when saved)"
             ),
             format!(
                 "custom_objects={{\"{short_name}\": {short_name}}}, or register it with @keras.saving.register_keras_serializable() and save again"
             ),
+        ],
+        (false, Some(p)) if matches!(m.kind, Kind::Loss | Kind::Metric) => [
+            format!(
+                "registry.{}(\"{p}\", \"{short_name}\", {short_name}) with fn {short_name}(y_true: &Tensor, y_pred: &Tensor) -> strata_tensor::Result<Tensor>",
+                if m.kind == Kind::Loss { "loss" } else { "metric" }
+            ),
+            format!("@keras.saving.register_keras_serializable(package=\"{p}\") on def {short_name}"),
         ],
         (false, Some(p)) => [
             format!("registry.function(\"{p}\", \"{short_name}\", {}, {short_name})", m.kind.rust()),
@@ -213,7 +220,7 @@ pub fn render(file: &str, missing: &[MissingObject]) -> String {
         ));
     }
     s.push_str(
-        "\nregister them on the Registry passed to strata_registry::load_model(path, &registry); LoadOptions { compile: false } skips the compile config (loss, metrics) like Keras's compile=False",
+        "\nregister them on the Registry passed to strata_model::Model::load(path, &registry) (or strata_registry::load_model); LoadOptions { compile: false } skips the compile config (loss, metrics) like Keras's compile=False",
     );
     s
 }

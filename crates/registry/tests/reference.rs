@@ -102,7 +102,7 @@ fn unregistered_custom_layer_reports_the_exact_fix() {
   - layer class `my_custom_layers>CustomDense`, used by layer `custom_dense`
       Rust:   #[derive(KerasLayer, Serialize, Deserialize)] #[keras(package = \"my_custom_layers\")] struct CustomDense {{ .. }}, then registry.layer::<CustomDense>()
       Python: @keras.saving.register_keras_serializable(package=\"my_custom_layers\") on class CustomDense
-register them on the Registry passed to strata_registry::load_model(path, &registry); LoadOptions {{ compile: false }} skips the compile config (loss, metrics) like Keras's compile=False",
+register them on the Registry passed to strata_model::Model::load(path, &registry) (or strata_registry::load_model); LoadOptions {{ compile: false }} skips the compile config (loss, metrics) like Keras's compile=False",
         path.display()
     );
     assert_eq!(err.to_string(), expected);
@@ -134,7 +134,7 @@ fn custom_loss_resolves_when_registered_and_is_reported_otherwise() {
                 msg.contains(
                     "1 custom object(s) used by the model are not registered:
   - loss function `my_custom_losses>custom_loss`, used by compile config `loss`
-      Rust:   registry.function(\"my_custom_losses\", \"custom_loss\", Kind::Loss, custom_loss)
+      Rust:   registry.loss(\"my_custom_losses\", \"custom_loss\", custom_loss) with fn custom_loss(y_true: &Tensor, y_pred: &Tensor) -> strata_tensor::Result<Tensor>
       Python: @keras.saving.register_keras_serializable(package=\"my_custom_losses\") on def custom_loss"
                 ),
                 "{imp}/{f}: {msg}"
@@ -189,7 +189,7 @@ fn all_missing_objects_are_reported_at_once() {
     assert!(
         Error::Missing { file: "m.keras".into(), missing }
             .to_string()
-            .contains("registry.function(\"my_metrics\", \"rmse2\", Kind::Metric, rmse2)")
+            .contains("registry.metric(\"my_metrics\", \"rmse2\", rmse2)")
     );
 }
 
@@ -206,7 +206,7 @@ fn unregistered_class_saved_under_its_bare_name_needs_a_custom_objects_style_ent
     assert!(
         err.to_string().contains(
             "  - layer class `CustomDense`, used by layer `custom_dense`
-      Rust:   registry.layer_as::<CustomDense>(\"CustomDense\") (the file names the class without a package: it was not registered when saved)
+      Rust:   #[derive(KerasLayer, Serialize, Deserialize)] #[keras(unregistered)] struct CustomDense { .. }, then registry.layer::<CustomDense>() (the file names the class without a package: it was not registered when saved)
       Python: custom_objects={\"CustomDense\": CustomDense}, or register it with @keras.saving.register_keras_serializable() and save again"
         ),
         "{err}"
