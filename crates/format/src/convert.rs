@@ -204,7 +204,8 @@ pub fn convert(src: &ModelFile, weights: Option<&ModelFile>, target: Target, out
 
 /// Writes `bytes` to `out` atomically ([`crate::atomic::write_atomic`]); returns the size.
 pub(crate) fn commit(out: &Path, bytes: &[u8]) -> Result<u64> {
-    crate::atomic::write_atomic(out, |f| std::io::Write::write_all(f, bytes)).map_err(|source| Error::Save { source })?;
+    crate::atomic::write_atomic(out, |f| std::io::Write::write_all(f, bytes))
+        .map_err(|source| Error::Save { source })?;
     Ok(bytes.len() as u64)
 }
 

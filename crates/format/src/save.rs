@@ -27,7 +27,7 @@ use std::path::Path;
 
 use strata_hdf5::DType;
 
-use crate::bind::{self, BoundLayer, Binding};
+use crate::bind::{self, Binding, BoundLayer};
 use crate::config::ModelConfig;
 use crate::convert::{self, Converted, KERAS_VERSION, LegacyHeader, Target, Tensor, TensorSource};
 use crate::error::{Error, Location, Result};
@@ -165,12 +165,7 @@ fn bind_memory<'c>(config: &'c ModelConfig, layers: &[SaveLayer]) -> Result<Bind
         }
         if s.trainable.len() != s.weights.len() {
             return Err(invalid(
-                format!(
-                    "layer `{}` has {} weights but {} trainable flags",
-                    s.path,
-                    s.weights.len(),
-                    s.trainable.len()
-                ),
+                format!("layer `{}` has {} weights but {} trainable flags", s.path, s.weights.len(), s.trainable.len()),
                 "give one trainable flag per weight; nothing was written",
             ));
         }
@@ -221,7 +216,9 @@ pub fn training_config_from_compile(compile_config: &Json) -> Option<Json> {
     let opt = tc.remove("optimizer").filter(|o| !o.is_null())?;
     {
         let oc = match opt.as_str() {
-            Some(s) => Json::object([("class_name", Json::from(s)), ("config", Json::object(Vec::<(&str, Json)>::new()))]),
+            Some(s) => {
+                Json::object([("class_name", Json::from(s)), ("config", Json::object(Vec::<(&str, Json)>::new()))])
+            }
             None => {
                 // `get_registered_name`: the registered `package>Name`, else the class name
                 let class = opt
@@ -250,7 +247,8 @@ pub fn training_config_from_compile(compile_config: &Json) -> Option<Json> {
 /// variables without an optimizer in `compile_config`; a target directory that is missing or
 /// not writable.
 pub fn save_model(m: &SaveModel<'_>, target: Target, out: &Path) -> Result<Converted> {
-    let config = ModelConfig::parse(m.config).map_err(|source| Error::Config { location: Location::default(), source })?;
+    let config =
+        ModelConfig::parse(m.config).map_err(|source| Error::Config { location: Location::default(), source })?;
     if m.config.get("module").is_none() && target == Target::KerasV3 {
         return Err(invalid(
             "the model config has no `module` key: it is not a Keras 3 `config.json` object".into(),
@@ -289,7 +287,12 @@ pub fn save_model(m: &SaveModel<'_>, target: Target, out: &Path) -> Result<Conve
         Target::WeightsH5 => convert::write_keras3_weights(&config.name, &binding, &source, None)?,
         Target::KerasV3 => {
             let opt: Option<(String, Vec<Tensor<'_>>)> = opt_vars.map(|(name, v)| {
-                (name, v.iter().map(|t| Tensor { info: info("optimizer", t), data: Cow::Borrowed(&t.data), trainable: false }).collect())
+                (
+                    name,
+                    v.iter()
+                        .map(|t| Tensor { info: info("optimizer", t), data: Cow::Borrowed(&t.data), trainable: false })
+                        .collect(),
+                )
             });
             let (w, l, t, n) = convert::write_keras3_weights(
                 &config.name,

@@ -93,8 +93,11 @@ fn fixture(case: &str, file: &str) -> PathBuf {
 fn round_trip(case: &str) {
     let h = hold(&fixture(case, "model.keras"));
     let dir = tempfile::tempdir().unwrap();
-    let want: Vec<_> = h.layers.iter().flat_map(|l| l.weights.iter().map(move |t| (l.path.clone(), t.data.clone()))).collect();
-    for (target, name) in [(Target::KerasV3, "m.keras"), (Target::LegacyH5, "m.h5"), (Target::WeightsH5, "m.weights.h5")] {
+    let want: Vec<_> =
+        h.layers.iter().flat_map(|l| l.weights.iter().map(move |t| (l.path.clone(), t.data.clone()))).collect();
+    for (target, name) in
+        [(Target::KerasV3, "m.keras"), (Target::LegacyH5, "m.h5"), (Target::WeightsH5, "m.weights.h5")]
+    {
         let out = dir.path().join(name);
         let done = save_model(&model(&h), target, &out).unwrap_or_else(|e| panic!("{case} {name}: {e}"));
         assert_eq!(done.tensors, want.len(), "{case} {name}");
@@ -176,7 +179,13 @@ fn legacy_optimizer_weights_match_keras() {
     assert_eq!(o[0].h5_path, "/optimizer_weights/adam/iteration");
     assert_eq!(o[1].h5_path, "/optimizer_weights/adam/learning_rate");
     for (a, b) in o.iter().zip(k) {
-        assert_eq!((a.dtype.clone(), a.shape.clone()), (b.dtype.clone(), b.shape.clone()), "{} vs {}", a.h5_path, b.h5_path);
+        assert_eq!(
+            (a.dtype.clone(), a.shape.clone()),
+            (b.dtype.clone(), b.shape.clone()),
+            "{} vs {}",
+            a.h5_path,
+            b.h5_path
+        );
     }
     assert_eq!(ours.training_config, keras.training_config);
 }
@@ -193,7 +202,11 @@ fn dense_layer(units: u64, input: u64, fill: u8) -> SaveLayer {
         let n: u64 = shape.iter().product::<u64>() * 4;
         SaveTensor { name: name.into(), dtype: DType::F32, shape, data: vec![fill; n as usize] }
     };
-    SaveLayer { path: "dense".into(), weights: vec![t("kernel", vec![input, units]), t("bias", vec![units])], trainable: vec![true, true] }
+    SaveLayer {
+        path: "dense".into(),
+        weights: vec![t("kernel", vec![input, units]), t("bias", vec![units])],
+        trainable: vec![true, true],
+    }
 }
 
 fn save_small(out: &Path) -> Vec<u8> {
@@ -221,7 +234,8 @@ fn kill_child_entry() {
     let out = PathBuf::from(out);
     let (units, input) = (10_240, 4096);
     let cfg = small_config(units, input);
-    let m = SaveModel { config: &cfg, layers: vec![dense_layer(units, input, 9)], optimizer: None, training_config: None };
+    let m =
+        SaveModel { config: &cfg, layers: vec![dense_layer(units, input, 9)], optimizer: None, training_config: None };
     save_model(&m, Target::from_path(&out).unwrap(), &out).unwrap();
 }
 
@@ -322,7 +336,10 @@ fn errors_say_what_where_and_how_to_fix() {
     let mut m = SaveModel { config: &cfg, layers: vec![dense_layer(3, 4, 1)], optimizer: None, training_config: None };
     m.layers[0].path = "dens".into();
     let e = err_of(&m, Target::KerasV3);
-    assert!(e.contains("layer `dens` is not a layer of model `big`") && e.contains("its layers are: input_layer, dense"), "{e}");
+    assert!(
+        e.contains("layer `dens` is not a layer of model `big`") && e.contains("its layers are: input_layer, dense"),
+        "{e}"
+    );
 
     let mut m2 = SaveModel { layers: vec![dense_layer(3, 4, 1)], ..m.clone() };
     m2.layers[0].weights[1].data.pop();
@@ -359,7 +376,9 @@ fn keras_loads_saved_models() {
     let dir = tempfile::tempdir().unwrap();
     for case in ["mlp", "normalization"] {
         let h = hold(&fixture(case, "model.keras"));
-        for (target, name, orig) in [(Target::KerasV3, "m.keras", "model.keras"), (Target::LegacyH5, "m.h5", "model.h5")] {
+        for (target, name, orig) in
+            [(Target::KerasV3, "m.keras", "model.keras"), (Target::LegacyH5, "m.h5", "model.h5")]
+        {
             let out = dir.path().join(format!("{case}_{name}"));
             save_model(&model(&h), target, &out).unwrap();
             let o = Command::new(&py)
