@@ -361,7 +361,7 @@ fn expected_shapes(l: &BoundLayer<'_>) -> Option<Vec<Dims>> {
     }
 }
 
-fn check_shapes(l: &BoundLayer<'_>) -> Option<BindProblem> {
+pub(crate) fn check_shapes(l: &BoundLayer<'_>) -> Option<BindProblem> {
     let want = expected_shapes(l)?;
     let fits = want.len() == l.tensors.len()
         && want

@@ -19,6 +19,7 @@
 //!
 //! Every save is atomic: the previous file survives any failure.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use strata_hdf5::{DType, WriteAttr, Writer};
@@ -86,10 +87,51 @@ pub struct Converted {
 /// The Keras version strata's files declare: the one whose reader they are verified against.
 pub const KERAS_VERSION: &str = "3.15.1";
 
-/// One tensor to write, with its data.
-struct Tensor {
-    info: TensorInfo,
-    data: Vec<u8>,
+/// One tensor to write, with its data and whether Keras counts it trainable (legacy `.h5`
+/// lists a layer's trainable weights, then its non-trainable ones).
+pub(crate) struct Tensor<'d> {
+    pub(crate) info: TensorInfo,
+    pub(crate) data: Cow<'d, [u8]>,
+    pub(crate) trainable: bool,
+}
+
+/// Where the writers get each layer's tensors: a stored file ([`convert`]) or a model held in
+/// memory ([`crate::save::save_model`]). Both go through the same writers.
+pub(crate) trait TensorSource {
+    /// The layer's own tensors, in the order of `l.tensors`.
+    fn layer_tensors(&self, l: &BoundLayer<'_>) -> Result<Vec<Tensor<'_>>>;
+    /// The layer's weight names in a legacy `.h5`, without the layer-name prefix.
+    fn legacy_names(&self, l: &BoundLayer<'_>) -> Vec<String>;
+}
+
+/// Tensors read from a stored weights file.
+struct StoreSource<'s> {
+    store: &'s WeightStore,
+}
+
+impl TensorSource for StoreSource<'_> {
+    fn layer_tensors(&self, l: &BoundLayer<'_>) -> Result<Vec<Tensor<'_>>> {
+        let split = l.tensors.len().saturating_sub(l.non_trainable_count());
+        l.tensors
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let data = self.store.read(t)?;
+                Ok(Tensor { info: t.clone(), data: Cow::Owned(data), trainable: i < split })
+            })
+            .collect()
+    }
+    fn legacy_names(&self, l: &BoundLayer<'_>) -> Vec<String> {
+        legacy_names_for(l, self.store.layout)
+    }
+}
+
+/// The root attributes of a legacy `.h5`.
+pub(crate) struct LegacyHeader {
+    pub(crate) keras_version: String,
+    pub(crate) backend: String,
+    pub(crate) model_config: Json,
+    pub(crate) training_config: Option<Json>,
 }
 
 fn invalid(what: String, help: &str) -> Error {
@@ -130,8 +172,9 @@ pub fn convert(src: &ModelFile, weights: Option<&ModelFile>, target: Target, out
         });
     }
     let mut notes = Vec::new();
+    let source = StoreSource { store };
     let (bytes, layers, tensors, tensor_bytes) = match target {
-        Target::WeightsH5 => write_keras3_weights(config_name(src), &binding, store)?,
+        Target::WeightsH5 => write_keras3_weights(config_name(src), &binding, &source, None)?,
         Target::KerasV3 => {
             if config.source == ConfigDialect::Keras1 {
                 return Err(Error::Unsupported {
@@ -140,17 +183,14 @@ pub fn convert(src: &ModelFile, weights: Option<&ModelFile>, target: Target, out
                     help: "Keras 3 cannot read Keras 1 layer configs; convert to .weights.h5 for the weights, or use `strata predict` on the original file".into(),
                 });
             }
-            let (w, l, t, n) = write_keras3_weights(config_name(src), &binding, store)?;
+            let (w, l, t, n) = write_keras3_weights(config_name(src), &binding, &source, None)?;
             let cfg = keras3_config_json(src, &mut notes);
-            let meta =
-                Json::object([("keras_version", Json::from(KERAS_VERSION)), ("date_saved", Json::from(date_saved()))]);
-            let (meta, cfg) = (meta.to_string_python(), cfg.to_string_python());
-            let bytes = ArchiveWriter::new(meta.as_bytes(), cfg.as_bytes(), &w)
-                .to_bytes()
-                .map_err(|source| Error::Archive { location: Location::file(out), source })?;
-            (bytes, l, t, n)
+            (keras_archive(&cfg, &w, out)?, l, t, n)
         }
-        Target::LegacyH5 => write_legacy_h5(src, config, &binding, store, &mut notes)?,
+        Target::LegacyH5 => {
+            let header = legacy_header(src, config, &mut notes);
+            write_legacy_h5(&config.kind, &header, &binding, &source, None, &mut notes)?
+        }
     };
     if !store.optimizer.is_empty() {
         notes.push(format!(
@@ -158,31 +198,35 @@ pub fn convert(src: &ModelFile, weights: Option<&ModelFile>, target: Target, out
             store.optimizer.len()
         ));
     }
-    let file_bytes = bytes.len() as u64;
-    crate::atomic::write_atomic(out, |f| std::io::Write::write_all(f, &bytes))
-        .map_err(|source| Error::Save { source })?;
+    let file_bytes = commit(out, &bytes)?;
     Ok(Converted { target, layers, tensors, tensor_bytes, file_bytes, notes })
+}
+
+/// Writes `bytes` to `out` atomically ([`crate::atomic::write_atomic`]); returns the size.
+pub(crate) fn commit(out: &Path, bytes: &[u8]) -> Result<u64> {
+    crate::atomic::write_atomic(out, |f| std::io::Write::write_all(f, bytes))
+        .map_err(|source| Error::Save { source })?;
+    Ok(bytes.len() as u64)
+}
+
+/// A `.keras` archive: `metadata.json` (this Keras version, now), `config.json`, the weights.
+pub(crate) fn keras_archive(config: &Json, weights_h5: &[u8], out: &Path) -> Result<Vec<u8>> {
+    let meta = Json::object([("keras_version", Json::from(KERAS_VERSION)), ("date_saved", Json::from(date_saved()))]);
+    let (meta, cfg) = (meta.to_string_python(), config.to_string_python());
+    ArchiveWriter::new(meta.as_bytes(), cfg.as_bytes(), weights_h5)
+        .to_bytes()
+        .map_err(|source| Error::Archive { location: Location::file(out), source })
 }
 
 fn config_name(src: &ModelFile) -> &str {
     src.config.as_ref().map(|c| c.name.as_str()).unwrap_or("model")
 }
 
-fn read_all(store: &WeightStore, l: &BoundLayer<'_>) -> Result<Vec<Tensor>> {
-    l.tensors
-        .iter()
-        .map(|t| {
-            let data = store.read(t)?;
-            Ok(Tensor { info: t.clone(), data })
-        })
-        .collect()
-}
-
-fn h5w(e: strata_hdf5::Error) -> Error {
+pub(crate) fn h5w(e: strata_hdf5::Error) -> Error {
     Error::Hdf5 { location: Location::default(), source: e }
 }
 
-fn write_dataset(w: &mut Writer, path: &str, t: &Tensor) -> Result<()> {
+pub(crate) fn write_dataset(w: &mut Writer, path: &str, t: &Tensor<'_>) -> Result<()> {
     w.create_dataset(path, t.info.dtype.clone(), &t.info.shape, &t.data).map_err(h5w)?;
     if t.info.dtype == DType::BF16 {
         w.set_attr(path, "dtype", WriteAttr::VlenUtf8("bfloat16".into())).map_err(h5w)?;
@@ -190,11 +234,14 @@ fn write_dataset(w: &mut Writer, path: &str, t: &Tensor) -> Result<()> {
     Ok(())
 }
 
-/// Writes a Keras 3 weights file. Returns (bytes, layers with weights, tensors, tensor bytes).
-fn write_keras3_weights(
+/// Writes a Keras 3 weights file, with the optimizer's variables (its name, then its variables
+/// in Keras order) under `optimizer/vars` as `Optimizer.save_own_variables` does. Returns
+/// (bytes, layers with weights, tensors, tensor bytes).
+pub(crate) fn write_keras3_weights(
     model_name: &str,
     binding: &bind::Binding<'_>,
-    store: &WeightStore,
+    source: &dyn TensorSource,
+    optimizer: Option<(&str, &[Tensor<'_>])>,
 ) -> Result<(Vec<u8>, usize, usize, u64)> {
     let mut w = Writer::new();
     w.create_group("/vars").map_err(h5w)?;
@@ -210,7 +257,7 @@ fn write_keras3_weights(
         if l.tensors.is_empty() {
             continue;
         }
-        let data = read_all(store, l)?;
+        let data = source.layer_tensors(l)?;
         let subs = bind::keras3_sub_objects(l.layer);
         let per = if data.len() % subs.len() == 0 { data.len() / subs.len() } else { 0 };
         if per == 0 {
@@ -234,6 +281,13 @@ fn write_keras3_weights(
             }
         }
         layers += 1;
+    }
+    if let Some((name, vars)) = optimizer {
+        w.create_group("/optimizer/vars").map_err(h5w)?;
+        w.set_attr("/optimizer/vars", "name", WriteAttr::VlenUtf8(name.to_string())).map_err(h5w)?;
+        for (i, t) in vars.iter().enumerate() {
+            write_dataset(&mut w, &format!("/optimizer/vars/{i}"), t)?;
+        }
     }
     Ok((w.finish().map_err(h5w)?, layers, tensors, nbytes))
 }
@@ -453,7 +507,7 @@ fn strip_layer_modules(model: &mut Json) -> usize {
 }
 
 /// Keras's legacy variable names for a layer class, in legacy order (only where the count fits).
-fn legacy_var_names(l: &BoundLayer<'_>) -> Vec<String> {
+pub(crate) fn legacy_var_names(l: &BoundLayer<'_>) -> Vec<String> {
     let n = l.tensors.len();
     let class = bind::python_class_name(l.layer);
     let b = |k: &str, d: bool| bind::config_bool(l.layer, k, d);
@@ -500,13 +554,23 @@ fn legacy_var_names(l: &BoundLayer<'_>) -> Vec<String> {
     } else {
         names
     };
-    if names.len() == n { names } else { (0..n).map(|i| format!("var_{i}")).collect() }
+    if names.len() == n {
+        return names;
+    }
+    // the variables' own names when they have real, distinct ones (a model held in memory)
+    let own: Vec<String> = l.tensors.iter().map(|t| t.name.clone()).collect();
+    let distinct = own.iter().enumerate().all(|(i, a)| own[..i].iter().all(|b| b != a));
+    if distinct && own.iter().all(|s| !s.is_empty() && s.parse::<u64>().is_err()) {
+        own
+    } else {
+        (0..n).map(|i| format!("var_{i}")).collect()
+    }
 }
 
 /// Writes a list-of-strings attribute as Keras's `save_attributes_to_hdf5_group` does: one
 /// vlen array when it fits in 64512 bytes (as fixed-width numpy data), else `name0`, `name1`...
 /// chunks of fixed-length NULLPAD strings.
-fn write_string_list(w: &mut Writer, obj: &str, name: &str, items: &[String]) -> Result<()> {
+pub(crate) fn write_string_list(w: &mut Writer, obj: &str, name: &str, items: &[String]) -> Result<()> {
     const LIMIT: usize = 64512;
     if items.is_empty() {
         return w.set_attr(obj, name, WriteAttr::EmptyF64Array).map_err(h5w);
@@ -549,86 +613,100 @@ fn write_string_list(w: &mut Writer, obj: &str, name: &str, items: &[String]) ->
     Ok(())
 }
 
-fn write_legacy_h5(
-    src: &ModelFile,
-    config: &crate::config::ModelConfig,
-    binding: &bind::Binding<'_>,
-    store: &WeightStore,
-    notes: &mut Vec<String>,
-) -> Result<(Vec<u8>, usize, usize, u64)> {
-    let mut w = Writer::new();
-    // model_config: a legacy config as stored; a Keras 3 config as Keras 3's legacy writer
-    // does, `{"class_name", "config"}` around the same layer entries
+/// The legacy root attributes for a model file: its own when it is a legacy file; for a Keras 3
+/// config, `{"class_name", "config"}` around the same layer entries, as Keras 3's legacy writer
+/// does (the compile config is not translated: a note says so).
+fn legacy_header(src: &ModelFile, config: &crate::config::ModelConfig, notes: &mut Vec<String>) -> LegacyHeader {
     let model_config = match (&src.format, &src.config_json) {
         (FileFormat::LegacyH5Model | FileFormat::ModelJson, Some(j)) => j.clone(),
-        (_, Some(j)) => Json::object([
-            ("class_name", Json::from(config.envelope.class_name.as_str())),
-            ("config", j.get("config").cloned().unwrap_or(Json::Null)),
-        ]),
+        (_, Some(j)) => legacy_model_config(config, j),
         (_, None) => Json::Null,
     };
     let legacy_source = matches!(src.format, FileFormat::LegacyH5Model | FileFormat::ModelJson);
     let keras_version =
         if legacy_source { src.keras_version.clone() } else { None }.unwrap_or_else(|| KERAS_VERSION.to_string());
     let backend = src.backend.clone().unwrap_or_else(|| "tensorflow".to_string());
+    let training_config = if legacy_source {
+        src.training_config.clone()
+    } else {
+        if src.training_config.is_some() {
+            notes.push("the Keras 3 compile config was not written as a legacy training config: compile the model again after loading".into());
+        }
+        None
+    };
+    LegacyHeader { keras_version, backend, model_config, training_config }
+}
+
+/// A Keras 3 `config.json` object as a legacy `model_config`: `{"class_name", "config"}`.
+pub(crate) fn legacy_model_config(config: &crate::config::ModelConfig, j: &Json) -> Json {
+    Json::object([
+        ("class_name", Json::from(config.envelope.class_name.as_str())),
+        ("config", j.get("config").cloned().unwrap_or(Json::Null)),
+    ])
+}
+
+/// Writes a legacy full-model `.h5`: the root attributes of `header`, `model_weights` as
+/// `save_weights_to_hdf5_group` lays it out, and `optimizer_weights` (full names such as
+/// `adam/iteration`, then the tensors) as `save_optimizer_weights_to_hdf5_group` does.
+pub(crate) fn write_legacy_h5(
+    kind: &ModelKind,
+    header: &LegacyHeader,
+    binding: &bind::Binding<'_>,
+    source: &dyn TensorSource,
+    optimizer: Option<&[(String, Tensor<'_>)]>,
+    notes: &mut Vec<String>,
+) -> Result<(Vec<u8>, usize, usize, u64)> {
+    let mut w = Writer::new();
+    let LegacyHeader { keras_version, backend, model_config, training_config } = header;
     w.set_attr("/", "keras_version", WriteAttr::VlenUtf8(keras_version.clone())).map_err(h5w)?;
     w.set_attr("/", "backend", WriteAttr::VlenUtf8(backend.clone())).map_err(h5w)?;
     w.set_attr("/", "model_config", WriteAttr::VlenAscii(model_config.to_string_python().into_bytes())).map_err(h5w)?;
-    if legacy_source {
-        if let Some(tc) = &src.training_config {
-            w.set_attr("/", "training_config", WriteAttr::VlenAscii(tc.to_string_python().into_bytes()))
-                .map_err(h5w)?;
-        }
-    } else if src.training_config.is_some() {
-        notes.push("the Keras 3 compile config was not written as a legacy training config: compile the model again after loading".into());
+    if let Some(tc) = training_config {
+        w.set_attr("/", "training_config", WriteAttr::VlenAscii(tc.to_string_python().into_bytes())).map_err(h5w)?;
     }
     w.create_group("/model_weights").map_err(h5w)?;
     let top: Vec<&BoundLayer<'_>> = binding
         .layers
         .iter()
         .filter(|l| {
-            l.depth == 0 && !(config.kind == ModelKind::Sequential && bind::python_class_name(l.layer) == "InputLayer")
+            l.depth == 0 && !(*kind == ModelKind::Sequential && bind::python_class_name(l.layer) == "InputLayer")
         })
         .collect();
     let layer_names: Vec<String> = top.iter().map(|l| l.layer.name.clone()).collect();
     write_string_list(&mut w, "/model_weights", "layer_names", &layer_names)?;
-    w.set_attr("/model_weights", "backend", WriteAttr::VlenUtf8(backend)).map_err(h5w)?;
-    w.set_attr("/model_weights", "keras_version", WriteAttr::VlenUtf8(keras_version)).map_err(h5w)?;
+    w.set_attr("/model_weights", "backend", WriteAttr::VlenUtf8(backend.clone())).map_err(h5w)?;
+    w.set_attr("/model_weights", "keras_version", WriteAttr::VlenUtf8(keras_version.clone())).map_err(h5w)?;
     let (mut layers, mut tensors, mut nbytes) = (0usize, 0usize, 0u64);
     let mut widened = 0usize;
     for l in &top {
         let group = format!("/model_weights/{}", l.layer.name);
         w.create_group(&group).map_err(h5w)?;
         // the tensors Keras pairs with this layer, with their names
-        let mut named: Vec<(String, Tensor)> = Vec::new();
-        if l.layer.is_model() {
+        // (`_legacy_weights`: all trainable weights, then all non-trainable ones, over the
+        // layer and, for a nested model, every layer inside it)
+        let members: Vec<&BoundLayer<'_>> = if l.layer.is_model() {
             let prefix = format!("{}/", l.path);
-            let inner: Vec<&BoundLayer<'_>> = binding.layers.iter().filter(|x| x.path.starts_with(&prefix)).collect();
-            let mut trainable = Vec::new();
-            let mut frozen = Vec::new();
-            for x in inner {
-                let nt = x.non_trainable_count();
-                let names = legacy_names_for(x, store.layout);
-                let split = x.tensors.len().saturating_sub(nt);
-                for (i, (t, nm)) in read_all(store, x)?.into_iter().zip(names).enumerate() {
-                    let full = format!("{}/{}", x.layer.name, nm);
-                    if i < split { trainable.push((full, t)) } else { frozen.push((full, t)) }
-                }
-            }
-            named.extend(trainable);
-            named.extend(frozen);
+            binding.layers.iter().filter(|x| x.path.starts_with(&prefix)).collect()
         } else {
-            let names = legacy_names_for(l, store.layout);
-            for (t, nm) in read_all(store, l)?.into_iter().zip(names) {
-                named.push((format!("{}/{}", l.layer.name, nm), t));
+            vec![*l]
+        };
+        let mut trainable = Vec::new();
+        let mut frozen = Vec::new();
+        for x in members {
+            let names = source.legacy_names(x);
+            for (t, nm) in source.layer_tensors(x)?.into_iter().zip(names) {
+                let full = format!("{}/{}", x.layer.name, nm);
+                if t.trainable { trainable.push((full, t)) } else { frozen.push((full, t)) }
             }
         }
+        let mut named: Vec<(String, Tensor<'_>)> = trainable;
+        named.extend(frozen);
         // Keras's legacy loader reads a dataset with numpy, which has no bfloat16: an opaque
         // bfloat16 dataset fails to load ("No cast function available", Keras's own legacy files
         // included). Widened to float32 — exact — it loads into the bfloat16 variable unchanged.
         for (_, t) in named.iter_mut() {
             if t.info.dtype == DType::BF16 {
-                t.data = t.data.chunks_exact(2).flat_map(|b| [0, 0, b[0], b[1]]).collect();
+                t.data = Cow::Owned(t.data.chunks_exact(2).flat_map(|b| [0, 0, b[0], b[1]]).collect());
                 t.info.dtype = DType::F32;
                 widened += 1;
             }
@@ -642,6 +720,14 @@ fn write_legacy_h5(
         }
         if !named.is_empty() {
             layers += 1;
+        }
+    }
+    if let Some(vars) = optimizer.filter(|v| !v.is_empty()) {
+        w.create_group("/optimizer_weights").map_err(h5w)?;
+        let names: Vec<String> = vars.iter().map(|(n, _)| n.clone()).collect();
+        write_string_list(&mut w, "/optimizer_weights", "weight_names", &names)?;
+        for (n, t) in vars {
+            write_dataset(&mut w, &format!("/optimizer_weights/{n}"), t)?;
         }
     }
     if widened > 0 {
@@ -673,7 +759,7 @@ fn legacy_names_for(l: &BoundLayer<'_>, layout: Layout) -> Vec<String> {
 
 /// `date_saved` as Keras writes it (`%Y-%m-%d@%H:%M:%S`), in UTC; `SOURCE_DATE_EPOCH` fixes it
 /// for reproducible files.
-fn date_saved() -> String {
+pub(crate) fn date_saved() -> String {
     let secs = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
     });

@@ -27,6 +27,7 @@ pub mod limits;
 pub mod model;
 pub mod naming;
 pub mod npy;
+pub mod save;
 pub mod weights;
 
 pub use error::{Error, Location, Result};
