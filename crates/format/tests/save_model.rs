@@ -374,7 +374,7 @@ fn keras_loads_saved_models() {
     let Some(py) = strata_testkit::oracle_python() else { return };
     let script = strata_testkit::repo_root().join("tools/oracle/check_saved.py");
     let dir = tempfile::tempdir().unwrap();
-    for case in ["mlp", "normalization"] {
+    for case in ["mlp", "normalization", "nested"] {
         let h = hold(&fixture(case, "model.keras"));
         for (target, name, orig) in
             [(Target::KerasV3, "m.keras", "model.keras"), (Target::LegacyH5, "m.h5", "model.h5")]
