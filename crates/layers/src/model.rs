@@ -209,14 +209,7 @@ impl Model {
         ctx: &BuildCtx<'_>,
         resolver: Option<&dyn LayerResolver>,
     ) -> Result<Model> {
-        let mut missing = Vec::new();
-        collect_unsupported(config, "", resolver, &mut missing);
-        if !missing.is_empty() {
-            return Err(Error::Unsupported(missing));
-        }
-        let by_path: HashMap<&str, &[TensorInfo]> =
-            binding.layers.iter().map(|b| (b.path.as_str(), b.tensors.as_slice())).collect();
-        Model::build_inner(config, "", &by_path, store, ctx, resolver)
+        Model::build_with_weight_map(config, binding, store, ctx, resolver, &|_, w| w)
     }
 
     fn build_inner(
@@ -226,6 +219,7 @@ impl Model {
         store: &WeightStore,
         ctx: &BuildCtx<'_>,
         resolver: Option<&dyn LayerResolver>,
+        map: WeightMap<'_>,
     ) -> Result<Model> {
         let ctx = BuildCtx { dialect: config.source, ..*ctx };
         let mut entries = Vec::with_capacity(config.layers.len());
@@ -235,13 +229,13 @@ impl Model {
         for l in &config.layers {
             let path = if prefix.is_empty() { l.name.clone() } else { format!("{prefix}/{}", l.name) };
             let layer: Box<dyn Layer> = if let Some(n) = &l.nested {
-                Box::new(Model::build_inner(n, &path, by_path, store, &ctx, resolver)?)
+                Box::new(Model::build_inner(n, &path, by_path, store, &ctx, resolver, map)?)
             } else if !l.branches.is_empty() {
                 // Keras 1 `Merge` of whole models (bound under `<merge>/<layer>`)
                 let branches = l
                     .branches
                     .iter()
-                    .map(|b| Model::build_inner(b, &path, by_path, store, &ctx, resolver))
+                    .map(|b| Model::build_inner(b, &path, by_path, store, &ctx, resolver, map))
                     .collect::<Result<Vec<_>>>()?;
                 let Some(merge) = layers::build_layer(l, Vec::new(), &ctx)? else {
                     return Err(Error::Unsupported(vec![Unsupported { layer: path, class: l.class_name.clone() }]));
@@ -254,6 +248,7 @@ impl Model {
             } else {
                 let infos = by_path.get(path.as_str()).copied().unwrap_or(&[]);
                 let weights = infos.iter().map(|i| load(&path, i, store)).collect::<Result<Vec<_>>>()?;
+                let weights = map(&path, weights);
                 if let Some(r) = resolver.filter(|r| r.resolves(l)) {
                     r.build(l, weights, &ctx)?
                 } else {
@@ -495,6 +490,37 @@ impl Model {
         }
     }
 }
+
+/// What [`Model::build_with_weight_map`] passes each layer's loaded weights through:
+/// `(layer path, weights in binding order) -> the weights the layer is built from`.
+pub type WeightMap<'a> = &'a dyn Fn(&str, Vec<Tensor>) -> Vec<Tensor>;
+
+// ---- weight-map hook (gradient tests) ------------------------------------------------------
+impl Model {
+    /// [`Model::build_with_resolver`] with every layer's weights passed through `map` before the
+    /// layer is built from them: `map(layer path, weights)` (the path is `inner/dense` for a layer
+    /// of a nested model) returns the tensors to use, same count and shapes. Differentiating with
+    /// respect to the weights uses this: `map` returns tape-watched copies
+    /// (`|_, w| w.iter().map(|t| tape.watch(t)).collect()`), so the built model records on the tape.
+    pub fn build_with_weight_map(
+        config: &ModelConfig,
+        binding: &Binding<'_>,
+        store: &WeightStore,
+        ctx: &BuildCtx<'_>,
+        resolver: Option<&dyn LayerResolver>,
+        map: WeightMap<'_>,
+    ) -> Result<Model> {
+        let mut missing = Vec::new();
+        collect_unsupported(config, "", resolver, &mut missing);
+        if !missing.is_empty() {
+            return Err(Error::Unsupported(missing));
+        }
+        let by_path: HashMap<&str, &[TensorInfo]> =
+            binding.layers.iter().map(|b| (b.path.as_str(), b.tensors.as_slice())).collect();
+        Model::build_inner(config, "", &by_path, store, ctx, resolver, map)
+    }
+}
+// ---- end of weight-map hook ------------------------------------------------------------------
 
 impl Layer for Model {
     fn name(&self) -> &str {
