@@ -29,4 +29,4 @@ pub use layers::{
     BuildCtx, Builtin, CallArgs, Kind, Layer, LayerResolver, MergeOp, build_layer, is_supported, is_supported_in,
     seed_dropout, supported_classes, training_unsupported,
 };
-pub use model::{Model, unsupported_layers};
+pub use model::{Model, WeightMap, unsupported_layers};

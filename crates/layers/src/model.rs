@@ -71,6 +71,10 @@ impl CallSpec {
     }
 }
 
+/// What [`Model::build_with_weight_map`] passes each layer's loaded weights through:
+/// `(layer path, weights in binding order) -> the weights the layer is built from`.
+pub type WeightMap<'a> = &'a dyn Fn(&str, Vec<Tensor>) -> Vec<Tensor>;
+
 /// A runnable model: a Sequential stack or a Functional graph. A nested model is itself a [`Layer`].
 pub struct Model {
     name: String,
@@ -214,13 +218,30 @@ impl Model {
         if !missing.is_empty() {
             return Err(Error::Unsupported(missing));
         }
+        Model::build_with_weight_map(config, binding, store, ctx, resolver, &|_, w| w)
+    }
+
+    /// [`Model::build_with_resolver`] with every layer's loaded weights passed through `map`
+    /// before the layer is built from them: `map(layer path, weights)` (the path is `inner/dense`
+    /// for a layer of a nested model) returns the tensors to use, same count and shapes.
+    /// Differentiating with respect to the weights uses this: `map` returns tape-watched copies
+    /// (`|_, w| w.iter().map(|t| tape.watch(t)).collect()`), so the built model records on the tape.
+    pub fn build_with_weight_map(
+        config: &ModelConfig,
+        binding: &Binding<'_>,
+        store: &WeightStore,
+        ctx: &BuildCtx<'_>,
+        resolver: Option<&dyn LayerResolver>,
+        map: WeightMap<'_>,
+    ) -> Result<Model> {
         let by_path: HashMap<&str, &[TensorInfo]> =
             binding.layers.iter().map(|b| (b.path.as_str(), b.tensors.as_slice())).collect();
         let source = |path: &str| -> Result<Vec<Tensor>> {
             let infos = by_path.get(path).copied().unwrap_or(&[]);
-            infos.iter().map(|i| load(path, i, store)).collect()
+            let loaded = infos.iter().map(|i| load(path, i, store)).collect::<Result<Vec<_>>>()?;
+            Ok(map(path, loaded))
         };
-        Model::build_inner(config, "", &source, ctx, resolver)
+        Model::build_from_weights(config, ctx, resolver, &source)
     }
 
     /// Builds a model from its config with each layer's weights supplied by `weights` (called
