@@ -220,8 +220,13 @@ impl Model {
         ))
     }
 
-    /// One optimizer step on one batch; returns the batch loss. Updates the compiled metrics.
-    fn step(&mut self, xs: &[Tensor], y: &Tensor, sw: Option<&Tensor>) -> Result<f64> {
+    /// The loss on one batch and its gradient with respect to every trainable variable, in
+    /// Keras order (`model.trainable_variables`), as `tf.GradientTape` gives them; includes
+    /// the layers' regularization penalties. Also returns the predictions (training mode).
+    pub fn compute_gradients(&self, xs: &[Tensor], y: &Tensor, sw: Option<&Tensor>) -> Result<(f64, Vec<Tensor>, Tensor)> {
+        let compiled = self.compiled.as_ref().ok_or_else(|| {
+            Error::invalid(format!("model `{}` is not compiled", self.name()), "call model.compile(optimizer, loss, metrics) first")
+        })?;
         let tape = Tape::new();
         let (engine, watched) = self.tracked_engine(&tape)?;
         let mut outs = engine.forward(xs, true)?;
@@ -232,14 +237,10 @@ impl Model {
             ));
         }
         let y_pred = outs.remove(0);
-        let Some(compiled) = self.compiled.as_mut() else { return Err(Error::invalid("not compiled", "compile first")) };
         let (mut loss_value, objective) = loss_objective(&compiled.loss, y, &y_pred, sw)?;
-        let y_pred_value = y_pred.detach();
         let grads = tape.backward(&objective)?;
         let penalties = weight_penalties(&self.config, &self.layers)?;
-        let mut vars = Vec::new();
-        let mut grad_list = Vec::new();
-        let mut slots = Vec::new();
+        let mut out = Vec::new();
         for (li, (l, w)) in self.layers.iter().zip(&watched).enumerate() {
             for (vi, t) in w.iter().enumerate() {
                 let Some(t) = t else { continue };
@@ -251,12 +252,27 @@ impl Model {
                     loss_value += f64::from(reg.call(&l.values[vi]));
                     g = g.add(&reg.grad(&l.values[vi])?)?;
                 }
-                grad_list.push(g);
-                vars.push(Variable::new(l.variable_path(vi), l.values[vi].clone()));
-                slots.push((li, vi));
+                out.push(g);
             }
         }
-        drop(engine);
+        Ok((loss_value, out, y_pred.detach()))
+    }
+
+    /// One optimizer step on one batch; returns the batch loss. Updates the compiled metrics.
+    fn step(&mut self, xs: &[Tensor], y: &Tensor, sw: Option<&Tensor>) -> Result<f64> {
+        let (loss_value, grad_list, y_pred) = self.compute_gradients(xs, y, sw)?;
+        let penalties = weight_penalties(&self.config, &self.layers)?;
+        let mut vars = Vec::with_capacity(grad_list.len());
+        let mut slots = Vec::with_capacity(grad_list.len());
+        for (li, l) in self.layers.iter().enumerate() {
+            for (vi, v) in l.values.iter().enumerate() {
+                if l.trainable.get(vi).copied().unwrap_or(false) {
+                    vars.push(Variable::new(l.variable_path(vi), v.clone()));
+                    slots.push((li, vi));
+                }
+            }
+        }
+        let Some(compiled) = self.compiled.as_mut() else { return Err(Error::invalid("not compiled", "compile first")) };
         compiled.optimizer.apply(&grad_list, &mut vars)?;
         for ((li, vi), v) in slots.into_iter().zip(vars) {
             // Keras applies a variable's constraint right after its update
@@ -266,8 +282,9 @@ impl Model {
             };
             self.layers[li].values[vi] = value;
         }
+        // compiled `metrics` are unweighted in Keras 3 (only `weighted_metrics` see sample weights)
         for m in &mut compiled.metrics {
-            m.update(y, &y_pred_value, sw)?;
+            m.update(y, &y_pred, None)?;
         }
         Ok(loss_value)
     }
@@ -474,7 +491,7 @@ impl Model {
             loss_sum += loss * chunk.len() as f64;
             count += chunk.len() as f64;
             for m in &mut metrics {
-                m.update(&by, &y_pred, bw.as_ref())?;
+                m.update(&by, &y_pred, None)?;
             }
         }
         let mut logs = Logs::new();
