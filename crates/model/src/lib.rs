@@ -35,3 +35,4 @@ pub use fit::FitOptions;
 pub use model::{LayerWeights, Model};
 pub use sequential::{LayerDef, Sequential, layers};
 pub use shim::{callbacks, history, progress};
+pub use strata_registry::{LoadOptions, Registry};

@@ -131,9 +131,22 @@ impl Model {
         Model::from_file(&file, registry)
     }
 
+    /// [`Model::load`] with options: `LoadOptions { compile: false }` ignores the compile config
+    /// (loss, metrics, optimizer state) like Keras's `load_model(..., compile=False)`, so a
+    /// missing custom loss does not stop the model from loading.
+    pub fn load_with(path: impl AsRef<Path>, registry: &Registry, opts: strata_registry::LoadOptions) -> Result<Model> {
+        let file = ModelFile::open(path.as_ref())?;
+        Model::from_file_with(&file, registry, opts)
+    }
+
     /// [`Model::load`] for an opened file.
     pub fn from_file(file: &ModelFile, registry: &Registry) -> Result<Model> {
-        let used = strata_registry::used_by_file(file, strata_registry::LoadOptions { compile: true });
+        Model::from_file_with(file, registry, strata_registry::LoadOptions { compile: true })
+    }
+
+    /// [`Model::load_with`] for an opened file.
+    pub fn from_file_with(file: &ModelFile, registry: &Registry, opts: strata_registry::LoadOptions) -> Result<Model> {
+        let used = strata_registry::used_by_file(file, opts);
         let missing = registry.missing(&used);
         if !missing.is_empty() {
             return Err(strata_registry::Error::Missing { file: file.path.display().to_string(), missing }.into());
@@ -212,8 +225,8 @@ impl Model {
             layers,
             engine,
             compiled: None,
-            pending_optimizer,
-            file_compile_config: file.training_config.clone(),
+            pending_optimizer: if opts.compile { pending_optimizer } else { None },
+            file_compile_config: if opts.compile { file.training_config.clone() } else { None },
         })
     }
 
