@@ -100,10 +100,41 @@ pub enum Direction {
     Down,
 }
 
-/// Keras's `_direction` of a metric known to strata by name (`accuracy`, `auc`, `mae`,
-/// `RootMeanSquaredError`, ...), as `keras.metrics.get` resolves the name. `None` for names that
-/// are not metrics (Keras's `Mean` and custom metrics have no direction).
+/// Keras's `_direction` of a metric by the name `compile(metrics=[...])` gives it: names strata's
+/// [`metrics::get`] resolves (`accuracy`, `auc`, `mae`, `RootMeanSquaredError`, ...) and Keras's
+/// other built-in metric names (`acc`, the crossentropies, hinges, `mape`, `msle`, `logcosh`,
+/// `cosine_similarity`, `r2_score`). `None` for anything else (Keras's `Mean` and custom metrics
+/// have no direction, and `mode=auto` then fails as it does in Keras).
 pub fn metric_direction(name: &str) -> Option<Direction> {
+    match name {
+        "acc" | "cosine_similarity" | "CosineSimilarity" | "r2_score" | "R2Score" => return Some(Direction::Up),
+        "crossentropy"
+        | "ce"
+        | "binary_crossentropy"
+        | "BinaryCrossentropy"
+        | "categorical_crossentropy"
+        | "CategoricalCrossentropy"
+        | "sparse_categorical_crossentropy"
+        | "SparseCategoricalCrossentropy"
+        | "hinge"
+        | "Hinge"
+        | "squared_hinge"
+        | "SquaredHinge"
+        | "categorical_hinge"
+        | "CategoricalHinge"
+        | "mape"
+        | "MAPE"
+        | "mean_absolute_percentage_error"
+        | "MeanAbsolutePercentageError"
+        | "msle"
+        | "MSLE"
+        | "mean_squared_logarithmic_error"
+        | "MeanSquaredLogarithmicError"
+        | "logcosh"
+        | "log_cosh_error"
+        | "LogCoshError" => return Some(Direction::Down),
+        _ => {}
+    }
     let m = metrics::get(name).ok()?;
     match m.class_name() {
         "Accuracy"
@@ -1261,5 +1292,44 @@ impl Callback for CallbackList {
     }
     fn on_train_end(&mut self, logs: &Logs, ctx: &mut dyn TrainContext) -> Result<()> {
         self.all().try_for_each(|c| c.on_train_end(logs, ctx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_keep_first_insertion_order() {
+        let mut l: Logs = [("loss", 1.0), ("val_loss", 2.0)].into_iter().collect();
+        l.insert("loss", 3.0);
+        l.insert("learning_rate", 0.1);
+        assert_eq!(l.iter().collect::<Vec<_>>(), [("loss", 3.0), ("val_loss", 2.0), ("learning_rate", 0.1)]);
+        assert_eq!(l.get("missing"), None);
+    }
+
+    #[test]
+    fn directions_follow_kerass_metrics() {
+        assert_eq!(metric_direction("accuracy"), Some(Direction::Up));
+        assert_eq!(metric_direction("acc"), Some(Direction::Up));
+        assert_eq!(metric_direction("auc"), Some(Direction::Up));
+        assert_eq!(metric_direction("mae"), Some(Direction::Down));
+        assert_eq!(metric_direction("binary_crossentropy"), Some(Direction::Down));
+        assert_eq!(metric_direction("mean"), None);
+        assert_eq!(metric_direction("my_metric"), None);
+    }
+
+    #[test]
+    fn improvements_compare_in_float32_beyond_min_delta() {
+        let mut m = Monitor::new("val_loss", Mode::Min, None, 0.01);
+        m.op = Some(Direction::Down);
+        assert!(m.is_improvement(0.5, None));
+        assert!(m.is_improvement(0.5, Some(0.52)));
+        assert!(!m.is_improvement(0.5, Some(0.505)));
+        assert!(!m.is_improvement(f64::NAN, Some(1.0)));
+        let mut m = Monitor::new("x", Mode::Max, None, 0.0);
+        m.op = Some(Direction::Up);
+        // Equal as float32: no improvement, as in Keras.
+        assert!(!m.is_improvement(0.1 + 1e-12, Some(0.1)));
     }
 }
