@@ -37,8 +37,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// Per-epoch / per-batch logs in Keras order: "loss", then compiled metrics, then "val_loss",
-/// "val_<metric>"..., and "learning_rate" when a callback adds it. Inserting an existing name
+/// Per-epoch / per-batch logs in Keras order: `loss`, then compiled metrics, then `val_loss`,
+/// `val_<metric>`..., and `learning_rate` when a callback adds it. Inserting an existing name
 /// replaces its value in place, as assigning to a Python dict key does.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Logs {
