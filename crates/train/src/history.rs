@@ -137,6 +137,7 @@ impl History {
                 chart
                     .configure_mesh()
                     .x_desc("epoch")
+                    .x_label_formatter(&|x| format!("{x:.0}"))
                     .label_style((FONT, 12))
                     .axis_desc_style((FONT, 14))
                     .draw()
