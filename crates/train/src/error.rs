@@ -62,6 +62,33 @@ pub enum Error {
         /// What is wrong.
         problem: String,
     },
+    /// Reading or writing a file (CSV log, plot) failed.
+    #[error("{what} `{}`: {source}", path.display())]
+    Io {
+        /// What was being done ("writing the CSV log", ...).
+        what: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A callback stopped training with an error (`TerminateOnNaN(raise_error=True)`, a failed
+    /// checkpoint file name, ...).
+    #[error("{callback}: {problem}")]
+    Callback {
+        /// The callback's Keras class name.
+        callback: &'static str,
+        /// What happened.
+        problem: String,
+    },
+    /// Drawing the history plot failed.
+    #[error("plotting the training history to `{}`: {problem}", path.display())]
+    Plot {
+        /// The PNG file.
+        path: std::path::PathBuf,
+        /// What the plotting backend reported.
+        problem: String,
+    },
     /// A tensor kernel failed.
     #[error(transparent)]
     Tensor(#[from] strata_tensor::Error),
@@ -73,6 +100,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     pub(crate) fn invalid(object: impl Into<String>, problem: impl Into<String>) -> Error {
         Error::Invalid { object: object.into(), problem: problem.into() }
+    }
+    pub(crate) fn io(what: &'static str, path: &std::path::Path, source: std::io::Error) -> Error {
+        Error::Io { what, path: path.to_path_buf(), source }
     }
     pub(crate) fn shape(what: impl Into<String>, expected: &[usize], found: &[usize]) -> Error {
         Error::Shape { what: what.into(), expected: expected.to_vec(), found: found.to_vec() }
