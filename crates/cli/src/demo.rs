@@ -88,7 +88,7 @@ pub fn run_load(file: &Path, case: &str, register: Register, x: &Path, expect: &
             if resume && model.compile_from_file()? {
                 let before = model.optimizer().map(|o| o.iterations()).unwrap_or(0);
                 let y = Tensor::zeros(&[x.shape()[0], 1])?;
-                model.fit(&x, &y, FitOptions::new(1, 32).verbose(strata_model::progress::Verbose::Silent))?;
+                model.fit(&x, &y, FitOptions::new(1, 32).verbose(strata_model::progress::Verbosity::Zero))?;
                 let after = model.optimizer().map(|o| o.iterations()).unwrap_or(0);
                 fields.push(("iterations_before", Json::from(before as i64)));
                 fields.push(("iterations_after", Json::from(after as i64)));
@@ -161,7 +161,7 @@ impl Demo<'_> {
         let mut model = case.model()?;
         model.compile(Adam::default(), case.loss(), &[])?;
         let (x, y) = seed_data(42)?;
-        model.fit(&x, &y, FitOptions::new(2, 32).verbose(strata_model::progress::Verbose::Line))?;
+        model.fit(&x, &y, FitOptions::new(2, 32).verbose(strata_model::progress::Verbosity::Two))?;
         write_npy(&self.dir.join("x.npy"), &x)?;
         write_npy(&self.dir.join(format!("pred_{l}.npy")), &model.predict1(&x)?)?;
         for ext in ["keras", "h5"] {

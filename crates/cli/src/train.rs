@@ -83,7 +83,7 @@ pub fn run(a: &Args<'_>, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     }
     let mut opts = FitOptions::new(a.epochs, a.batch_size).shuffle(a.shuffle).validation_split(a.validation_split);
     if let Some(v) = a.verbose {
-        opts = opts.verbose(strata_model::progress::Verbose::from_level(v));
+        opts = opts.verbose(match v { 0 => strata_model::progress::Verbosity::Zero, 1 => strata_model::progress::Verbosity::One, _ => strata_model::progress::Verbosity::Two });
     }
     let mut callbacks: Vec<Box<dyn strata_train::callbacks::Callback>> = Vec::new();
     if let Some(csv) = a.csv {

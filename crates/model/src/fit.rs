@@ -16,10 +16,10 @@
 use std::collections::BTreeMap;
 
 use strata_tensor::{Tape, Tensor};
-use crate::shim::callbacks::{Callback, Logs, TrainContext};
-use crate::shim::history::History;
+use strata_train::callbacks::{Callback, Logs, TrainContext};
+use strata_train::history::History;
 use strata_train::optimizers::Variable;
-use crate::shim::progress::{Progbar, Verbose};
+use strata_train::progress::{ProgbarLogger, Verbosity};
 
 use crate::compile::{LossSpec, MetricSlot};
 use crate::error::{Error, Result};
@@ -32,8 +32,9 @@ pub struct FitOptions {
     pub epochs: usize,
     /// Rows per step (default 32).
     pub batch_size: usize,
-    /// Progress output (default [`Verbose::Auto`]).
-    pub verbose: Verbose,
+    /// Progress output (default [`Verbosity::Auto`], which Keras 3 treats as 1: a bar redrawn
+    /// per batch; [`Verbosity::Two`] prints one line per epoch, [`Verbosity::Zero`] nothing).
+    pub verbose: Verbosity,
     /// Reshuffle the training rows each epoch (default true).
     pub shuffle: bool,
     /// Fraction of the rows, taken from the end, used for validation (default 0).
@@ -55,7 +56,7 @@ impl Default for FitOptions {
         FitOptions {
             epochs: 1,
             batch_size: 32,
-            verbose: Verbose::Auto,
+            verbose: Verbosity::Auto,
             shuffle: true,
             validation_split: 0.0,
             validation_data: None,
@@ -73,7 +74,7 @@ impl FitOptions {
         FitOptions { epochs, batch_size, ..FitOptions::default() }
     }
     /// Sets `verbose`.
-    pub fn verbose(mut self, v: Verbose) -> FitOptions {
+    pub fn verbose(mut self, v: Verbosity) -> FitOptions {
         self.verbose = v;
         self
     }
@@ -298,14 +299,7 @@ impl Model {
         }
         let loss = self.step(xs, y, sample_weight)?;
         self.rebuild()?;
-        let mut logs = Logs::new();
-        logs.insert("loss", loss);
-        if let Some(c) = &self.compiled {
-            for m in &c.metrics {
-                logs.insert(m.name(), m.result());
-            }
-        }
-        Ok(logs)
+        Ok(self.current_logs(loss))
     }
 
     /// `model.fit(x, y, ...)` for a single-input model.
@@ -375,28 +369,33 @@ impl Model {
         }
         let steps = train_n.div_ceil(opts.batch_size);
         let mut rng = strata_train::initializers::Rng::new(opts.seed);
-        let mut history = History::default();
-        let mut stdout = std::io::stdout();
-        let verbose = opts.verbose.resolve();
-        let mut ctx_stop = false;
-        {
-            let mut ctx = Ctx { model: self, stop: false };
-            for cb in callbacks.iter_mut() {
-                cb.on_train_begin(&mut ctx)?;
-            }
-            ctx_stop |= ctx.stop;
+        // Keras's CallbackList: the user's callbacks, then History, then the progress bar
+        let mut history = History::new();
+        let mut progbar = (opts.verbose.level() > 0).then(|| ProgbarLogger::new(opts.verbose, opts.epochs, Some(steps)));
+        let mut stop = false;
+        macro_rules! each {
+            ($ctx:ident, $cb:ident => $call:expr) => {{
+                let mut $ctx = Ctx { model: &mut *self, stop: false };
+                for $cb in callbacks.iter_mut() {
+                    $call?;
+                }
+                {
+                    let $cb = &mut history;
+                    $call?;
+                }
+                if let Some($cb) = progbar.as_mut() {
+                    $call?;
+                }
+                stop |= $ctx.stop;
+            }};
         }
+        each!(ctx, cb => cb.on_train_begin(&mut ctx));
+        let mut last_logs = Logs::new();
         for epoch in opts.initial_epoch..opts.epochs {
-            if ctx_stop {
+            if stop {
                 break;
             }
-            {
-                let mut ctx = Ctx { model: self, stop: false };
-                for cb in callbacks.iter_mut() {
-                    cb.on_epoch_begin(epoch, &mut ctx)?;
-                }
-                ctx_stop |= ctx.stop;
-            }
+            each!(ctx, cb => cb.on_epoch_begin(epoch, &mut ctx));
             let mut order: Vec<usize> = (0..train_n).collect();
             if opts.shuffle {
                 for i in (1..order.len()).rev() {
@@ -407,8 +406,6 @@ impl Model {
             if let Some(c) = self.compiled.as_mut() {
                 c.metrics.iter_mut().for_each(MetricSlot::reset);
             }
-            let mut bar = Progbar::new(Some(steps), verbose);
-            bar.epoch_header(&mut stdout, epoch, opts.epochs)?;
             let (mut loss_sum, mut loss_count) = (0.0f64, 0.0f64);
             let mut logs = Logs::new();
             for (step, chunk) in order.chunks(opts.batch_size).enumerate() {
@@ -419,13 +416,8 @@ impl Model {
                 loss_sum += loss * chunk.len() as f64;
                 loss_count += chunk.len() as f64;
                 logs = self.current_logs(loss_sum / loss_count);
-                bar.update(&mut stdout, step + 1, &logs)?;
-                let mut ctx = Ctx { model: self, stop: false };
-                for cb in callbacks.iter_mut() {
-                    cb.on_train_batch_end(step, &logs, &mut ctx)?;
-                }
-                ctx_stop |= ctx.stop;
-                if ctx_stop {
+                each!(ctx, cb => cb.on_train_batch_end(step, &logs, &mut ctx));
+                if stop {
                     break;
                 }
             }
@@ -433,28 +425,27 @@ impl Model {
             if let Some((vx, vy)) = &val {
                 let vlogs = self.evaluate_with(vx, vy, opts.batch_size, None)?;
                 for (k, v) in vlogs.iter() {
-                    logs.insert(&format!("val_{k}"), v);
+                    logs.insert(format!("val_{k}"), v);
                 }
             }
-            {
-                let mut ctx = Ctx { model: self, stop: false };
-                for cb in callbacks.iter_mut() {
-                    cb.on_epoch_end(epoch, &mut logs, &mut ctx)?;
-                }
-                ctx_stop |= ctx.stop;
-            }
-            bar.finish(&mut stdout, &logs)?;
-            history.record(epoch, &logs);
+            each!(ctx, cb => cb.on_epoch_end(epoch, &mut logs, &mut ctx));
+            last_logs = logs;
         }
-        {
-            let last = Logs::new();
-            let mut ctx = Ctx { model: self, stop: false };
-            for cb in callbacks.iter_mut() {
-                cb.on_train_end(&last, &mut ctx)?;
-            }
-        }
+        each!(ctx, cb => cb.on_train_end(&last_logs, &mut ctx));
+        let _ = stop;
         self.rebuild()?;
         Ok(history)
+    }
+
+    /// Sets the optimizer's learning rate (what `ReduceLROnPlateau` does; `model.optimizer.learning_rate = lr`).
+    pub fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
+        match self.compiled.as_mut() {
+            Some(c) => {
+                c.optimizer.set_learning_rate(lr as f32);
+                Ok(())
+            }
+            None => Err(Error::invalid("the model is not compiled", "compile it before setting the learning rate")),
+        }
     }
 
     fn current_logs(&self, loss: f64) -> Logs {

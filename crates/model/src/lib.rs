@@ -27,12 +27,11 @@ mod model;
 mod save;
 pub mod reference;
 mod sequential;
-mod shim;
 
 pub use compile::LossArg;
 pub use error::{Error, Result};
 pub use fit::FitOptions;
 pub use model::{LayerWeights, Model};
 pub use sequential::{LayerDef, Sequential, layers};
-pub use shim::{callbacks, history, progress};
+pub use strata_train::{callbacks, history, progress};
 pub use strata_registry::{LoadOptions, Registry};

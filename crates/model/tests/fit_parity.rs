@@ -11,7 +11,7 @@ use strata_format::json::Json;
 use strata_format::limits::Limits;
 use strata_format::npy::read_npz;
 use strata_model::reference::{CustomDense, custom_loss};
-use strata_model::{FitOptions, Model, progress::Verbose};
+use strata_model::{FitOptions, Model, progress::Verbosity};
 use strata_registry::Registry;
 use strata_tensor::Tensor;
 use strata_train::optimizers::Optimizer;
@@ -84,7 +84,7 @@ fn fit_matches_keras_for_every_optimizer() {
             compile(&mut model, case);
             let mut opts = FitOptions::new(2, case.get("batch_size").and_then(Json::as_usize).unwrap())
                 .shuffle(false)
-                .verbose(Verbose::Silent);
+                .verbose(Verbosity::Zero);
             let kw = case.get("fit_kwargs").unwrap();
             if let Some(v) = kw.get("validation_split").and_then(Json::as_f64) {
                 opts = opts.validation_split(v);

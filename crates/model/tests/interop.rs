@@ -10,7 +10,7 @@ use std::process::Command;
 use strata_format::json::Json;
 use strata_format::npy::{NpyArray, npy_bytes, read_npy};
 use strata_model::reference::{Case, seed_data};
-use strata_model::{FitOptions, Model, progress::Verbose};
+use strata_model::{FitOptions, Model, progress::Verbosity};
 use strata_tensor::Tensor;
 use strata_train::optimizers::Adam;
 
@@ -47,7 +47,7 @@ fn strata_trained_files_load_in_keras_with_equal_predictions() {
         let mut model = case.model().unwrap();
         model.compile(Adam::default(), case.loss(), &[]).unwrap();
         let (x, y) = seed_data(3).unwrap();
-        model.fit(&x, &y, FitOptions::new(2, 32).verbose(Verbose::Silent)).unwrap();
+        model.fit(&x, &y, FitOptions::new(2, 32).verbose(Verbosity::Zero)).unwrap();
         let pred = model.predict1(&x).unwrap();
         let (xp, pp) = (dir.path().join("x.npy"), dir.path().join(format!("pred_{}.npy", letter(case))));
         write_npy(&xp, &x);

@@ -1,7 +1,7 @@
 //! Define -> fit -> save -> load -> resume, in strata alone (the Keras side is in tests/interop.rs).
 
 use strata_model::reference::{Case, seed_data};
-use strata_model::{FitOptions, Model, progress::Verbose};
+use strata_model::{FitOptions, Model, progress::Verbosity};
 use strata_tensor::Tensor;
 use strata_train::optimizers::Adam;
 
@@ -9,7 +9,7 @@ fn trained(case: Case) -> (Model, Tensor, Tensor) {
     let mut model = case.model().unwrap();
     model.compile(Adam::default(), case.loss(), &["mae"]).unwrap();
     let (x, y) = seed_data(7).unwrap();
-    let h = model.fit(&x, &y, FitOptions::new(2, 32).shuffle(false).verbose(Verbose::Silent)).unwrap();
+    let h = model.fit(&x, &y, FitOptions::new(2, 32).shuffle(false).verbose(Verbosity::Zero)).unwrap();
     assert_eq!(h.get("loss").unwrap().len(), 2);
     (model, x, y)
 }
@@ -20,7 +20,7 @@ fn fit_reduces_the_loss() {
     model.compile(Adam::default().learning_rate(0.01), "mse", &["mae"]).unwrap();
     let (x, _) = seed_data(1).unwrap();
     let y = x.sum(Some(&[1]), true).unwrap();
-    let h = model.fit(&x, &y, FitOptions::new(20, 32).verbose(Verbose::Silent)).unwrap();
+    let h = model.fit(&x, &y, FitOptions::new(20, 32).verbose(Verbosity::Zero)).unwrap();
     let loss = h.get("loss").unwrap();
     assert!(loss[19] < loss[0] * 0.1, "{loss:?}");
     assert_eq!(h.get("mae").unwrap().len(), 20, "metrics are logged under the name they were given");
