@@ -1,4 +1,4 @@
-//! The `strata` command line: `strata inspect`, `strata convert`, `strata predict`.
+//! The `strata` command line: `strata demo`, `inspect`, `doctor`, `scan`, `predict`, `convert`, `train`.
 //!
 //! Exit codes: 0 success, 1 findings (doctor and scan, later), 2 could not run. Every verb
 //! prints JSON with `--json` (`--format json`). A closed pipe exits 0.
@@ -10,12 +10,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod convert;
+mod demo;
 mod doctor;
 mod inspect;
 mod predict;
+mod train;
 
 #[derive(Parser)]
-#[command(name = "strata", version, about = "Keras model files without Python: inspect, convert, predict", long_about = None)]
+#[command(name = "strata", version, about = "Keras models without Python: define, train, save, load, inspect, doctor, scan, predict, convert", long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,6 +32,78 @@ enum Format {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the three reference cases of Keras custom objects end to end (define, fit, save, load
+    /// in fresh processes, the unregistered failures), then the same files through Python Keras
+    Demo {
+        /// Keep the files here (default: a new directory under the system temp dir)
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Skip the Python Keras part even when the oracle is installed
+        #[arg(long)]
+        no_python: bool,
+    },
+    /// Load a model file in this process and compare its predictions (used by `strata demo`)
+    #[command(hide = true)]
+    DemoLoad {
+        file: PathBuf,
+        #[arg(long)]
+        case: String,
+        #[arg(long, value_enum)]
+        register: demo::Register,
+        #[arg(long)]
+        x: PathBuf,
+        #[arg(long)]
+        expect: PathBuf,
+        #[arg(long)]
+        resume: bool,
+    },
+    /// Continue training a Keras model on arrays from .npy files, then save it
+    Train {
+        /// The model: .keras or full-model .h5 (compiled: its optimizer state is resumed)
+        model: PathBuf,
+        /// Inputs (.npy, or a .npz with one array)
+        #[arg(long)]
+        x: PathBuf,
+        /// Targets (.npy, or a .npz with one array)
+        #[arg(long)]
+        y: PathBuf,
+        /// Epochs to run
+        #[arg(long, default_value_t = 1)]
+        epochs: usize,
+        /// Samples per step
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        /// Optimizer name (adam, sgd, rmsprop, adamw, ...); default: the file's, else adam
+        #[arg(long)]
+        optimizer: Option<String>,
+        /// Learning rate
+        #[arg(long)]
+        learning_rate: Option<f64>,
+        /// Loss name (mse, binary_crossentropy, sparse_categorical_crossentropy, ...); default: the file's
+        #[arg(long)]
+        loss: Option<String>,
+        /// Metrics, comma separated (accuracy,mae)
+        #[arg(long, value_delimiter = ',')]
+        metrics: Vec<String>,
+        /// Fraction of the samples (the last ones) held out for validation
+        #[arg(long, default_value_t = 0.0)]
+        validation_split: f64,
+        /// Keep the sample order (default: reshuffle each epoch)
+        #[arg(long)]
+        no_shuffle: bool,
+        /// Where to save the trained model [default: <model stem>.trained.<ext> beside it]
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Write the training curves to this PNG
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// Log each epoch to this CSV (Keras's CSVLogger)
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// 0 silent, 1 progress bar, 2 one line per epoch [default: 1, as Keras's "auto"]
+        #[arg(long)]
+        verbose: Option<u8>,
+    },
     /// Show what a model file holds: format, Keras version, layers, parameters, weights, compile config
     Inspect {
         /// A .keras, .h5, .weights.h5 or model JSON file (the kind is read from the bytes)
@@ -111,6 +185,46 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut out = std::io::stdout().lock();
     let result = match cli.command {
+        Command::Demo { dir, no_python } => demo::run(dir.as_deref(), no_python, &mut out),
+        Command::DemoLoad { file, case, register, x, expect, resume } => {
+            demo::run_load(&file, &case, register, &x, &expect, resume, &mut out)
+        }
+        Command::Train {
+            model,
+            x,
+            y,
+            epochs,
+            batch_size,
+            optimizer,
+            learning_rate,
+            loss,
+            metrics,
+            validation_split,
+            no_shuffle,
+            output,
+            plot,
+            csv,
+            verbose,
+        } => train::run(
+            &train::Args {
+                model: &model,
+                x: &x,
+                y: &y,
+                epochs,
+                batch_size,
+                optimizer: optimizer.as_deref(),
+                learning_rate,
+                loss: loss.as_deref(),
+                metrics: &metrics,
+                validation_split,
+                shuffle: !no_shuffle,
+                output: output.as_deref(),
+                plot: plot.as_deref(),
+                csv: csv.as_deref(),
+                verbose,
+            },
+            &mut out,
+        ),
         Command::Inspect { file, json, format } => inspect::run(&file, json || format == Format::Json, &mut out),
         Command::Convert { input, output, to, weights, json } => {
             convert::run(&input, &output, to, weights.as_deref(), json, &mut out)

@@ -68,7 +68,7 @@ pub fn run(a: &Args<'_>, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     if from_file {
         writeln!(out, "compiled as saved: resuming at optimizer iteration {}", model.optimizer().map(|o| o.iterations()).unwrap_or(0))?;
     } else {
-        let Some(loss) = a.loss.map(str::to_string).or_else(|| model_loss(&model)) else {
+        let Some(loss) = a.loss.map(str::to_string).or_else(|| model.compiled_loss_name()) else {
             bail!("`{}` is not compiled: pass --loss (e.g. mse, sparse_categorical_crossentropy) and optionally --optimizer", a.model.display());
         };
         let mut opt = Optimizer::get(a.optimizer.unwrap_or("adam"))?;
@@ -98,9 +98,4 @@ pub fn run(a: &Args<'_>, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         writeln!(out, "training curves in {}", png.display())?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The loss a file's compile config names (used when only --optimizer is overridden).
-fn model_loss(_model: &Model) -> Option<String> {
-    None
 }

@@ -274,6 +274,17 @@ impl Model {
         Ok(true)
     }
 
+    /// The loss name the file was compiled with (`"mse"`, `"my_custom_losses>custom_loss"`), if it
+    /// names one (a loss object's class name otherwise).
+    pub fn compiled_loss_name(&self) -> Option<String> {
+        let cc = self.file_compile_config.as_ref()?;
+        match cc.get("loss")? {
+            Json::String(s) => Some(s.clone()),
+            j if j.get("class_name").and_then(Json::as_str) == Some("function") => j.get("config").and_then(Json::as_str).map(str::to_string),
+            j => j.get("class_name").and_then(Json::as_str).map(str::to_string),
+        }
+    }
+
     /// The optimizer variables as Keras saves them (iterations, learning rate, slots), empty
     /// before the first step.
     pub fn optimizer_variables(&self) -> Result<Vec<(String, Tensor)>> {
