@@ -237,10 +237,11 @@ fn pool_forward_rounded(x: &Tensor, g: &Geo, max: bool, round: impl Fn(f32) -> f
                     for ix in xr.clone() {
                         let src = &xs[base + g.pixel(iz, iy, ix)..][..c];
                         if max {
+                            // a select without short-circuit (`|`, not `||`) so the loop vectorizes;
+                            // NaN wins as in Keras's max
                             dst.iter_mut().zip(src).for_each(|(d, &v)| {
-                                if v > *d || v.is_nan() {
-                                    *d = v
-                                }
+                                let take = (v > *d) | v.is_nan();
+                                *d = if take { v } else { *d };
                             });
                         } else {
                             dst.iter_mut().zip(src).for_each(|(d, &v)| *d = round(*d + v));
@@ -281,17 +282,26 @@ fn pool_backward(op: &'static str, x: &Tensor, g: &Geo, dy: &Tensor, max: bool) 
                         let xr = g.window(2, ox);
                         let Some(grad) = grads.next() else { return };
                         if max {
-                            val.fill(f32::NEG_INFINITY);
                             best.fill(usize::MAX);
+                            let mut first = true;
                             for iz in zr.clone() {
                                 for iy in yr.clone() {
                                     for ix in xr.clone() {
                                         let pix = g.pixel(iz, iy, ix);
-                                        for (ch, &v) in src[pix..][..c].iter().enumerate() {
-                                            if best[ch] == usize::MAX || v > val[ch] {
-                                                val[ch] = v;
-                                                best[ch] = pix + ch;
-                                            }
+                                        let window = &src[pix..][..c];
+                                        if first {
+                                            // the window's first pixel holds every channel's max so far
+                                            val.copy_from_slice(window);
+                                            best.iter_mut().enumerate().for_each(|(ch, b)| *b = pix + ch);
+                                            first = false;
+                                            continue;
+                                        }
+                                        // selects, not branches, so the channel loop vectorizes; a
+                                        // later equal value does not win (the first max gets the gradient)
+                                        for (ch, ((&v, m), b)) in window.iter().zip(val.iter_mut()).zip(best.iter_mut()).enumerate() {
+                                            let take = v > *m;
+                                            *m = if take { v } else { *m };
+                                            *b = if take { pix + ch } else { *b };
                                         }
                                     }
                                 }

@@ -402,8 +402,19 @@ fn node_backward(op: &Op, inputs: &[Input], want: &[bool], y: &Tensor, g: &Tenso
             let mut data = vec![0f32; xs.len()];
             for_each_row(&mut data, 4096, |r, dst| {
                 let o = r * 4096;
-                for (j, d) in dst.iter_mut().enumerate() {
-                    *d = gs[o + j] * u.derivative(xs[o + j], ys[o + j]);
+                let (gs, xs, ys) = (&gs[o..o + dst.len()], &xs[o..o + dst.len()], &ys[o..o + dst.len()]);
+                match u {
+                    // the common activation, without the per-element dispatch (vectorizes)
+                    UnaryOp::Relu => {
+                        for ((d, &gv), &xv) in dst.iter_mut().zip(gs).zip(xs) {
+                            *d = if xv > 0.0 { gv } else { 0.0 };
+                        }
+                    }
+                    _ => {
+                        for (((d, &gv), &xv), &yv) in dst.iter_mut().zip(gs).zip(xs).zip(ys) {
+                            *d = gv * u.derivative(xv, yv);
+                        }
+                    }
                 }
             });
             one(Tensor::from_parts(xv.shape().to_vec(), data))
