@@ -32,8 +32,9 @@ pub struct FitOptions {
     pub epochs: usize,
     /// Rows per step (default 32).
     pub batch_size: usize,
-    /// Progress output (default [`Verbosity::Auto`], which Keras 3 treats as 1: a bar redrawn
-    /// per batch; [`Verbosity::Two`] prints one line per epoch, [`Verbosity::Zero`] nothing).
+    /// Progress output (default [`Verbosity::Auto`]: Keras's bar redrawn per batch when stdout is
+    /// a terminal, one line per epoch otherwise; [`Verbosity::One`] forces the bar,
+    /// [`Verbosity::Two`] the lines, [`Verbosity::Zero`] prints nothing).
     pub verbose: Verbosity,
     /// Reshuffle the training rows each epoch (default true).
     pub shuffle: bool,
@@ -371,7 +372,14 @@ impl Model {
         let mut rng = strata_train::initializers::Rng::new(opts.seed);
         // Keras's CallbackList: the user's callbacks, then History, then the progress bar
         let mut history = History::new();
-        let mut progbar = (opts.verbose.level() > 0).then(|| ProgbarLogger::new(opts.verbose, opts.epochs, Some(steps)));
+        // `Auto`: Keras's bar redrawn in place on a terminal; one line per epoch otherwise (Keras 3
+        // redraws even into log files; a demanding user wants logs without carriage returns)
+        let verbose = match opts.verbose {
+            Verbosity::Auto if std::io::IsTerminal::is_terminal(&std::io::stdout()) => Verbosity::One,
+            Verbosity::Auto => Verbosity::Two,
+            v => v,
+        };
+        let mut progbar = (verbose.level() > 0).then(|| ProgbarLogger::new(verbose, opts.epochs, Some(steps)));
         let mut stop = false;
         macro_rules! each {
             ($ctx:ident, $cb:ident => $call:expr) => {{

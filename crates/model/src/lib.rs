@@ -32,6 +32,6 @@ pub use compile::LossArg;
 pub use error::{Error, Result};
 pub use fit::FitOptions;
 pub use model::{LayerWeights, Model};
-pub use sequential::{LayerDef, Sequential, layers};
+pub use sequential::{Functional, LayerDef, Node, Sequential, layers};
 pub use strata_train::{callbacks, history, progress};
 pub use strata_registry::{LoadOptions, Registry};

@@ -480,6 +480,52 @@ fn registry_init(i: &strata_registry::Initializer, shape: &[usize]) -> Result<Te
     Ok(init.call(shape)?)
 }
 
+/// Fresh variables for layer `lc` built on `in_shapes` (Keras's `build`): a registered custom
+/// layer's `add_weight` calls, or a built-in's own variables, drawn from their initializers.
+/// Returns (names, values, trainable) in Keras order.
+fn fresh_weights(
+    config: &ModelConfig,
+    lc: &strata_format::config::LayerConfig,
+    in_shapes: &[Shape],
+    registry: &Registry,
+    what: &str,
+) -> Result<(Vec<String>, Vec<Tensor>, Vec<bool>)> {
+    let class = lc.class_name.as_str();
+    if let Some(entry) = registry.layer_for(lc) {
+        let b = entry.weight_specs(lc, in_shapes)?;
+        let order = b.keras_order();
+        let specs = b.specs();
+        let mut values = Vec::new();
+        for &i in &order {
+            values.push(registry_init(&specs[i].initializer, &specs[i].shape)?);
+        }
+        let t = lc.trainable();
+        return Ok((
+            order.iter().map(|&i| specs[i].name.clone()).collect(),
+            values,
+            order.iter().map(|&i| specs[i].trainable && t).collect(),
+        ));
+    }
+    if strata_registry::is_custom_layer(lc) {
+        return Err(strata_registry::Error::Missing {
+            file: what.to_string(),
+            missing: registry.missing(&strata_registry::used_objects(config, None)),
+        }
+        .into());
+    }
+    let first = in_shapes.first().cloned().unwrap_or_default();
+    Ok(match builtin_specs(class, &lc.config, &first, &lc.name)? {
+        Some(specs) => {
+            let n = specs.len();
+            let values = specs.iter().map(|s| draw(&s.init, s.default_init, &s.shape)).collect::<Result<Vec<_>>>()?;
+            let tail = strata_format::bind::non_trainable_tail(class, n);
+            let t = lc.trainable();
+            (builtin_names(class, n, &lc.config), values, (0..n).map(|i| t && i + tail < n).collect())
+        }
+        None => (Vec::new(), Vec::new(), Vec::new()),
+    })
+}
+
 /// A stack of layers (`keras.Sequential`).
 pub struct Sequential {
     name: String,
@@ -552,38 +598,8 @@ impl Sequential {
                 .map_err(|e| Error::invalid(format!("the config of layer `{class}` does not parse: {e}"), "check its arguments"))?;
             let Some(lc) = config.layers.last() else { continue };
             let in_shape: Shape = std::iter::once(None).chain(shape.iter().map(|&d| Some(d))).collect();
-            let (names, values, trainable) = if let Some(entry) = registry.layer_for(lc) {
-                let b = entry.weight_specs(lc, std::slice::from_ref(&in_shape))?;
-                let order = b.keras_order();
-                let specs = b.specs();
-                let mut values = Vec::new();
-                for &i in &order {
-                    values.push(registry_init(&specs[i].initializer, &specs[i].shape)?);
-                }
-                (
-                    order.iter().map(|&i| specs[i].name.clone()).collect::<Vec<_>>(),
-                    values,
-                    order.iter().map(|&i| specs[i].trainable).collect::<Vec<_>>(),
-                )
-            } else if strata_registry::is_custom_layer(lc) {
-                return Err(strata_registry::Error::Missing {
-                    file: format!("Sequential `{}`", self.name),
-                    missing: registry.missing(&strata_registry::used_objects(&config, None)),
-                }
-                .into());
-            } else {
-                match builtin_specs(&class, &lc.config, &in_shape, &lc.name)? {
-                    Some(specs) => {
-                        let n = specs.len();
-                        let values =
-                            specs.iter().map(|s| draw(&s.init, s.default_init, &s.shape)).collect::<Result<Vec<_>>>()?;
-                        let tail = strata_format::bind::non_trainable_tail(&class, n);
-                        let t = lc.trainable();
-                        (builtin_names(&class, n, &lc.config), values, (0..n).map(|i| t && i + tail < n).collect())
-                    }
-                    None => (Vec::new(), Vec::new(), Vec::new()),
-                }
-            };
+            let (names, values, trainable) =
+                fresh_weights(&config, lc, std::slice::from_ref(&in_shape), registry, &format!("Sequential `{}`", self.name))?;
             if !values.is_empty() {
                 weights.push(LayerWeights { path: lc.name.clone(), class_name: class.clone(), names, values, trainable });
             }
@@ -622,4 +638,216 @@ fn sequential_json(name: &str, input: &[usize], layers: &[Json]) -> Json {
         ("registered_name", Json::Null),
         ("build_config", Json::object([("input_shape", shape)])),
     ])
+}
+
+/// A symbolic tensor of a [`Functional`] definition (Keras's `KerasTensor`): which layer made it,
+/// and its shape without the batch dimension.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    layer: String,
+    shape: Vec<usize>,
+}
+
+impl Node {
+    /// The shape without the batch dimension.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    /// The layer that produced it.
+    pub fn layer(&self) -> &str {
+        &self.layer
+    }
+    fn keras_tensor(&self) -> Json {
+        Json::object([
+            ("class_name", Json::from("__keras_tensor__")),
+            (
+                "config",
+                Json::object([
+                    ("shape", batch_shape(&self.shape)),
+                    ("dtype", Json::from("float32")),
+                    ("keras_history", Json::array([Json::from(self.layer.as_str()), Json::from(0i64), Json::from(0i64)])),
+                ]),
+            ),
+        ])
+    }
+    fn history(&self) -> Json {
+        Json::array([Json::from(self.layer.as_str()), Json::from(0i64), Json::from(0i64)])
+    }
+}
+
+fn batch_shape(s: &[usize]) -> Json {
+    Json::array(std::iter::once(Json::Null).chain(s.iter().map(|&d| Json::from(d as i64))))
+}
+
+/// A graph of layers (Keras's functional API): inputs, layers called on nodes, outputs.
+///
+/// ```no_run
+/// use strata_model::{Functional, layers::{Builtin, Dense}};
+/// let mut f = Functional::new("two_towers");
+/// let a = f.input("a", &[8]);
+/// let b = f.input("b", &[8]);
+/// let ha = f.call(Dense::new(16).activation("relu"), &[&a])?;
+/// let hb = f.call(Dense::new(16).activation("relu"), &[&b])?;
+/// let h = f.call(Builtin::new("Concatenate").set("axis", -1i64), &[&ha, &hb])?;
+/// let y = f.call(Dense::new(1), &[&h])?;
+/// let model = f.build(&[&a, &b], &[&y])?;
+/// # Ok::<(), strata_model::Error>(())
+/// ```
+/// Each layer is called once (a shared layer is a later addition); a layer's output shape is found
+/// by running the graph so far on a batch of one.
+pub struct Functional {
+    name: String,
+    registry: Registry,
+    namer: ContainerNamer,
+    layers: Vec<Json>,
+    inputs: Vec<Node>,
+    weights: Vec<LayerWeights>,
+}
+
+impl Functional {
+    /// An empty graph named `name`.
+    pub fn new(name: &str) -> Functional {
+        Functional::with_registry(name, &Registry::new())
+    }
+
+    /// An empty graph whose custom layers come from `registry`.
+    pub fn with_registry(name: &str, registry: &Registry) -> Functional {
+        Functional {
+            name: name.to_string(),
+            registry: registry.clone(),
+            namer: ContainerNamer::new(),
+            layers: Vec::new(),
+            inputs: Vec::new(),
+            weights: Vec::new(),
+        }
+    }
+
+    /// `keras.Input(shape, name=name)`.
+    pub fn input(&mut self, name: &str, shape: &[usize]) -> Node {
+        let name = if name.is_empty() { self.namer.next("InputLayer") } else { name.to_string() };
+        self.layers.push(Json::object([
+            ("module", Json::from("keras.layers")),
+            ("class_name", Json::from("InputLayer")),
+            (
+                "config",
+                Json::object([
+                    ("batch_shape", batch_shape(shape)),
+                    ("dtype", Json::from("float32")),
+                    ("sparse", Json::from(false)),
+                    ("ragged", Json::from(false)),
+                    ("name", Json::from(name.as_str())),
+                    ("optional", Json::from(false)),
+                ]),
+            ),
+            ("registered_name", Json::Null),
+            ("name", Json::from(name.as_str())),
+            ("inbound_nodes", Json::array([])),
+        ]));
+        let node = Node { layer: name, shape: shape.to_vec() };
+        self.inputs.push(node.clone());
+        node
+    }
+
+    /// Calls `layer` on `inputs` (one node, or several for merge layers such as `Add`), returning
+    /// its output node.
+    pub fn call(&mut self, layer: impl LayerDef, inputs: &[&Node]) -> Result<Node> {
+        if inputs.is_empty() {
+            return Err(Error::invalid("a layer was called on no inputs", "pass the nodes it takes"));
+        }
+        let mut obj = layer.keras_object()?;
+        let class = obj.get("class_name").and_then(Json::as_str).unwrap_or_default().to_string();
+        let name = match obj.get("config").and_then(|c| c.get("name")).and_then(Json::as_str) {
+            Some(n) if !n.is_empty() => n.to_string(),
+            _ => self.namer.next(&class),
+        };
+        if self.layers.iter().any(|l| l.get("name").and_then(Json::as_str) == Some(name.as_str())) {
+            return Err(Error::invalid(
+                format!("two layers are named `{name}`"),
+                "give each layer its own name (Keras requires unique names in a model)",
+            ));
+        }
+        let args = if inputs.len() == 1 {
+            Json::array([inputs[0].keras_tensor()])
+        } else {
+            Json::array([Json::array(inputs.iter().map(|n| n.keras_tensor()))])
+        };
+        let in_shapes: Vec<Shape> =
+            inputs.iter().map(|n| std::iter::once(None).chain(n.shape.iter().map(|&d| Some(d))).collect()).collect();
+        let build_input = if inputs.len() == 1 {
+            batch_shape(&inputs[0].shape)
+        } else {
+            Json::array(inputs.iter().map(|n| batch_shape(&n.shape)))
+        };
+        if let Some(o) = obj.as_object_mut() {
+            if let Some(cfg) = o.get_mut("config").and_then(Json::as_object_mut) {
+                cfg.insert("name", Json::from(name.as_str()));
+            }
+            o.insert("build_config", Json::object([("input_shape", build_input)]));
+            o.insert("name", Json::from(name.as_str()));
+            o.insert("inbound_nodes", Json::array([Json::object([("args", args), ("kwargs", Json::object(Vec::<(&str, Json)>::new()))])]));
+        }
+        self.layers.push(obj);
+        let node = Node { layer: name.clone(), shape: Vec::new() };
+        let config_json = self.config_json(&self.inputs.iter().collect::<Vec<_>>(), &[&node]);
+        let config = ModelConfig::parse(&config_json).map_err(|e| {
+            self.layers.pop();
+            Error::invalid(format!("the config of layer `{name}` ({class}) does not parse: {e}"), "check its arguments and inputs")
+        })?;
+        let Some(lc) = config.layers.iter().find(|l| l.name == name) else {
+            return Err(Error::invalid(format!("layer `{name}` vanished from its own config"), "please report this"));
+        };
+        let (names, values, trainable) = fresh_weights(&config, lc, &in_shapes, &self.registry, &format!("Functional `{}`", self.name))?;
+        if !values.is_empty() {
+            self.weights.push(LayerWeights { path: name.clone(), class_name: class.clone(), names, values, trainable });
+        }
+        let engine = crate::model::build_engine(&config, None, None, &self.registry, &self.weights, None).map_err(|e| {
+            Error::invalid(
+                format!("layer `{name}` ({class}) cannot be built from Rust: {e}"),
+                "strata creates fresh weights for Dense, Conv1D/2D, BatchNormalization, LayerNormalization, Embedding and registered custom layers; build other layers in Keras and load the file",
+            )
+        })?;
+        let probes = self
+            .inputs
+            .iter()
+            .map(|n| {
+                let mut s = vec![1];
+                s.extend(&n.shape);
+                Tensor::zeros(&s)
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let out = engine.predict(&probes)?;
+        let shape = out.first().map(|t| t.shape()[1..].to_vec()).unwrap_or_default();
+        Ok(Node { layer: name, shape })
+    }
+
+    fn config_json(&self, inputs: &[&Node], outputs: &[&Node]) -> Json {
+        let io = |nodes: &[&Node]| {
+            if nodes.len() == 1 { nodes[0].history() } else { Json::array(nodes.iter().map(|n| n.history())) }
+        };
+        Json::object([
+            ("module", Json::from("keras.src.models.functional")),
+            ("class_name", Json::from("Functional")),
+            (
+                "config",
+                Json::object([
+                    ("name", Json::from(self.name.as_str())),
+                    ("trainable", Json::from(true)),
+                    ("layers", Json::array(self.layers.iter().cloned())),
+                    ("input_layers", io(inputs)),
+                    ("output_layers", io(outputs)),
+                ]),
+            ),
+            ("registered_name", Json::from("Functional")),
+            ("build_config", Json::object([("input_shape", Json::Null)])),
+        ])
+    }
+
+    /// The model from `inputs` to `outputs` (`keras.Model(inputs, outputs)`).
+    pub fn build(self, inputs: &[&Node], outputs: &[&Node]) -> Result<Model> {
+        if outputs.is_empty() || inputs.is_empty() {
+            return Err(Error::invalid("a model needs at least one input and one output", "pass the nodes"));
+        }
+        let config_json = self.config_json(inputs, outputs);
+        Model::from_parts(config_json, self.weights, &self.registry)
+    }
 }

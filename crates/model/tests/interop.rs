@@ -112,3 +112,47 @@ fn keras_trained_files_load_in_strata_with_equal_predictions() {
         }
     }
 }
+
+#[test]
+fn functional_model_defined_in_rust_trains_and_loads_in_keras() {
+    use strata_model::Functional;
+    use strata_model::layers::{Builtin, Dense};
+    let registry = strata_model::Registry::new().layer::<strata_model::reference::CustomDense>();
+    let mut f = Functional::with_registry("two_towers", &registry);
+    let a = f.input("a", &[6]);
+    let b = f.input("b", &[4]);
+    let ha = f.call(Dense::new(8).activation("relu"), &[&a]).unwrap();
+    let hb = f.call(strata_model::reference::CustomDense { units: 8 }, &[&b]).unwrap();
+    let h = f.call(Builtin::new("Concatenate").set("axis", -1i64), &[&ha, &hb]).unwrap();
+    assert_eq!(h.shape(), &[16]);
+    let y = f.call(Dense::new(1), &[&h]).unwrap();
+    let mut model = f.build(&[&a, &b], &[&y]).unwrap();
+    model.compile(Adam::default().learning_rate(0.01), "mse", &[]).unwrap();
+    let (x, t) = seed_data(9).unwrap();
+    let xa = Tensor::from_vec(&[100, 6], x.as_slice().chunks(10).flat_map(|r| r[..6].to_vec()).collect()).unwrap();
+    let xb = Tensor::from_vec(&[100, 4], x.as_slice().chunks(10).flat_map(|r| r[6..].to_vec()).collect()).unwrap();
+    let h = model.fit_with(&[xa.clone(), xb.clone()], &t, FitOptions::new(5, 32).verbose(Verbosity::Zero), &mut []).unwrap();
+    let loss = h.get("loss").unwrap();
+    assert!(loss[4] < loss[0], "{loss:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("two_towers.keras");
+    model.save(&file).unwrap();
+    let back = Model::load(&file, &registry).unwrap();
+    let p0 = model.predict(&[xa.clone(), xb.clone()]).unwrap().remove(0);
+    assert_eq!(back.predict(&[xa.clone(), xb.clone()]).unwrap()[0].as_slice(), p0.as_slice());
+    let Some(py) = strata_testkit::oracle_python() else { return };
+    write_npy(&dir.path().join("a.npy"), &xa);
+    write_npy(&dir.path().join("b.npy"), &xb);
+    write_npy(&dir.path().join("p.npy"), &p0);
+    let code = format!(
+        "import os; os.environ['TF_CPP_MIN_LOG_LEVEL']='3'\nimport sys, json, numpy as np, keras\nsys.path.insert(0, {root:?})\nimport reference\nreference.define('b')\nd={d:?}\nm=keras.saving.load_model(d+'/two_towers.keras')\np=m.predict([np.load(d+'/a.npy'), np.load(d+'/b.npy')], verbose=0)\nprint(json.dumps(dict(diff=float(np.max(np.abs(p-np.load(d+'/p.npy')))))))",
+        root = strata_testkit::repo_root().join("tools/oracle").display().to_string(),
+        d = dir.path().display().to_string()
+    );
+    let out = Command::new(&py).arg("-c").arg(&code).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let j = Json::parse(stdout.lines().last().unwrap_or_default().as_bytes(), &Default::default())
+        .unwrap_or_else(|e| panic!("{stdout} {}: {e}", String::from_utf8_lossy(&out.stderr)));
+    let diff = j.get("diff").and_then(Json::as_f64).unwrap();
+    assert!(diff <= 1e-5, "Keras predicts {diff} away");
+}
