@@ -241,7 +241,7 @@ impl Model {
         let y_pred = outs.remove(0);
         let (mut loss_value, objective) = loss_objective(&compiled.loss, y, &y_pred, sw)?;
         let grads = tape.backward(&objective)?;
-        let penalties = weight_penalties(&self.config, &self.layers)?;
+        let penalties = weight_penalties(&self.config, &self.layers, &self.registry)?;
         let mut out = Vec::new();
         for (li, (l, w)) in self.layers.iter().zip(&watched).enumerate() {
             for (vi, t) in w.iter().enumerate() {
@@ -251,8 +251,9 @@ impl Model {
                     None => Tensor::zeros(t.shape())?,
                 };
                 if let Some(Some(reg)) = penalties.get(&(li, vi)).map(|p| p.0.as_ref()) {
-                    loss_value += f64::from(reg.call(&l.values[vi]));
-                    g = g.add(&reg.grad(&l.values[vi])?)?;
+                    let (p, pg) = reg.value_and_grad(&l.values[vi])?;
+                    loss_value += p;
+                    g = g.add(&pg)?;
                 }
                 out.push(g);
             }
@@ -263,7 +264,7 @@ impl Model {
     /// One optimizer step on one batch; returns the batch loss. Updates the compiled metrics.
     fn step(&mut self, xs: &[Tensor], y: &Tensor, sw: Option<&Tensor>) -> Result<f64> {
         let (loss_value, grad_list, y_pred) = self.compute_gradients(xs, y, sw)?;
-        let penalties = weight_penalties(&self.config, &self.layers)?;
+        let penalties = weight_penalties(&self.config, &self.layers, &self.registry)?;
         let mut vars = Vec::with_capacity(grad_list.len());
         let mut slots = Vec::with_capacity(grad_list.len());
         for (li, l) in self.layers.iter().enumerate() {
@@ -279,7 +280,7 @@ impl Model {
         for ((li, vi), v) in slots.into_iter().zip(vars) {
             // Keras applies a variable's constraint right after its update
             let value = match penalties.get(&(li, vi)).and_then(|p| p.1.as_ref()) {
-                Some(c) => c.call(&v.value)?,
+                Some(c) => c.apply(&v.value)?,
                 None => v.value,
             };
             self.layers[li].values[vi] = value;
@@ -502,28 +503,81 @@ impl Model {
     }
 }
 
-type Penalties = std::collections::HashMap<
-    (usize, usize),
-    (Option<strata_train::regularizers::Regularizer>, Option<strata_train::constraints::Constraint>),
->;
+/// A variable's regularizer: Keras's, or a registered Rust function (`weight -> scalar`).
+enum Reg {
+    Builtin(strata_train::regularizers::Regularizer),
+    Custom(strata_registry::TensorFn),
+}
+
+impl Reg {
+    /// The penalty and its gradient with respect to `w`.
+    fn value_and_grad(&self, w: &Tensor) -> Result<(f64, Tensor)> {
+        match self {
+            Reg::Builtin(r) => Ok((f64::from(r.call(w)), r.grad(w)?)),
+            Reg::Custom(f) => {
+                let tape = Tape::new();
+                let tw = tape.watch(w);
+                let p = f(&tw)?.sum(None, false)?;
+                let g = match tape.backward(&p)?.get(&tw) {
+                    Some(g) => g.clone(),
+                    None => Tensor::zeros(w.shape())?,
+                };
+                Ok((p.item().map(f64::from).unwrap_or(f64::NAN), g))
+            }
+        }
+    }
+}
+
+/// A variable's constraint: Keras's, or a registered Rust function.
+enum Con {
+    Builtin(strata_train::constraints::Constraint),
+    Custom(strata_registry::TensorFn),
+}
+
+impl Con {
+    fn apply(&self, w: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Con::Builtin(c) => c.call(w)?,
+            Con::Custom(f) => f(w)?.detach(),
+        })
+    }
+}
+
+type Penalties = std::collections::HashMap<(usize, usize), (Option<Reg>, Option<Con>)>;
 
 /// Each variable's regularizer and constraint from its layer's config (`kernel_regularizer`,
-/// `bias_constraint`, ...: the config key is the variable's name plus the suffix).
-fn weight_penalties(config: &strata_format::config::ModelConfig, layers: &[crate::model::LayerWeights]) -> Result<Penalties> {
+/// `bias_constraint`, ...: the config key is the variable's name plus the suffix); a registered
+/// function where the config names one (`"package>name"`).
+fn weight_penalties(
+    config: &strata_format::config::ModelConfig,
+    layers: &[crate::model::LayerWeights],
+    registry: &strata_registry::Registry,
+) -> Result<Penalties> {
+    use strata_registry::{Kind, TensorFn};
     let mut out = Penalties::new();
     let by_path: std::collections::HashMap<String, &strata_format::config::LayerConfig> =
         config.iter_layers_recursive().collect();
+    let custom = |j: &strata_format::json::Json, kind: Kind| -> Option<TensorFn> {
+        let e = registry.function_named(j).filter(|e| e.kind == kind)?;
+        registry.get_function::<TensorFn>(&e.key).cloned()
+    };
     for (li, l) in layers.iter().enumerate() {
         let Some(lc) = by_path.get(&l.path) else { continue };
         for (vi, name) in l.names.iter().enumerate() {
             let base = name.rsplit('/').next().unwrap_or(name);
             let base = if base == "recurrent_kernel" { "recurrent" } else { base };
             let reg = match lc.config.get(&format!("{base}_regularizer")) {
-                Some(j) if !j.is_null() => Some(strata_train::regularizers::Regularizer::deserialize(j)?),
+                Some(j) if !j.is_null() => Some(match custom(j, Kind::Regularizer) {
+                    Some(f) => Reg::Custom(f),
+                    None => Reg::Builtin(strata_train::regularizers::Regularizer::deserialize(j)?),
+                }),
                 _ => None,
             };
             let con = match lc.config.get(&format!("{base}_constraint")) {
-                Some(j) if !j.is_null() => Some(strata_train::constraints::Constraint::deserialize(j)?),
+                Some(j) if !j.is_null() => Some(match custom(j, Kind::Constraint) {
+                    Some(f) => Con::Custom(f),
+                    None => Con::Builtin(strata_train::constraints::Constraint::deserialize(j)?),
+                }),
                 _ => None,
             };
             if reg.is_some() || con.is_some() {

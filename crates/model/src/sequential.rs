@@ -448,7 +448,20 @@ fn builtin_specs(class: &str, cfg: &Json, input: &Shape, layer: &str) -> Result<
     }))
 }
 
-fn draw(init: &Json, default: &str, shape: &[usize]) -> Result<Tensor> {
+fn draw(init: &Json, default: &str, shape: &[usize], registry: &Registry) -> Result<Tensor> {
+    if !init.is_null()
+        && let Some(e) = registry.function_named(init).filter(|e| e.kind == strata_registry::Kind::Initializer)
+        && let Some(f) = registry.get_function::<strata_registry::InitializerFn>(&e.key)
+    {
+        let t = f(shape)?;
+        if t.shape() != shape {
+            return Err(Error::invalid(
+                format!("the registered initializer `{}` returned shape {:?} for {shape:?}", e.key, t.shape()),
+                "return a tensor of the shape it is given",
+            ));
+        }
+        return Ok(t);
+    }
     let i = match init {
         Json::Null => Initializer::get(default)?,
         Json::String(s) => Initializer::get(s)?,
@@ -457,8 +470,11 @@ fn draw(init: &Json, default: &str, shape: &[usize]) -> Result<Tensor> {
     Ok(i.call(shape)?)
 }
 
-fn registry_init(i: &strata_registry::Initializer, shape: &[usize]) -> Result<Tensor> {
+fn registry_init(i: &strata_registry::Initializer, shape: &[usize], registry: &Registry) -> Result<Tensor> {
     use strata_registry::Initializer as R;
+    if let R::Named(n) = i {
+        return draw(&Json::from(n.as_str()), "zeros", shape, registry);
+    }
     let init = match i {
         R::Zeros => Initializer::get("zeros")?,
         R::Ones => Initializer::get("ones")?,
@@ -497,7 +513,7 @@ fn fresh_weights(
         let specs = b.specs();
         let mut values = Vec::new();
         for &i in &order {
-            values.push(registry_init(&specs[i].initializer, &specs[i].shape)?);
+            values.push(registry_init(&specs[i].initializer, &specs[i].shape, registry)?);
         }
         let t = lc.trainable();
         return Ok((
@@ -517,7 +533,7 @@ fn fresh_weights(
     Ok(match builtin_specs(class, &lc.config, &first, &lc.name)? {
         Some(specs) => {
             let n = specs.len();
-            let values = specs.iter().map(|s| draw(&s.init, s.default_init, &s.shape)).collect::<Result<Vec<_>>>()?;
+            let values = specs.iter().map(|s| draw(&s.init, s.default_init, &s.shape, registry)).collect::<Result<Vec<_>>>()?;
             let tail = strata_format::bind::non_trainable_tail(class, n);
             let t = lc.trainable();
             (builtin_names(class, n, &lc.config), values, (0..n).map(|i| t && i + tail < n).collect())

@@ -47,7 +47,7 @@ pub use error::{Error, Result};
 pub use layer::{CustomLayer, Initializer, KerasClass, Shape, WeightBuilder, WeightSpec, Weights};
 pub use load::{LoadOptions, load_file, load_model, load_model_with, used_by_file};
 pub use missing::{MissingObject, UsedObject, is_custom_layer, used_objects};
-pub use registry::{FunctionEntry, Kind, LayerEntry, LossFn, Registry, layer_key};
+pub use registry::{FunctionEntry, InitializerFn, Kind, LayerEntry, LossFn, Registry, TensorFn, layer_key};
 pub use strata_derive::KerasLayer;
 
 /// The Keras 3 object dict of a custom layer (`{"module": null, "class_name", "config",

@@ -168,6 +168,21 @@ fn short(name: &str) -> &str {
     name.rsplit('>').next().unwrap_or(name)
 }
 
+/// The typed registration method for a kind of function, with the Rust signature it takes.
+fn typed_method(kind: Kind) -> Option<(&'static str, &'static str)> {
+    const PAIR: &str = "(y_true: &Tensor, y_pred: &Tensor) -> strata_tensor::Result<Tensor>";
+    const ONE: &str = "(x: &Tensor) -> strata_tensor::Result<Tensor>";
+    Some(match kind {
+        Kind::Loss => ("loss", PAIR),
+        Kind::Metric => ("metric", PAIR),
+        Kind::Activation => ("activation", ONE),
+        Kind::Regularizer => ("regularizer", ONE),
+        Kind::Constraint => ("constraint", ONE),
+        Kind::Initializer => ("initializer", "(shape: &[usize]) -> strata_tensor::Result<Tensor>"),
+        _ => return None,
+    })
+}
+
 /// The fix lines for one missing object (Rust registration, then the Python decorator).
 pub fn fix_lines(m: &MissingObject) -> [String; 2] {
     let short_name = short(&m.name);
@@ -188,11 +203,13 @@ pub fn fix_lines(m: &MissingObject) -> [String; 2] {
                 "custom_objects={{\"{short_name}\": {short_name}}}, or register it with @keras.saving.register_keras_serializable() and save again"
             ),
         ],
-        (false, Some(p)) if matches!(m.kind, Kind::Loss | Kind::Metric) => [
-            format!(
-                "registry.{}(\"{p}\", \"{short_name}\", {short_name}) with fn {short_name}(y_true: &Tensor, y_pred: &Tensor) -> strata_tensor::Result<Tensor>",
-                if m.kind == Kind::Loss { "loss" } else { "metric" }
-            ),
+        (false, Some(p)) if typed_method(m.kind).is_some() => [
+            {
+                let (method, signature) = typed_method(m.kind).unwrap_or_default();
+                format!(
+                    "registry.{method}(\"{p}\", \"{short_name}\", {short_name}) with fn {short_name}{signature}"
+                )
+            },
             format!("@keras.saving.register_keras_serializable(package=\"{p}\") on def {short_name}"),
         ],
         (false, Some(p)) => [

@@ -73,6 +73,14 @@ type SpecsFn = dyn Fn(&LayerConfig, &[crate::layer::Shape]) -> crate::Result<cra
 /// [`Tensor`] ops, it is differentiated through the tape like any layer.
 pub type LossFn = Arc<dyn Fn(&Tensor, &Tensor) -> strata_tensor::Result<Tensor> + Send + Sync>;
 
+/// A function of one tensor written in Rust: an activation (`x -> y`), a regularizer
+/// (`weight -> scalar penalty`, differentiated through the tape), or a constraint
+/// (`weight -> projected weight`, applied after each update).
+pub type TensorFn = Arc<dyn Fn(&Tensor) -> strata_tensor::Result<Tensor> + Send + Sync>;
+
+/// An initializer written in Rust: `shape -> fresh value`.
+pub type InitializerFn = Arc<dyn Fn(&[usize]) -> strata_tensor::Result<Tensor> + Send + Sync>;
+
 /// One registered layer class.
 #[derive(Clone)]
 pub struct LayerEntry {
@@ -216,6 +224,62 @@ impl Registry {
     }
 
     /// The layer class registered under `name`.
+    /// Registers an activation function under `package>name` (`activation="package>name"`).
+    pub fn activation(
+        self,
+        package: &str,
+        name: &str,
+        f: impl Fn(&Tensor) -> strata_tensor::Result<Tensor> + Send + Sync + 'static,
+    ) -> Registry {
+        let f: TensorFn = Arc::new(f);
+        self.function(package, name, Kind::Activation, f)
+    }
+
+    /// Registers a regularizer function (`weight -> scalar penalty`) under `package>name`.
+    pub fn regularizer(
+        self,
+        package: &str,
+        name: &str,
+        f: impl Fn(&Tensor) -> strata_tensor::Result<Tensor> + Send + Sync + 'static,
+    ) -> Registry {
+        let f: TensorFn = Arc::new(f);
+        self.function(package, name, Kind::Regularizer, f)
+    }
+
+    /// Registers a constraint function (`weight -> constrained weight`) under `package>name`.
+    pub fn constraint(
+        self,
+        package: &str,
+        name: &str,
+        f: impl Fn(&Tensor) -> strata_tensor::Result<Tensor> + Send + Sync + 'static,
+    ) -> Registry {
+        let f: TensorFn = Arc::new(f);
+        self.function(package, name, Kind::Constraint, f)
+    }
+
+    /// Registers an initializer function (`shape -> value`) under `package>name`.
+    pub fn initializer(
+        self,
+        package: &str,
+        name: &str,
+        f: impl Fn(&[usize]) -> strata_tensor::Result<Tensor> + Send + Sync + 'static,
+    ) -> Registry {
+        let f: InitializerFn = Arc::new(f);
+        self.function(package, name, Kind::Initializer, f)
+    }
+
+    /// The registered function a config value names, with its kind: a `"package>name"` string,
+    /// or Keras's `{"class_name": "function", "config": "package>name"}` object.
+    pub fn function_named(&self, value: &strata_format::json::Json) -> Option<&FunctionEntry> {
+        use strata_format::json::Json;
+        let name = match value {
+            Json::String(s) => s.as_str(),
+            j if j.get("class_name").and_then(Json::as_str) == Some("function") => j.get("config").and_then(Json::as_str)?,
+            j => j.get("registered_name").and_then(Json::as_str).or_else(|| j.get("class_name").and_then(Json::as_str))?,
+        };
+        self.function_entry(name)
+    }
+
     pub fn layer_entry(&self, name: &str) -> Option<&LayerEntry> {
         self.layers.get(name)
     }

@@ -320,7 +320,7 @@ fn custom_objects_inside_layer_configs_are_found() {
     assert_eq!(missing.len(), 1);
     assert_eq!(
         strata_registry::missing::fix_lines(&missing[0])[0],
-        "registry.function(\"my_acts\", \"swishy\", Kind::Activation, swishy)"
+        "registry.activation(\"my_acts\", \"swishy\", swishy) with fn swishy(x: &Tensor) -> strata_tensor::Result<Tensor>"
     );
 }
 

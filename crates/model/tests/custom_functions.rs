@@ -1,0 +1,69 @@
+//! Custom regularizers, constraints and initializers registered as Rust functions act exactly as
+//! the built-in ones they re-implement.
+
+use strata_model::layers::Dense;
+use strata_model::reference::seed_data;
+use strata_model::{FitOptions, Model, Registry, Sequential, progress::Verbosity};
+use strata_tensor::Tensor;
+use strata_train::optimizers::SGD;
+
+fn model(registry: &Registry, reg: &str, con: &str) -> Model {
+    Sequential::new("m")
+        .input(&[10])
+        .add(Dense::new(4).set("kernel_regularizer", reg).set("kernel_constraint", con))
+        .add(Dense::new(1))
+        .build(registry)
+        .unwrap()
+}
+
+#[test]
+fn registered_regularizer_and_constraint_match_the_builtins() {
+    let registry = Registry::new()
+        .regularizer("my_regs", "l2", |w: &Tensor| Ok(w.square().sum(None, false)?.scale(0.01)))
+        .constraint("my_cons", "non_neg", |w: &Tensor| w.maximum(&Tensor::scalar(0.0)));
+    let builtin_reg = strata_train::regularizers::Regularizer::l2(0.01).unwrap().serialize();
+    let builtin_con = strata_train::constraints::Constraint::deserialize(&strata_format::json::Json::from("non_neg")).unwrap().serialize();
+    let mut a = Sequential::new("m")
+        .input(&[10])
+        .add(Dense::new(4).set("kernel_regularizer", builtin_reg).set("kernel_constraint", builtin_con))
+        .add(Dense::new(1))
+        .build(&registry)
+        .unwrap();
+    let mut b = model(&registry, "my_regs>l2", "my_cons>non_neg");
+    b.set_weights(&a.get_weights()).unwrap();
+    let (x, y) = seed_data(11).unwrap();
+    for m in [&mut a, &mut b] {
+        m.compile(SGD::default().learning_rate(0.05), "mse", &[]).unwrap();
+    }
+    let opts = || FitOptions::new(3, 32).shuffle(false).verbose(Verbosity::Zero);
+    let ha = a.fit(&x, &y, opts()).unwrap();
+    let hb = b.fit(&x, &y, opts()).unwrap();
+    let (la, lb) = (ha.get("loss").unwrap(), hb.get("loss").unwrap());
+    for (p, q) in la.iter().zip(lb) {
+        assert!((p - q).abs() <= 1e-6 * p.abs().max(1.0), "{la:?} vs {lb:?}");
+    }
+    for (p, q) in a.get_weights().iter().zip(b.get_weights()) {
+        for (u, v) in p.as_slice().iter().zip(q.as_slice()) {
+            assert!((u - v).abs() <= 1e-6, "{u} vs {v}");
+        }
+    }
+    assert!(b.get_weights()[0].as_slice().iter().all(|&w| w >= 0.0), "the constraint applied");
+}
+
+#[test]
+fn registered_initializer_draws_the_first_values() {
+    let registry = Registry::new().initializer("my_inits", "halves", |shape: &[usize]| Tensor::full(shape, 0.5));
+    let m = Sequential::new("m")
+        .input(&[3])
+        .add(Dense::new(2).set("kernel_initializer", "my_inits>halves"))
+        .build(&registry)
+        .unwrap();
+    assert!(m.get_weights()[0].as_slice().iter().all(|&w| w == 0.5));
+    let err = Sequential::new("m")
+        .input(&[3])
+        .add(Dense::new(2).set("kernel_initializer", "my_inits>nope"))
+        .build(&registry)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nope"), "{err}");
+}
