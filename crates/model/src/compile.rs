@@ -12,12 +12,44 @@ use crate::model::Model;
 
 /// The loss given to [`Model::compile`]: a Keras name (`"mse"`, `"sparse_categorical_crossentropy"`,
 /// or a registered `package>name`), or a configured [`Loss`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum LossArg {
     /// A name, resolved like `keras.losses.get` after the registry's custom functions.
     Name(String),
     /// A loss object.
     Loss(Loss),
+    /// An object of a registered custom loss class ([`LossArg::class`]).
+    Class {
+        /// Its serialized form (Keras's `serialize_keras_object`).
+        serialized: Json,
+        /// Its per-sample function.
+        f: LossFn,
+    },
+}
+
+impl std::fmt::Debug for LossArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LossArg::Name(n) => write!(f, "LossArg::Name({n:?})"),
+            LossArg::Loss(l) => write!(f, "LossArg::Loss({l:?})"),
+            LossArg::Class { serialized, .. } => write!(f, "LossArg::Class({})", serialized.to_string_python()),
+        }
+    }
+}
+
+impl LossArg {
+    /// A custom loss object (`compile(loss=ScaledMse(scale=2.0))`): its struct fields are its
+    /// config; its class must be registered (`Registry::loss_class`) to load the saved model.
+    pub fn class<T>(loss: T) -> Result<LossArg>
+    where
+        T: strata_registry::CustomLoss + strata_registry::KerasClass + serde::Serialize,
+    {
+        let serialized = strata_registry::serialize_loss(&loss)
+            .map_err(|e| Error::invalid(format!("serializing `{}`: {e}", T::registered_name()), "make its fields serde-serializable"))?;
+        let loss = std::sync::Arc::new(loss);
+        let f: LossFn = std::sync::Arc::new(move |t: &Tensor, p: &Tensor| loss.call(t, p));
+        Ok(LossArg::Class { serialized, f })
+    }
 }
 
 impl From<&str> for LossArg {
@@ -42,15 +74,17 @@ impl From<Loss> for LossArg {
 #[derive(Clone)]
 pub(crate) enum LossSpec {
     Builtin(Loss),
-    /// A registered function: `(y_true, y_pred) -> per-sample losses`, reduced as Keras reduces
-    /// a function loss (`sum_over_batch_size`, with sample weights).
-    Custom { name: String, f: LossFn },
+    /// A registered function or loss class: `(y_true, y_pred) -> per-sample losses`, reduced as
+    /// Keras reduces them (`sum_over_batch_size`, with sample weights). `serialized` is set for a
+    /// class object (its config), `None` for a function (serialized by name).
+    Custom { name: String, f: LossFn, serialized: Option<Json> },
 }
 
 impl LossSpec {
     fn serialize(&self) -> Json {
         match self {
             LossSpec::Builtin(l) => l.serialize(),
+            LossSpec::Custom { serialized: Some(j), .. } => j.clone(),
             LossSpec::Custom { name, .. } => function_json(name),
         }
     }
@@ -180,11 +214,15 @@ fn registered_fn(registry: &Registry, key: &str) -> Option<LossFn> {
 fn resolve_loss(arg: LossArg, registry: &Registry) -> Result<LossSpec> {
     match arg {
         LossArg::Loss(l) => Ok(LossSpec::Builtin(l)),
+        LossArg::Class { serialized, f } => {
+            let name = serialized.get("registered_name").and_then(Json::as_str).unwrap_or_default().to_string();
+            Ok(LossSpec::Custom { name, f, serialized: Some(serialized) })
+        }
         LossArg::Name(name) => {
             if let Some(e) = registry.function_entry(&name).filter(|e| e.kind == Kind::Loss)
                 && let Some(f) = registered_fn(registry, &e.key)
             {
-                return Ok(LossSpec::Custom { name: e.key.clone(), f });
+                return Ok(LossSpec::Custom { name: e.key.clone(), f, serialized: None });
             }
             Loss::get(&name).map(LossSpec::Builtin).map_err(|e| {
                 Error::invalid(
@@ -194,6 +232,20 @@ fn resolve_loss(arg: LossArg, registry: &Registry) -> Result<LossSpec> {
             })
         }
     }
+}
+
+/// A serialized loss object of a registered custom class, rebuilt from its config.
+fn custom_loss_object(j: &Json, registry: &Registry) -> Result<Option<LossArg>> {
+    let Some(key) = j.get("registered_name").and_then(Json::as_str) else { return Ok(None) };
+    let Some(factory) = registry.get_function::<strata_registry::LossFactory>(key) else { return Ok(None) };
+    let config = j.get("config").cloned().unwrap_or(Json::Null);
+    let f = factory(&config).map_err(|e| {
+        Error::invalid(
+            format!("the loss config of `{key}` does not fit the registered Rust type: {e}"),
+            "make the struct's fields match the config keys Keras wrote",
+        )
+    })?;
+    Ok(Some(LossArg::Class { serialized: j.clone(), f }))
 }
 
 fn metric_slot(id: &Json, registry: &Registry) -> Result<MetricSlot> {
@@ -261,7 +313,10 @@ impl Model {
                     "compile the model with Model::compile",
                 ));
             }
-            j => LossArg::Loss(Loss::deserialize(j)?),
+            j => match custom_loss_object(j, &self.registry)? {
+                Some(arg) => arg,
+                None => LossArg::Loss(Loss::deserialize(j)?),
+            },
         };
         let metric_ids: Vec<Json> = match cc.get("metrics") {
             Some(Json::Array(a)) => a.clone(),

@@ -596,7 +596,7 @@ fn loss_objective(loss: &LossSpec, y: &Tensor, y_pred: &Tensor, sw: Option<&Tens
             let objective = if y_pred.is_tracked() { y_pred.mul(&g)?.sum(None, false)? } else { Tensor::scalar(value) };
             Ok((f64::from(value), objective))
         }
-        LossSpec::Custom { name, f } => {
+        LossSpec::Custom { name, f, .. } => {
             let per = f(y, y_pred).map_err(|e| {
                 Error::invalid(format!("the registered loss `{name}` failed: {e}"), "check the function's shapes against y_true and y_pred")
             })?;

@@ -189,6 +189,12 @@ pub fn fix_lines(m: &MissingObject) -> [String; 2] {
     let package = m.name.split_once('>').map(|(p, _)| p);
     let is_class = m.kind == Kind::Layer || short_name.chars().next().is_some_and(char::is_uppercase);
     match (is_class, package) {
+        (true, Some(p)) if m.kind == Kind::Loss => [
+            format!(
+                "#[derive(KerasLayer, Serialize, Deserialize)] #[keras(package = \"{p}\")] struct {short_name} {{ .. }} with impl CustomLoss, then registry.loss_class::<{short_name}>()"
+            ),
+            format!("@keras.saving.register_keras_serializable(package=\"{p}\") on class {short_name}(keras.losses.Loss)"),
+        ],
         (true, Some(p)) => [
             format!(
                 "#[derive(KerasLayer, Serialize, Deserialize)] #[keras(package = \"{p}\")] struct {short_name} {{ .. }}, then registry.layer::<{short_name}>()"

@@ -224,6 +224,17 @@ impl Registry {
     }
 
     /// The layer class registered under `name`.
+    /// Registers a loss class (a [`crate::CustomLoss`] with its config in its fields) under its
+    /// derived `package>Name`, like `@register_keras_serializable` on a `keras.losses.Loss` subclass.
+    pub fn loss_class<T>(self) -> Registry
+    where
+        T: crate::CustomLoss + KerasClass + Serialize + DeserializeOwned,
+    {
+        let key = T::registered_name();
+        let f: crate::LossFactory = crate::loss::factory::<T>();
+        self.function_as(&key, Kind::Loss, f)
+    }
+
     /// Registers an activation function under `package>name` (`activation="package>name"`).
     pub fn activation(
         self,
