@@ -109,4 +109,38 @@ fn custom_loss_class_round_trips_with_its_config() {
     let err = Model::load(&path, &Registry::new()).unwrap_err().to_string();
     assert!(err.contains("my_losses>ScaledMse") && err.contains("used by compile config `loss`"), "{err}");
     assert!(err.contains("registry.loss_class::<ScaledMse>()"), "{err}");
+    // Python Keras compiles the saved model with its own ScaledMse and computes the same loss
+    let Some(py) = strata_testkit::oracle_python() else { return };
+    let npy = |name: &str, t: &Tensor| {
+        let a = strata_format::npy::NpyArray::from_f32("a", t.shape(), t.as_slice()).unwrap();
+        std::fs::write(dir.path().join(name), strata_format::npy::npy_bytes(&a)).unwrap();
+    };
+    npy("x.npy", &x);
+    npy("y.npy", &y);
+    let code = format!(
+        r#"import os, json
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np, keras
+from keras import ops
+@keras.saving.register_keras_serializable(package="my_losses")
+class ScaledMse(keras.losses.Loss):
+    def __init__(self, scale=1.0, **kw):
+        super().__init__(**kw)
+        self.scale = scale
+    def call(self, y_true, y_pred):
+        return ops.mean(ops.square(y_pred - y_true), axis=-1) * self.scale
+    def get_config(self):
+        return {{**super().get_config(), "scale": self.scale}}
+d = {d:?}
+m = keras.saving.load_model(d + "/m.keras")
+print(json.dumps(dict(scale=m.loss.scale, loss=float(m.evaluate(np.load(d + "/x.npy"), np.load(d + "/y.npy"), batch_size=32, verbose=0)))))"#,
+        d = dir.path().display().to_string()
+    );
+    let out = std::process::Command::new(&py).arg("-c").arg(&code).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let j = strata_format::json::Json::parse(stdout.lines().last().unwrap_or_default().as_bytes(), &Default::default())
+        .unwrap_or_else(|e| panic!("{stdout} {}: {e}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(j.get("scale").and_then(|v| v.as_f64()), Some(3.0));
+    let k = j.get("loss").and_then(|v| v.as_f64()).unwrap();
+    assert!((k - e1).abs() <= 1e-5 * e1.abs().max(1e-3), "Keras loss {k} vs strata {e1}");
 }
