@@ -213,11 +213,7 @@ impl Model {
         ctx: &BuildCtx<'_>,
         resolver: Option<&dyn LayerResolver>,
     ) -> Result<Model> {
-        let mut missing = Vec::new();
-        collect_unsupported(config, "", resolver, &mut missing);
-        if !missing.is_empty() {
-            return Err(Error::Unsupported(missing));
-        }
+        // every unsupported layer is reported at once by `build_from_weights`, before any weight is read
         Model::build_with_weight_map(config, binding, store, ctx, resolver, &|_, w| w)
     }
 

@@ -331,6 +331,12 @@ impl Model {
         Ok(self.engine.predict(inputs)?)
     }
 
+    /// `model.predict(x, batch_size)`: runs chunks of `batch_size` rows (in parallel) and
+    /// concatenates the outputs, so large inputs do not need one huge batch.
+    pub fn predict_batched(&self, inputs: &[Tensor], batch_size: usize) -> Result<Vec<Tensor>> {
+        Ok(self.engine.predict_batched(inputs, batch_size)?)
+    }
+
     /// [`Model::predict`] for a single-input, single-output model.
     pub fn predict1(&self, x: &Tensor) -> Result<Tensor> {
         let mut out = self.predict(std::slice::from_ref(x))?;
