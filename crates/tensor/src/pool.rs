@@ -298,7 +298,9 @@ fn pool_backward(op: &'static str, x: &Tensor, g: &Geo, dy: &Tensor, max: bool) 
                                         }
                                         // selects, not branches, so the channel loop vectorizes; a
                                         // later equal value does not win (the first max gets the gradient)
-                                        for (ch, ((&v, m), b)) in window.iter().zip(val.iter_mut()).zip(best.iter_mut()).enumerate() {
+                                        for (ch, ((&v, m), b)) in
+                                            window.iter().zip(val.iter_mut()).zip(best.iter_mut()).enumerate()
+                                        {
                                             let take = v > *m;
                                             *m = if take { v } else { *m };
                                             *b = if take { pix + ch } else { *b };
@@ -369,11 +371,13 @@ pub fn avg_pool(x: &Tensor, p: &PoolNdParams) -> Result<Tensor> {
 /// precision.
 pub fn avg_pool_in(x: &Tensor, p: &PoolNdParams, dtype: DType) -> Result<Tensor> {
     let g = Geo::new("avg_pool", x.shape(), p)?;
-    Ok(match dtype {
+    let y = match dtype {
         DType::F16 => pool_forward_rounded(x, &g, false, |v| f16_to_f32(f32_to_f16(v))),
         DType::BF16 => pool_forward_rounded(x, &g, false, |v| bf16_to_f32(f32_to_bf16(v))),
         _ => pool_forward(x, &g, false),
-    })
+    };
+    // recorded as an average pool (its gradient is the full-precision one)
+    Ok(crate::tape::record1(x, y, || crate::tape::Op::AvgPool(p.clone())))
 }
 
 /// Gradient of [`max_pool`] with respect to `x`.

@@ -94,7 +94,17 @@ pub fn resize(x: &Tensor, size: [usize; 2], method: Interpolation) -> Result<Ten
             }
         }
     });
-    Ok(Tensor::from_parts(vec![n, oh, ow, c], out))
+    let y = Tensor::from_parts(vec![n, oh, ow, c], out);
+    // recorded when `x` is tracked, with `resize_backward` as its gradient
+    crate::tape::custom_op(
+        "resize",
+        &[x],
+        y,
+        Some(std::sync::Arc::new(move |ins: &[Tensor], _: &Tensor, g: &Tensor| {
+            let x = ins.first().ok_or(Error::Empty { op: "resize" })?;
+            Ok(vec![Some(resize_backward(x, size, method, g)?)])
+        })),
+    )
 }
 
 /// Gradient of [`resize`] with respect to `x` (each output's gradient goes back to the input
