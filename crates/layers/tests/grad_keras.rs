@@ -69,13 +69,6 @@ const KNOWN: &[Known] = &[
         reason: "a float16 dtype policy rounds through bytes (cfg::round_to), which leaves the tape: the embeddings \
                  get no gradient",
     },
-    Known {
-        case: "spatial/mixed_precision",
-        untracked: &[],
-        differs: &[],
-        reason: "every layer under a mixed_float16 / float16 policy: cfg::round_to rounds through bytes and leaves \
-                 the tape (MaxPooling2D, AveragePooling1D/2D, GlobalAveragePooling2D, UpSampling2D, ZeroPadding2D)",
-    },
 ];
 
 struct Arrays(HashMap<String, (Vec<usize>, Vec<f32>)>);
