@@ -340,7 +340,9 @@ impl Activation {
                 |v| f32::from(u8::from(v >= 0.0)) + if v <= 0.0 { v.exp() } else { 0.0 },
             ),
             A::TanhShrink => map(x, "tanh_shrink", |v| v - v.tanh(), |v| v.tanh() * v.tanh()),
-            A::HardTanh => map(x, "hard_tanh", |v| v.clamp(-1.0, 1.0), |v| f32::from(u8::from(v >= -1.0 && v <= 1.0))),
+            A::HardTanh => {
+                map(x, "hard_tanh", |v| v.clamp(-1.0, 1.0), |v| f32::from(u8::from((-1.0..=1.0).contains(&v))))
+            }
             A::HardShrink => {
                 map(x, "hard_shrink", |v| if v.abs() > 0.5 { v } else { 0.0 }, |v| f32::from(u8::from(v.abs() > 0.5)))
             }
@@ -356,7 +358,7 @@ impl Activation {
                         0.0
                     }
                 },
-                |v| f32::from(u8::from(v > 0.5 || v < -0.5)),
+                |v| f32::from(u8::from(v.abs() > 0.5)),
             ),
             A::SparsePlus => map(
                 x,

@@ -2634,4 +2634,126 @@ mod tests {
             assert!((erf64(x) - want).abs() < 2e-7, "erf({x}) = {}", erf64(x));
         }
     }
+
+    /// The tape's gradient of `sum(f(x) * c)` against central differences in f64-free f32 (loose
+    /// tolerance: it checks formulas, not rounding).
+    fn check_grad(what: &str, x: &Tensor, f: &dyn Fn(&Tensor) -> Tensor) {
+        let tape = strata_tensor::Tape::new();
+        let xw = tape.watch(x);
+        let y = f(&xw);
+        let c: Vec<f32> = (0..y.len()).map(|i| 0.5 + (i % 5) as f32 * 0.3).collect();
+        let c = Tensor::from_vec(y.shape(), c).unwrap();
+        let loss = |y: &Tensor| y.mul(&c).unwrap().sum(None, false).unwrap();
+        let g = tape.backward(&loss(&y)).unwrap();
+        let got = g.get(&xw).unwrap_or_else(|| panic!("{what}: no gradient")).to_vec();
+        let h = 1e-2f32;
+        for i in 0..x.len() {
+            let mut p = x.to_vec();
+            p[i] += h;
+            let mut q = x.to_vec();
+            q[i] -= h;
+            let fp = loss(&f(&Tensor::from_vec(x.shape(), p).unwrap())).item().unwrap();
+            let fq = loss(&f(&Tensor::from_vec(x.shape(), q).unwrap())).item().unwrap();
+            let fd = (fp - fq) / (2.0 * h);
+            assert!(
+                (fd - got[i]).abs() <= 2e-2 * (1.0 + fd.abs()),
+                "{what}: d/dx[{i}] tape {} vs differences {fd}",
+                got[i]
+            );
+        }
+    }
+
+    #[test]
+    fn unary_op_gradients_match_differences() {
+        let general = t(&[5], &[-2.3, -0.7, 0.4, 1.6, 2.9]);
+        let positive = t(&[4], &[0.3, 0.9, 1.7, 4.2]);
+        let above_one = t(&[3], &[1.3, 2.2, 4.5]);
+        let unit = t(&[4], &[-0.8, -0.3, 0.2, 0.7]);
+        let ops: &[(Un, &Tensor)] = &[
+            (Un::Abs, &general),
+            (Un::Neg, &general),
+            (Un::Sqrt, &positive),
+            (Un::Square, &general),
+            (Un::Exp, &general),
+            (Un::Exp2, &general),
+            (Un::Log, &positive),
+            (Un::Log2, &positive),
+            (Un::Log10, &positive),
+            (Un::Log1p, &positive),
+            (Un::Expm1, &general),
+            (Un::Sin, &general),
+            (Un::Cos, &general),
+            (Un::Tan, &unit),
+            (Un::Tanh, &general),
+            (Un::Sinh, &general),
+            (Un::Cosh, &general),
+            (Un::Asin, &unit),
+            (Un::Acos, &unit),
+            (Un::Atan, &general),
+            (Un::Asinh, &general),
+            (Un::Acosh, &above_one),
+            (Un::Atanh, &unit),
+            (Un::Recip, &positive),
+            (Un::Identity, &general),
+            (Un::Relu, &general),
+            (Un::Relu6, &general),
+            (Un::Sigmoid, &general),
+            (Un::Silu, &general),
+            (Un::Gelu { approximate: true }, &general),
+            (Un::Gelu { approximate: false }, &general),
+            (Un::Elu(0.7), &general),
+            (Un::Selu, &general),
+            (Un::Celu(1.3), &general),
+            (Un::LeakyRelu(0.2), &general),
+            (Un::Softplus, &general),
+            (Un::Softsign, &general),
+            (Un::HardSigmoid, &general),
+            (Un::HardSilu, &general),
+            (Un::HardTanh, &unit),
+            (Un::LogSigmoid, &general),
+            (Un::Erf, &general),
+            (Un::Erfc, &general),
+            (Un::Rsqrt, &positive),
+            (Un::Clip(-1.0, 1.5), &general),
+            (Un::SoftShrink(0.5), &general),
+            (Un::HardShrink(0.5), &general),
+            (Un::TanhShrink, &general),
+            (Un::SparsePlus, &general),
+            (Un::SparseSigmoid, &unit),
+            (Un::Squareplus(4.0), &general),
+            (Un::Threshold(0.1, -1.0), &general),
+        ];
+        for &(op, x) in ops {
+            check_grad(&format!("{op:?}"), x, &|x| unary(op, x));
+        }
+        // piecewise-constant ops stay untracked
+        let tape = strata_tensor::Tape::new();
+        assert!(!unary(Un::Floor, &tape.watch(&general)).is_tracked());
+    }
+
+    #[test]
+    fn raw_kernel_gradients_match_differences() {
+        let m = Meta { name: "t".into(), class: "T".into() };
+        let x = t(&[2, 3], &[0.5, -1.2, 2.0, 1.5, 0.8, -0.6]);
+        let y = t(&[2, 3], &[1.5, 2.2, -1.3, 0.7, -0.9, 2.4]);
+        check_grad("mod", &x, &|x| binary(&m, Bin::Mod, x, &y).unwrap());
+        check_grad("mod divisor", &y, &|y| binary(&m, Bin::Mod, &x, y).unwrap());
+        check_grad("atan2", &x, &|x| binary(&m, Bin::Atan2, x, &y).unwrap());
+        check_grad("div_no_nan", &y, &|y| binary(&m, Bin::DivNoNan, &x, y).unwrap());
+        check_grad("cumsum", &x, &|x| scan(&m, x, 1, false).unwrap());
+        check_grad("cumprod", &x, &|x| scan(&m, x, 0, true).unwrap());
+        check_grad("prod", &x, &|x| reduce(&m, x, Red::Prod, Some(&[1]), false).unwrap());
+        check_grad("prod all", &x, &|x| reduce(&m, x, Red::Prod, None, true).unwrap());
+        check_grad("sort", &x, &|x| sort(&m, x, 1).unwrap());
+        check_grad("tile", &x, &|x| tile(&m, x, &[2, 1]).unwrap());
+        check_grad("repeat", &x, &|x| repeat(&m, x, &[1, 3, 2], Some(1)).unwrap());
+        check_grad("einsum matmul", &x, &|x| einsum(&m, "ij,kj->ik", &[x.clone(), y.clone()]).unwrap());
+        check_grad("einsum trace", &t(&[2, 2], &[1.0, 2.0, 3.0, 4.0]), &|x| {
+            einsum(&m, "ii->i", std::slice::from_ref(x)).unwrap()
+        });
+        let img = Tensor::from_vec(&[1, 2, 3, 1], vec![0.1, 0.7, -0.4, 1.2, 0.3, 0.9]).unwrap();
+        check_grad("resize bilinear", &img, &|x| resize(&m, x, [3, 5], true).unwrap());
+        check_grad("resize nearest", &img, &|x| resize(&m, x, [4, 2], false).unwrap());
+        check_grad("cast f16", &x, &|x| cast(x, CastTo::Half(DType::F16)));
+    }
 }
