@@ -250,4 +250,18 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn resize_is_recorded_with_its_backward() {
+        let x = Tensor::from_vec(&[1, 2, 3, 1], vec![0.1, 0.7, -0.4, 1.2, 0.3, 0.9]).unwrap();
+        for method in [Interpolation::Bilinear, Interpolation::Nearest] {
+            let tape = crate::Tape::new();
+            let xw = tape.watch(&x);
+            let y = resize(&xw, [3, 5], method).unwrap();
+            assert_eq!(y, resize(&x, [3, 5], method).unwrap(), "same forward");
+            let g = tape.backward(&y).unwrap();
+            let want = resize_backward(&x, [3, 5], method, &Tensor::ones(&[1, 3, 5, 1]).unwrap()).unwrap();
+            assert_eq!(g.get(&xw).unwrap(), &want);
+        }
+    }
 }
