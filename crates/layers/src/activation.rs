@@ -138,16 +138,6 @@ fn softplus(v: f32) -> f32 {
     v.max(0.0) + (-v.abs()).exp().ln_1p()
 }
 
-/// Applies `f` elementwise for an activation without a derivative yet: when a tape tracks `x`, the
-/// op is recorded without a backward, so training through it fails naming it instead of being wrong.
-fn map_nd(x: &Tensor, name: &'static str, f: impl Fn(f32) -> f32) -> std::result::Result<Tensor, strata_tensor::Error> {
-    let y = Tensor::from_vec(x.shape(), x.as_slice().iter().map(|&v| f(v)).collect())?;
-    if !x.is_tracked() {
-        return Ok(y);
-    }
-    strata_tensor::custom_op(name, &[x], y, None)
-}
-
 /// Applies `f` elementwise; when a tape tracks `x`, records the op with derivative `df` so the activation
 /// stays differentiable (the forward values are the same either way).
 fn map(
@@ -327,41 +317,96 @@ impl Activation {
                 |v| if v > -2.5 && v < 2.5 { 0.2 } else { 0.0 },
             ),
             A::LogSoftmax => x.log_softmax(-1),
-            A::Mish => map_nd(x, "mish", |v| v * softplus(v).tanh()),
-            A::HardSwish => map_nd(x, "hard_swish", |v| v * (v + 3.0).clamp(0.0, 6.0) / 6.0),
-            A::Celu => map_nd(x, "celu", |v| v.max(0.0) + v.min(0.0).exp_m1()),
-            A::TanhShrink => map_nd(x, "tanh_shrink", |v| v - v.tanh()),
-            A::HardTanh => map_nd(x, "hard_tanh", |v| v.clamp(-1.0, 1.0)),
-            A::HardShrink => map_nd(x, "hard_shrink", |v| if v.abs() > 0.5 { v } else { 0.0 }),
-            A::SoftShrink => map_nd(x, "soft_shrink", |v| {
-                if v > 0.5 {
-                    v - 0.5
-                } else if v < -0.5 {
-                    v + 0.5
-                } else {
-                    0.0
-                }
-            }),
-            A::SparsePlus => map_nd(x, "sparse_plus", |v| {
-                if v <= -1.0 {
-                    0.0
-                } else if v >= 1.0 {
-                    v
-                } else {
-                    (v + 1.0) * (v + 1.0) / 4.0
-                }
-            }),
-            A::Squareplus => map_nd(x, "squareplus", |v| (v + (v * v + 4.0).sqrt()) / 2.0),
-            A::LogSigmoid => map_nd(x, "log_sigmoid", |v| -softplus(-v)),
-            A::SparseSigmoid => map_nd(x, "sparse_sigmoid", |v| {
-                if v <= -1.0 {
-                    0.0
-                } else if v >= 1.0 {
-                    1.0
-                } else {
-                    0.5 * (v + 1.0)
-                }
-            }),
+            A::Mish => map(
+                x,
+                "mish",
+                |v| v * softplus(v).tanh(),
+                |v| {
+                    let sp = softplus(v).tanh();
+                    let s = if v >= 0.0 { 1.0 / (1.0 + (-v).exp()) } else { v.exp() / (1.0 + v.exp()) };
+                    sp + v * (1.0 - sp * sp) * s
+                },
+            ),
+            A::HardSwish => map(
+                x,
+                "hard_swish",
+                |v| v * (v + 3.0).clamp(0.0, 6.0) / 6.0,
+                |v| (v + 3.0).clamp(0.0, 6.0) / 6.0 + if v > -3.0 && v < 3.0 { v / 6.0 } else { 0.0 },
+            ),
+            A::Celu => map(
+                x,
+                "celu",
+                |v| v.max(0.0) + v.min(0.0).exp_m1(),
+                |v| f32::from(u8::from(v >= 0.0)) + if v <= 0.0 { v.exp() } else { 0.0 },
+            ),
+            A::TanhShrink => map(x, "tanh_shrink", |v| v - v.tanh(), |v| v.tanh() * v.tanh()),
+            A::HardTanh => {
+                map(x, "hard_tanh", |v| v.clamp(-1.0, 1.0), |v| f32::from(u8::from((-1.0..=1.0).contains(&v))))
+            }
+            A::HardShrink => {
+                map(x, "hard_shrink", |v| if v.abs() > 0.5 { v } else { 0.0 }, |v| f32::from(u8::from(v.abs() > 0.5)))
+            }
+            A::SoftShrink => map(
+                x,
+                "soft_shrink",
+                |v| {
+                    if v > 0.5 {
+                        v - 0.5
+                    } else if v < -0.5 {
+                        v + 0.5
+                    } else {
+                        0.0
+                    }
+                },
+                |v| f32::from(u8::from(v.abs() > 0.5)),
+            ),
+            A::SparsePlus => map(
+                x,
+                "sparse_plus",
+                |v| {
+                    if v <= -1.0 {
+                        0.0
+                    } else if v >= 1.0 {
+                        v
+                    } else {
+                        (v + 1.0) * (v + 1.0) / 4.0
+                    }
+                },
+                |v| {
+                    if v <= -1.0 {
+                        0.0
+                    } else if v >= 1.0 {
+                        1.0
+                    } else {
+                        0.5 * (v + 1.0)
+                    }
+                },
+            ),
+            A::Squareplus => {
+                map(x, "squareplus", |v| (v + (v * v + 4.0).sqrt()) / 2.0, |v| 0.5 * (1.0 + v / (v * v + 4.0).sqrt()))
+            }
+            A::LogSigmoid => map(
+                x,
+                "log_sigmoid",
+                |v| -softplus(-v),
+                |v| {
+                    if v >= 0.0 { (-v).exp() / (1.0 + (-v).exp()) } else { 1.0 / (1.0 + v.exp()) }
+                },
+            ),
+            A::SparseSigmoid => map(
+                x,
+                "sparse_sigmoid",
+                |v| {
+                    if v <= -1.0 {
+                        0.0
+                    } else if v >= 1.0 {
+                        1.0
+                    } else {
+                        0.5 * (v + 1.0)
+                    }
+                },
+                |v| if v > -1.0 && v < 1.0 { 0.5 } else { 0.0 },
+            ),
             A::Glu => {
                 let last = x.shape().last().copied().unwrap_or(0);
                 if last % 2 != 0 {

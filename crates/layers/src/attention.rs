@@ -127,7 +127,29 @@ fn relu_general(x: &Tensor, p: ReluParams) -> TResult<Tensor> {
         }
         y
     };
-    Tensor::from_vec(x.shape(), x.as_slice().iter().map(|&v| f(v)).collect())
+    let y = Tensor::from_vec(x.shape(), x.as_slice().iter().map(|&v| f(v)).collect())?;
+    // the derivative of Keras's `ReLU.static_call` composition, op by op as TensorFlow differentiates it
+    let df = move |v: f32, _: f32| -> f32 {
+        let b = |c: bool| f32::from(u8::from(c));
+        if s != 0.0 && max_value.is_none() && th == 0.0 {
+            return if v > 0.0 { 1.0 } else { s };
+        }
+        let (p, mut d, clip) = if th != 0.0 {
+            (if v > th { v } else { 0.0 }, b(v > th), max_value)
+        } else if max_value == Some(6.0) {
+            (v.clamp(0.0, 6.0), b(v > 0.0 && v < 6.0), None)
+        } else {
+            (v.max(0.0), b(v > 0.0), max_value)
+        };
+        if let Some(mv) = clip {
+            d *= b(p >= 0.0 && p <= mv);
+        }
+        if s != 0.0 {
+            d += s * b(v < th);
+        }
+        d
+    };
+    crate::grad::unary("relu", x, y, df)
 }
 
 /// `where(mask, x, fill)` with `mask` (0/1 floats, `> 0.5` keeps) broadcast against `x`.
@@ -698,15 +720,20 @@ impl Layer for AttnLayer {
             Op::Elu(a) => {
                 let x = m.one(inputs)?;
                 let a = *a;
-                m.t(Tensor::from_vec(
+                let y = m.t(Tensor::from_vec(
                     x.shape(),
                     x.as_slice().iter().map(|&v| if v > 0.0 { v } else { a * v.exp_m1() }).collect(),
-                ))?
+                ))?;
+                m.t(crate::grad::unary("elu", x, y, move |v, _| if v > 0.0 { 1.0 } else { a * v.exp() }))?
             }
             Op::Thresholded(th) => {
                 let x = m.one(inputs)?;
                 let th = *th;
-                m.t(Tensor::from_vec(x.shape(), x.as_slice().iter().map(|&v| if v > th { v } else { 0.0 }).collect()))?
+                let y = m.t(Tensor::from_vec(
+                    x.shape(),
+                    x.as_slice().iter().map(|&v| if v > th { v } else { 0.0 }).collect(),
+                ))?;
+                m.t(crate::grad::unary("thresholded_relu", x, y, move |v, _| f32::from(u8::from(v > th))))?
             }
             Op::Softmax(axes) => {
                 let x = m.one(inputs)?;

@@ -190,5 +190,7 @@ pub fn compute_dtype(m: &Meta, v: Option<&Json>) -> Result<Option<DType>> {
 pub fn round_to(m: &Meta, t: Tensor, d: Option<DType>) -> Result<Tensor> {
     let Some(d) = d else { return Ok(t) };
     let bytes = m.t(t.to_le_bytes(d))?;
-    m.t(Tensor::from_le_bytes(d, t.shape(), &bytes))
+    let y = m.t(Tensor::from_le_bytes(d, t.shape(), &bytes))?;
+    // the rounding is a cast: the gradient passes straight through (TensorFlow's `Cast` gradient)
+    m.t(crate::grad::cast_through("round_to", &t, y, d))
 }

@@ -501,11 +501,7 @@ impl Layer for Builtin {
             Kind::Identity => m.one(inputs)?.clone(),
             Kind::Dropout { rate } => {
                 let x = m.one(inputs)?;
-                if !training || *rate <= 0.0 {
-                    x.clone()
-                } else {
-                    m.t(x.mul(&dropout_mask(x.shape(), *rate)?))?
-                }
+                if !training || *rate <= 0.0 { x.clone() } else { m.t(x.mul(&dropout_mask(x.shape(), *rate)?))? }
             }
             Kind::Activation(a) => m.t(a.apply(m.one(inputs)?))?,
             Kind::Dense { kernel, bias, activation } if self.compute.is_none() => {
@@ -743,7 +739,8 @@ pub fn seed_dropout(seed: u64) {
 /// A keep-mask scaled by `1 / (1 - rate)`: splitmix64 over a process-wide stream.
 fn dropout_mask(shape: &[usize], rate: f32) -> Result<Tensor> {
     let n: usize = shape.iter().product();
-    let mut state = DROPOUT_STREAM.fetch_add((n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15), std::sync::atomic::Ordering::Relaxed);
+    let mut state =
+        DROPOUT_STREAM.fetch_add((n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15), std::sync::atomic::Ordering::Relaxed);
     let keep = 1.0 - rate;
     let scale = if keep > 0.0 { 1.0 / keep } else { 0.0 };
     let data = (0..n)
@@ -757,7 +754,11 @@ fn dropout_mask(shape: &[usize], rate: f32) -> Result<Tensor> {
             if u < keep { scale } else { 0.0 }
         })
         .collect();
-    Tensor::from_vec(shape, data).map_err(|e| Error::Tensor { layer: "dropout".into(), class: "Dropout".into(), source: Box::new(e) })
+    Tensor::from_vec(shape, data).map_err(|e| Error::Tensor {
+        layer: "dropout".into(),
+        class: "Dropout".into(),
+        source: Box::new(e),
+    })
 }
 
 /// Layer classes whose *training* behaviour strata does not implement yet: a trainer must refuse

@@ -16,6 +16,7 @@ pub mod attention;
 pub mod cfg;
 pub mod conv;
 pub mod error;
+mod grad;
 pub mod layers;
 pub mod legacy;
 pub mod model;

@@ -374,9 +374,11 @@ impl Model {
             let mut cur = inputs.to_vec();
             let mut cur_masks: Vec<Option<Tensor>> = (0..inputs.len()).map(mask_of).collect();
             for e in self.entries.iter().filter(|e| !e.is_input) {
-                (cur, cur_masks) = e.layer.forward_masked(&cur, &cur_masks, training)?;
+                let ins = half_inputs(&cur)?;
+                (cur, cur_masks) = e.layer.forward_masked(&ins, &cur_masks, training)?;
             }
-            return Ok((cur, cur_masks));
+            // the model's half-precision outputs meet their (float32) consumer through a cast too
+            return Ok((half_inputs(&cur)?, cur_masks));
         }
         if inputs.len() != self.inputs.len() {
             return Err(Error::InputCount { model: self.name.clone(), expected: self.inputs.len(), got: inputs.len() });
@@ -456,6 +458,7 @@ impl Model {
                 }
                 if ready {
                     let call = CallArgs { kw_tensors: &kw, args: &spec.args, kwargs: &spec.kwargs, training };
+                    let args = half_inputs(&args)?;
                     done.insert((i, c), entry.layer.call(&args, &arg_masks, &call)?);
                     drop((args, arg_masks, kw));
                     for r in spec.refs() {
@@ -490,7 +493,7 @@ impl Model {
             outs.push(t);
             out_masks.push(m);
         }
-        Ok((outs, out_masks))
+        Ok((half_inputs(&outs)?, out_masks))
     }
 
     /// The `(entry, call)` whose outputs `r` reads, or `None` for a model input.
@@ -697,4 +700,23 @@ impl Model {
             })
             .collect()
     }
+}
+
+/// Tracked inputs that hold half-precision values (a float16 / bfloat16 layer's output) enter the next
+/// layer through a cast, as Keras casts them to the layer's compute dtype: the values are unchanged and
+/// this consumer's gradient with respect to them is a half-precision value, rounded as TensorFlow's `Cast`
+/// gradient rounds it (before the gradients of several consumers are added).
+fn half_inputs(xs: &[Tensor]) -> Result<Vec<Tensor>> {
+    xs.iter()
+        .map(|x| match x.dtype() {
+            d @ (strata_tensor::DType::F16 | strata_tensor::DType::BF16) if x.is_tracked() => {
+                crate::grad::cast_through("cast", x, x.detach(), d).map_err(|source| Error::Tensor {
+                    layer: String::new(),
+                    class: String::new(),
+                    source: Box::new(source),
+                })
+            }
+            _ => Ok(x.clone()),
+        })
+        .collect()
 }

@@ -1209,7 +1209,19 @@ impl OpLayer {
                         if keep { v } else { 0.0 }
                     })
                     .collect();
-                m.t(Tensor::from_vec(x.shape(), data))
+                let y = m.t(Tensor::from_vec(x.shape(), data))?;
+                // the gradient is the output gradient masked the same way
+                let kept: Vec<usize> = y
+                    .as_slice()
+                    .iter()
+                    .enumerate()
+                    .map(|(n, _)| n)
+                    .filter(|&n| {
+                        let (i, j) = (((n / cols.max(1)) % rows.max(1)) as isize, (n % cols.max(1)) as isize);
+                        if *upper { j >= i + k } else { j <= i + k }
+                    })
+                    .collect();
+                m.t(crate::grad::masked("tri", &x, y, kept))
             }
             Op::Sort(axis) => sort(m, &x()?, *axis),
             Op::Resize { size, bilinear, channels_first } => {
@@ -1390,7 +1402,18 @@ fn binary(m: &Meta, op: Bin, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let shape = m.t(strata_tensor::shape::broadcast_shapes("op", a.shape(), b.shape()))?;
     let (x, y) = (m.t(a.broadcast_to(&shape))?, m.t(b.broadcast_to(&shape))?);
     let data = x.as_slice().iter().zip(y.as_slice()).map(|(&p, &q)| f(p, q)).collect();
-    m.t(Tensor::from_vec(&shape, data))
+    let out = m.t(Tensor::from_vec(&shape, data))?;
+    // TensorFlow's gradients; floor division and the logical ops are piecewise constant (no gradient)
+    let df: fn(f32, f32, f32) -> (f32, f32) = match op {
+        Bin::Mod => |p, q, _| (1.0, -(p / q).floor()),
+        Bin::DivNoNan => |p, q, _| if q == 0.0 { (0.0, 0.0) } else { (1.0 / q, -p / (q * q)) },
+        Bin::Atan2 => |p, q, _| {
+            let r = p * p + q * q;
+            (q / r, -p / r)
+        },
+        _ => return Ok(out),
+    };
+    m.t(crate::grad::binary("op_binary", a, b, out, df))
 }
 
 /// Round half to even at `d` decimals (TensorFlow / numpy `round`).
@@ -1595,10 +1618,132 @@ fn un_apply(op: Un, x: f32) -> f32 {
     }
 }
 
+/// `dy/dx` of `op` at input `x` with output `y`, as TensorFlow differentiates it; `None` for ops that are
+/// piecewise constant (sign, floor, comparisons ...), whose result is left untracked.
+fn un_grad(op: Un, x: f32, y: f32) -> Option<f32> {
+    const SELU_ALPHA: f32 = 1.673_263_2;
+    const SELU_SCALE: f32 = 1.050_701;
+    let step = |b: bool| b2f(b);
+    Some(match op {
+        Un::Abs => {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                0.0
+            }
+        }
+        Un::Neg => -1.0,
+        Un::Sqrt => 0.5 / y,
+        Un::Square => 2.0 * x,
+        Un::Exp => y,
+        Un::Exp2 => y * std::f32::consts::LN_2,
+        Un::Log => 1.0 / x,
+        Un::Log2 => 1.0 / (x * std::f32::consts::LN_2),
+        Un::Log10 => 1.0 / (x * std::f32::consts::LN_10),
+        Un::Log1p => 1.0 / (1.0 + x),
+        Un::Expm1 => x.exp(),
+        Un::Sin => x.cos(),
+        Un::Cos => -x.sin(),
+        Un::Tan => {
+            let c = x.cos();
+            1.0 / (c * c)
+        }
+        Un::Tanh => 1.0 - y * y,
+        Un::Sinh => x.cosh(),
+        Un::Cosh => x.sinh(),
+        Un::Asin => 1.0 / (1.0 - x * x).sqrt(),
+        Un::Acos => -1.0 / (1.0 - x * x).sqrt(),
+        Un::Atan => 1.0 / (1.0 + x * x),
+        Un::Asinh => 1.0 / y.cosh(),
+        Un::Acosh => 1.0 / y.sinh(),
+        Un::Atanh => 1.0 / (1.0 - x * x),
+        Un::Sign | Un::Floor | Un::Ceil | Un::Trunc | Un::Round(_) | Un::Not | Un::IsNan | Un::IsInf | Un::IsFinite => {
+            return None;
+        }
+        Un::Recip => -y * y,
+        Un::Identity => 1.0,
+        Un::Relu => step(x > 0.0),
+        Un::Relu6 => step(x > 0.0 && x < 6.0),
+        Un::Sigmoid => y * (1.0 - y),
+        Un::Silu => {
+            let s = sigmoid(x);
+            s * (1.0 + x * (1.0 - s))
+        }
+        Un::Gelu { approximate: true } => {
+            const C: f32 = 0.797_884_6;
+            let t = (C * (x + 0.044_715 * x * x * x)).tanh();
+            0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * C * (1.0 + 3.0 * 0.044_715 * x * x)
+        }
+        Un::Gelu { approximate: false } => {
+            let xd = f64::from(x);
+            let cdf = 0.5 * (1.0 + erf64(xd * std::f64::consts::FRAC_1_SQRT_2));
+            let pdf = (-0.5 * xd * xd).exp() * 0.5 * std::f64::consts::FRAC_2_SQRT_PI * std::f64::consts::FRAC_1_SQRT_2;
+            (cdf + xd * pdf) as f32
+        }
+        Un::Elu(a) => {
+            if x > 0.0 {
+                1.0
+            } else {
+                a * x.exp()
+            }
+        }
+        Un::Selu => {
+            if x > 0.0 {
+                SELU_SCALE
+            } else {
+                SELU_SCALE * SELU_ALPHA * x.exp()
+            }
+        }
+        Un::Celu(a) => step(x >= 0.0) + if x <= 0.0 { (x / a).exp() } else { 0.0 },
+        Un::LeakyRelu(a) => {
+            if x > 0.0 {
+                1.0
+            } else {
+                a
+            }
+        }
+        Un::Softplus => sigmoid(x),
+        Un::Softsign => 1.0 / ((1.0 + x.abs()) * (1.0 + x.abs())),
+        Un::HardSigmoid => step(x > -3.0 && x < 3.0) / 6.0,
+        Un::HardSilu => (x + 3.0).clamp(0.0, 6.0) / 6.0 + x * step(x > -3.0 && x < 3.0) / 6.0,
+        Un::HardTanh => step(x > -1.0 && x < 1.0),
+        Un::LogSigmoid => sigmoid(-x),
+        Un::Erf => std::f32::consts::FRAC_2_SQRT_PI * (-x * x).exp(),
+        Un::Erfc => -std::f32::consts::FRAC_2_SQRT_PI * (-x * x).exp(),
+        Un::Rsqrt => -0.5 * y * y * y,
+        // tf.clip_by_value: the gradient passes where lo <= x <= hi
+        Un::Clip(lo, hi) => step(x >= lo && x <= hi),
+        Un::SoftShrink(t) | Un::HardShrink(t) => step(x > t || x < -t),
+        Un::TanhShrink => {
+            let t = x.tanh();
+            t * t
+        }
+        Un::SparsePlus => {
+            if x <= -1.0 {
+                0.0
+            } else if x < 1.0 {
+                0.5 * (x + 1.0)
+            } else {
+                1.0
+            }
+        }
+        Un::SparseSigmoid => step(x > -1.0 && x < 1.0) * 0.5,
+        Un::Squareplus(b) => 0.5 * (1.0 + x / (x * x + b).sqrt()),
+        Un::Threshold(t, _) => step(x > t),
+    })
+}
+
 fn unary(op: Un, x: &Tensor) -> Tensor {
     let data: Vec<f32> = x.as_slice().iter().map(|&v| un_apply(op, v)).collect();
     // the shape is x's own, so this cannot fail; fall back to x itself to stay panic-free
-    Tensor::from_vec(x.shape(), data).unwrap_or_else(|_| x.clone())
+    let y = Tensor::from_vec(x.shape(), data).unwrap_or_else(|_| x.clone());
+    if !x.is_tracked() || un_grad(op, 0.0, 0.0).is_none() {
+        return y.detach();
+    }
+    // one input: recording cannot fail
+    crate::grad::unary("op_unary", x, y.clone(), move |x, y| un_grad(op, x, y).unwrap_or(0.0)).unwrap_or(y)
 }
 
 fn reduce(m: &Meta, x: &Tensor, red: Red, axes: Option<&[isize]>, keepdims: bool) -> Result<Tensor> {
@@ -1659,6 +1804,38 @@ fn reduce(m: &Meta, x: &Tensor, red: Red, axes: Option<&[isize]>, keepdims: bool
                 }
             }
             let y = m.t(Tensor::from_vec(&kshape, out))?;
+            // the gradient of each element: g times the product of the other elements of its group
+            let (xshape, kstr2, ax2) = (x.shape().to_vec(), kstr.clone(), ax.clone());
+            let group = move |flat: usize| {
+                let mut rem = flat;
+                let mut o = 0usize;
+                for (i, &d) in xshape.iter().enumerate().rev() {
+                    let c = rem % d.max(1);
+                    rem /= d.max(1);
+                    if !ax2.contains(&i) {
+                        o += c * kstr2.get(i).copied().unwrap_or(0);
+                    }
+                }
+                o
+            };
+            let y = m.t(crate::grad::custom("prod", &[x], y, move |ins, y, g| {
+                let x = &ins[0];
+                let groups: Vec<usize> = (0..x.len()).map(&group).collect();
+                // exclusive products from the left and from the right within each group (no division)
+                let mut left = vec![1f32; x.len()];
+                let mut acc = vec![1f32; y.len()];
+                for (k, &v) in x.as_slice().iter().enumerate() {
+                    left[k] = acc[groups[k]];
+                    acc[groups[k]] *= v;
+                }
+                acc.iter_mut().for_each(|a| *a = 1.0);
+                let mut d = vec![0f32; x.len()];
+                for (k, &v) in x.as_slice().iter().enumerate().rev() {
+                    d[k] = left[k] * acc[groups[k]] * g.as_slice()[groups[k]];
+                    acc[groups[k]] *= v;
+                }
+                Ok(vec![Some(Tensor::from_vec(x.shape(), d)?)])
+            }))?;
             if keepdims {
                 Ok(y)
             } else {
@@ -1736,7 +1913,21 @@ fn sort_with_indices(m: &Meta, x: &Tensor, axis: isize, descending: bool) -> Res
             }
         }
     }
-    Ok((m.t(Tensor::from_vec(x.shape(), data))?, m.t(Tensor::from_vec(x.shape(), idx))?))
+    let vals = m.t(Tensor::from_vec(x.shape(), data))?;
+    // the flat source offset of every sorted value: the gradient scatters back through it
+    let offs: Vec<usize> = if block == 0 {
+        Vec::new()
+    } else {
+        idx.iter()
+            .enumerate()
+            .map(|(n, &j)| {
+                let (outer, i) = (n / block, n % inner.max(1));
+                outer * block + j as usize * inner + i
+            })
+            .collect()
+    };
+    let vals = m.t(crate::grad::gather("sort", x, vals, offs))?;
+    Ok((vals, m.t(Tensor::from_vec(x.shape(), idx))?))
 }
 
 /// `tf.image.resize` of NHWC images with half-pixel centers (bilinear or nearest neighbour).
@@ -1772,10 +1963,26 @@ fn resize(m: &Meta, x: &Tensor, size: [usize; 2], bilinear: bool) -> Result<Tens
     let src = x.as_slice();
     let at = |b: usize, i: usize, j: usize, k: usize| src.get(((b * h + i) * w + j) * c + k).copied().unwrap_or(0.0);
     let mut out = Vec::with_capacity(total);
+    let track = x.is_tracked();
+    let mut taps: Vec<[(usize, f32); 4]> = Vec::with_capacity(if track { total } else { 0 });
+    let off = |b: usize, i: usize, j: usize, k: usize| ((b * h + i) * w + j) * c + k;
     for b in 0..n {
         for &(y0, y1, ly) in &wy {
             for &(x0, x1, lx) in &wx {
                 for k in 0..c {
+                    if track {
+                        // the forward's weights on its four corners, expanded
+                        taps.push(if bilinear {
+                            [
+                                (off(b, y0, x0, k), (1.0 - lx) * (1.0 - ly)),
+                                (off(b, y0, x1, k), lx * (1.0 - ly)),
+                                (off(b, y1, x0, k), (1.0 - lx) * ly),
+                                (off(b, y1, x1, k), lx * ly),
+                            ]
+                        } else {
+                            [(off(b, y0, x0, k), 1.0), (0, 0.0), (0, 0.0), (0, 0.0)]
+                        });
+                    }
                     let v = if bilinear {
                         let tl = at(b, y0, x0, k);
                         let tr = at(b, y0, x1, k);
@@ -1792,7 +1999,8 @@ fn resize(m: &Meta, x: &Tensor, size: [usize; 2], bilinear: bool) -> Result<Tens
             }
         }
     }
-    m.t(Tensor::from_vec(&[n, oh, ow, c], out))
+    let y = m.t(Tensor::from_vec(&[n, oh, ow, c], out))?;
+    m.t(crate::grad::linear("resize", x, y, taps))
 }
 
 fn strides(shape: &[usize]) -> Vec<usize> {
@@ -1820,7 +2028,25 @@ fn scan(m: &Meta, x: &Tensor, axis: isize, prod: bool) -> Result<Tensor> {
             }
         }
     }
-    m.t(Tensor::from_vec(x.shape(), data))
+    let y = m.t(Tensor::from_vec(x.shape(), data))?;
+    // TensorFlow: cumsum's gradient is the reversed cumsum of g; cumprod's is reversed-cumsum(y * g) / x
+    m.t(crate::grad::custom(if prod { "cumprod" } else { "cumsum" }, &[x], y, move |ins, y, g| {
+        let x = &ins[0];
+        let mut d: Vec<f32> = if prod { g.mul(y)?.to_vec() } else { g.to_vec() };
+        if block > 0 {
+            for chunk in d.chunks_mut(block) {
+                for j in (0..dim.saturating_sub(1)).rev() {
+                    for i in 0..inner {
+                        chunk[j * inner + i] += chunk[(j + 1) * inner + i];
+                    }
+                }
+            }
+        }
+        if prod {
+            d.iter_mut().zip(x.as_slice()).for_each(|(d, &v)| *d /= v);
+        }
+        Ok(vec![Some(Tensor::from_vec(x.shape(), d)?)])
+    }))
 }
 
 /// `out[i0, i1, ...] = x[idx[0][i0], idx[1][i1], ...]` (one index list per axis, in range).
@@ -1833,17 +2059,16 @@ fn gather(m: &Meta, x: &Tensor, idx: &[Vec<usize>]) -> Result<Tensor> {
     }
     let st = strides(x.shape());
     let src = x.as_slice();
-    let mut out = Vec::with_capacity(n);
+    // the source offset of every output element
+    let mut offs = Vec::with_capacity(n);
     if n > 0 {
         let mut pos = vec![0usize; shape.len()];
-        loop {
-            let off: usize = pos.iter().zip(idx).zip(&st).map(|((&p, i), &s)| i[p] * s).sum();
-            out.push(src.get(off).copied().unwrap_or(0.0));
-            // odometer
+        'odometer: loop {
+            offs.push(pos.iter().zip(idx).zip(&st).map(|((&p, i), &s)| i[p] * s).sum::<usize>());
             let mut k = shape.len();
             loop {
                 if k == 0 {
-                    return m.t(Tensor::from_vec(&shape, out));
+                    break 'odometer;
                 }
                 k -= 1;
                 pos[k] += 1;
@@ -1854,7 +2079,9 @@ fn gather(m: &Meta, x: &Tensor, idx: &[Vec<usize>]) -> Result<Tensor> {
             }
         }
     }
-    m.t(Tensor::from_vec(&shape, out))
+    let out = offs.iter().map(|&o| src.get(o).copied().unwrap_or(0.0)).collect();
+    let y = m.t(Tensor::from_vec(&shape, out))?;
+    m.t(crate::grad::gather("gather", x, y, offs))
 }
 
 fn tile(m: &Meta, x: &Tensor, reps: &[isize]) -> Result<Tensor> {
@@ -2125,10 +2352,60 @@ fn einsum(m: &Meta, spec: &str, ops: &[Tensor]) -> Result<Tensor> {
             }
         }
     }
-    m.t(Tensor::from_vec(&out_shape, acc.into_iter().map(|v| v as f32).collect()))
+    let y = m.t(Tensor::from_vec(&out_shape, acc.into_iter().map(|v| v as f32).collect()))?;
+    // d/d operand k at an index assignment: g[out] times the product of the other operands there
+    let refs: Vec<&Tensor> = ops.iter().collect();
+    m.t(crate::grad::custom("einsum", &refs, y, move |ins, _y, g| {
+        let mut grads: Vec<Vec<f64>> = ins.iter().map(|x| vec![0f64; x.len()]).collect();
+        if total > 0 {
+            let mut pos = vec![0usize; dims.len()];
+            let mut vals = vec![0f64; ins.len()];
+            let mut offs = vec![0usize; ins.len()];
+            'outer: loop {
+                for (j, (x, st)) in ins.iter().zip(&op_strides).enumerate() {
+                    offs[j] = pos.iter().zip(st).map(|(a, b)| a * b).sum();
+                    vals[j] = f64::from(x.as_slice().get(offs[j]).copied().unwrap_or(0.0));
+                }
+                let o: usize = pos.iter().zip(&out_str).map(|(a, b)| a * b).sum();
+                let gv = f64::from(g.as_slice().get(o).copied().unwrap_or(0.0));
+                for k in 0..ins.len() {
+                    let others: f64 = vals.iter().enumerate().filter(|&(j, _)| j != k).map(|(_, v)| v).product();
+                    if let Some(d) = grads[k].get_mut(offs[k]) {
+                        *d += gv * others;
+                    }
+                }
+                let mut k = dims.len();
+                loop {
+                    if k == 0 {
+                        break 'outer;
+                    }
+                    k -= 1;
+                    pos[k] += 1;
+                    if pos[k] < dims[k] {
+                        break;
+                    }
+                    pos[k] = 0;
+                }
+            }
+        }
+        grads
+            .into_iter()
+            .zip(ins)
+            .map(|(d, x)| Tensor::from_vec(x.shape(), d.into_iter().map(|v| v as f32).collect()).map(Some))
+            .collect()
+    }))
 }
 
 fn cast(x: &Tensor, to: CastTo) -> Tensor {
+    let y = cast_values(x, to);
+    match to {
+        // a float-to-float cast passes the gradient through (TensorFlow's `Cast` gradient)
+        CastTo::Half(d) => crate::grad::cast_through("cast", x, y.clone(), d).unwrap_or(y),
+        _ => y,
+    }
+}
+
+fn cast_values(x: &Tensor, to: CastTo) -> Tensor {
     match to {
         CastTo::Keep => x.clone(),
         CastTo::Int => unary(Un::Trunc, x),
@@ -2356,5 +2633,127 @@ mod tests {
         ] {
             assert!((erf64(x) - want).abs() < 2e-7, "erf({x}) = {}", erf64(x));
         }
+    }
+
+    /// The tape's gradient of `sum(f(x) * c)` against central differences in f64-free f32 (loose
+    /// tolerance: it checks formulas, not rounding).
+    fn check_grad(what: &str, x: &Tensor, f: &dyn Fn(&Tensor) -> Tensor) {
+        let tape = strata_tensor::Tape::new();
+        let xw = tape.watch(x);
+        let y = f(&xw);
+        let c: Vec<f32> = (0..y.len()).map(|i| 0.5 + (i % 5) as f32 * 0.3).collect();
+        let c = Tensor::from_vec(y.shape(), c).unwrap();
+        let loss = |y: &Tensor| y.mul(&c).unwrap().sum(None, false).unwrap();
+        let g = tape.backward(&loss(&y)).unwrap();
+        let got = g.get(&xw).unwrap_or_else(|| panic!("{what}: no gradient")).to_vec();
+        let h = 1e-2f32;
+        for i in 0..x.len() {
+            let mut p = x.to_vec();
+            p[i] += h;
+            let mut q = x.to_vec();
+            q[i] -= h;
+            let fp = loss(&f(&Tensor::from_vec(x.shape(), p).unwrap())).item().unwrap();
+            let fq = loss(&f(&Tensor::from_vec(x.shape(), q).unwrap())).item().unwrap();
+            let fd = (fp - fq) / (2.0 * h);
+            assert!(
+                (fd - got[i]).abs() <= 2e-2 * (1.0 + fd.abs()),
+                "{what}: d/dx[{i}] tape {} vs differences {fd}",
+                got[i]
+            );
+        }
+    }
+
+    #[test]
+    fn unary_op_gradients_match_differences() {
+        let general = t(&[5], &[-2.3, -0.7, 0.4, 1.6, 2.9]);
+        let positive = t(&[4], &[0.3, 0.9, 1.7, 4.2]);
+        let above_one = t(&[3], &[1.3, 2.2, 4.5]);
+        let unit = t(&[4], &[-0.8, -0.3, 0.2, 0.7]);
+        let ops: &[(Un, &Tensor)] = &[
+            (Un::Abs, &general),
+            (Un::Neg, &general),
+            (Un::Sqrt, &positive),
+            (Un::Square, &general),
+            (Un::Exp, &general),
+            (Un::Exp2, &general),
+            (Un::Log, &positive),
+            (Un::Log2, &positive),
+            (Un::Log10, &positive),
+            (Un::Log1p, &positive),
+            (Un::Expm1, &general),
+            (Un::Sin, &general),
+            (Un::Cos, &general),
+            (Un::Tan, &unit),
+            (Un::Tanh, &general),
+            (Un::Sinh, &general),
+            (Un::Cosh, &general),
+            (Un::Asin, &unit),
+            (Un::Acos, &unit),
+            (Un::Atan, &general),
+            (Un::Asinh, &general),
+            (Un::Acosh, &above_one),
+            (Un::Atanh, &unit),
+            (Un::Recip, &positive),
+            (Un::Identity, &general),
+            (Un::Relu, &general),
+            (Un::Relu6, &general),
+            (Un::Sigmoid, &general),
+            (Un::Silu, &general),
+            (Un::Gelu { approximate: true }, &general),
+            (Un::Gelu { approximate: false }, &general),
+            (Un::Elu(0.7), &general),
+            (Un::Selu, &general),
+            (Un::Celu(1.3), &general),
+            (Un::LeakyRelu(0.2), &general),
+            (Un::Softplus, &general),
+            (Un::Softsign, &general),
+            (Un::HardSigmoid, &general),
+            (Un::HardSilu, &general),
+            (Un::HardTanh, &unit),
+            (Un::LogSigmoid, &general),
+            (Un::Erf, &general),
+            (Un::Erfc, &general),
+            (Un::Rsqrt, &positive),
+            (Un::Clip(-1.0, 1.5), &general),
+            (Un::SoftShrink(0.5), &general),
+            (Un::HardShrink(0.5), &general),
+            (Un::TanhShrink, &general),
+            (Un::SparsePlus, &general),
+            (Un::SparseSigmoid, &unit),
+            (Un::Squareplus(4.0), &general),
+            (Un::Threshold(0.1, -1.0), &general),
+        ];
+        for &(op, x) in ops {
+            check_grad(&format!("{op:?}"), x, &|x| unary(op, x));
+        }
+        // piecewise-constant ops stay untracked
+        let tape = strata_tensor::Tape::new();
+        assert!(!unary(Un::Floor, &tape.watch(&general)).is_tracked());
+    }
+
+    #[test]
+    fn raw_kernel_gradients_match_differences() {
+        let m = Meta { name: "t".into(), class: "T".into() };
+        let x = t(&[2, 3], &[0.5, -1.2, 2.0, 1.5, 0.8, -0.6]);
+        let y = t(&[2, 3], &[1.5, 2.2, -1.3, 0.7, -0.9, 2.4]);
+        check_grad("mod", &x, &|x| binary(&m, Bin::Mod, x, &y).unwrap());
+        check_grad("mod divisor", &y, &|y| binary(&m, Bin::Mod, &x, y).unwrap());
+        check_grad("atan2", &x, &|x| binary(&m, Bin::Atan2, x, &y).unwrap());
+        check_grad("div_no_nan", &y, &|y| binary(&m, Bin::DivNoNan, &x, y).unwrap());
+        check_grad("cumsum", &x, &|x| scan(&m, x, 1, false).unwrap());
+        check_grad("cumprod", &x, &|x| scan(&m, x, 0, true).unwrap());
+        check_grad("prod", &x, &|x| reduce(&m, x, Red::Prod, Some(&[1]), false).unwrap());
+        check_grad("prod all", &x, &|x| reduce(&m, x, Red::Prod, None, true).unwrap());
+        check_grad("sort", &x, &|x| sort(&m, x, 1).unwrap());
+        check_grad("tile", &x, &|x| tile(&m, x, &[2, 1]).unwrap());
+        check_grad("repeat", &x, &|x| repeat(&m, x, &[1, 3, 2], Some(1)).unwrap());
+        check_grad("einsum matmul", &x, &|x| einsum(&m, "ij,kj->ik", &[x.clone(), y.clone()]).unwrap());
+        check_grad("einsum trace", &t(&[2, 2], &[1.0, 2.0, 3.0, 4.0]), &|x| {
+            einsum(&m, "ii->i", std::slice::from_ref(x)).unwrap()
+        });
+        let img = Tensor::from_vec(&[1, 2, 3, 1], vec![0.1, 0.7, -0.4, 1.2, 0.3, 0.9]).unwrap();
+        check_grad("resize bilinear", &img, &|x| resize(&m, x, [3, 5], true).unwrap());
+        check_grad("resize nearest", &img, &|x| resize(&m, x, [4, 2], false).unwrap());
+        check_grad("cast f16", &x, &|x| cast(x, CastTo::Half(DType::F16)));
     }
 }

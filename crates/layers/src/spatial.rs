@@ -569,7 +569,25 @@ impl Spatial {
             (true, false) => vec![b, 1, c],
             (true, true) => vec![b, c, 1],
         };
-        m.t(Tensor::from_vec(&shape, out))
+        let y = m.t(Tensor::from_vec(&shape, out))?;
+        // each unmasked step gets its row's gradient over the count; masked steps none
+        let ms = mask.detach();
+        m.t(crate::grad::custom("masked_mean", &[x], y, move |ins, _y, g| {
+            let x = &ins[0];
+            let (ms, gs) = (ms.as_slice(), g.as_slice());
+            let mut d = vec![0f32; x.len()];
+            for i in 0..b {
+                let row = &ms[i * t..][..t];
+                let count = row.iter().filter(|&&v| v != 0.0).count() as f32;
+                for (step, _) in row.iter().enumerate().filter(|(_, v)| **v != 0.0) {
+                    for ch in 0..c {
+                        let at = if first { (i * c + ch) * t + step } else { (i * t + step) * c + ch };
+                        d[at] = gs[i * c + ch] / count;
+                    }
+                }
+            }
+            Ok(vec![Some(Tensor::from_vec(x.shape(), d)?)])
+        }))
     }
 }
 

@@ -298,7 +298,9 @@ fn pool_backward(op: &'static str, x: &Tensor, g: &Geo, dy: &Tensor, max: bool) 
                                         }
                                         // selects, not branches, so the channel loop vectorizes; a
                                         // later equal value does not win (the first max gets the gradient)
-                                        for (ch, ((&v, m), b)) in window.iter().zip(val.iter_mut()).zip(best.iter_mut()).enumerate() {
+                                        for (ch, ((&v, m), b)) in
+                                            window.iter().zip(val.iter_mut()).zip(best.iter_mut()).enumerate()
+                                        {
                                             let take = v > *m;
                                             *m = if take { v } else { *m };
                                             *b = if take { pix + ch } else { *b };
@@ -369,11 +371,67 @@ pub fn avg_pool(x: &Tensor, p: &PoolNdParams) -> Result<Tensor> {
 /// precision.
 pub fn avg_pool_in(x: &Tensor, p: &PoolNdParams, dtype: DType) -> Result<Tensor> {
     let g = Geo::new("avg_pool", x.shape(), p)?;
-    Ok(match dtype {
+    let y = match dtype {
         DType::F16 => pool_forward_rounded(x, &g, false, |v| f16_to_f32(f32_to_f16(v))),
         DType::BF16 => pool_forward_rounded(x, &g, false, |v| bf16_to_f32(f32_to_bf16(v))),
         _ => pool_forward(x, &g, false),
-    })
+    };
+    let round: fn(f32) -> f32 = match dtype {
+        DType::F16 => |v| f16_to_f32(f32_to_f16(v)),
+        DType::BF16 => |v| bf16_to_f32(f32_to_bf16(v)),
+        _ => return Ok(crate::tape::record1(x, y, || crate::tape::Op::AvgPool(p.clone()))),
+    };
+    // the gradient in the reduced dtype too, as TensorFlow's `AvgPoolGrad` kernel computes it
+    let p = p.clone();
+    crate::tape::custom_op(
+        "avg_pool",
+        &[x],
+        y,
+        Some(std::sync::Arc::new(move |ins: &[Tensor], _: &Tensor, dy: &Tensor| {
+            let x = ins.first().ok_or(Error::Empty { op: "avg_pool" })?;
+            Ok(vec![Some(avg_pool_backward_rounded(x, &p, dy, round)?)])
+        })),
+    )
+}
+
+/// Gradient of [`avg_pool_in`] in a reduced float dtype, in the order of TensorFlow's CPU `AvgPoolGrad`
+/// kernel: per output position, `dx += dy * (1 / count)` with the coefficient, each product and each sum
+/// rounded (`round`).
+fn avg_pool_backward_rounded(x: &Tensor, p: &PoolNdParams, dy: &Tensor, round: fn(f32) -> f32) -> Result<Tensor> {
+    let g = Geo::new("avg_pool", x.shape(), p)?;
+    if dy.shape() != g.out_shape.as_slice() {
+        return Err(Error::GradShape { op: "avg_pool", expected: g.out_shape.clone(), found: dy.shape().to_vec() });
+    }
+    let dys = dy.as_slice();
+    let [od, oh, ow] = g.out;
+    let c = g.c;
+    let img = g.image();
+    let mut dx = vec![0f32; x.len()];
+    if img > 0 && c > 0 {
+        dx.par_chunks_mut(img).enumerate().for_each(|(n, dst)| {
+            let mut grads = dys[n * od * oh * ow * c..][..od * oh * ow * c].chunks_exact(c);
+            for oz in 0..od {
+                let zr = g.window(0, oz);
+                for oy in 0..oh {
+                    let yr = g.window(1, oy);
+                    for ox in 0..ow {
+                        let xr = g.window(2, ox);
+                        let Some(grad) = grads.next() else { return };
+                        let coeff = round((1.0 / (zr.len() * yr.len() * xr.len()) as f64) as f32);
+                        for iz in zr.clone() {
+                            for iy in yr.clone() {
+                                for ix in xr.clone() {
+                                    let d = &mut dst[g.pixel(iz, iy, ix)..][..c];
+                                    d.iter_mut().zip(grad).for_each(|(a, &b)| *a = round(*a + round(b * coeff)));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+    Ok(Tensor::from_parts(x.shape().to_vec(), dx))
 }
 
 /// Gradient of [`max_pool`] with respect to `x`.

@@ -94,7 +94,17 @@ pub fn resize(x: &Tensor, size: [usize; 2], method: Interpolation) -> Result<Ten
             }
         }
     });
-    Ok(Tensor::from_parts(vec![n, oh, ow, c], out))
+    let y = Tensor::from_parts(vec![n, oh, ow, c], out);
+    // recorded when `x` is tracked, with `resize_backward` as its gradient
+    crate::tape::custom_op(
+        "resize",
+        &[x],
+        y,
+        Some(std::sync::Arc::new(move |ins: &[Tensor], _: &Tensor, g: &Tensor| {
+            let x = ins.first().ok_or(Error::Empty { op: "resize" })?;
+            Ok(vec![Some(resize_backward(x, size, method, g)?)])
+        })),
+    )
 }
 
 /// Gradient of [`resize`] with respect to `x` (each output's gradient goes back to the input
@@ -238,6 +248,20 @@ mod tests {
                     g.as_slice()[j]
                 );
             }
+        }
+    }
+
+    #[test]
+    fn resize_is_recorded_with_its_backward() {
+        let x = Tensor::from_vec(&[1, 2, 3, 1], vec![0.1, 0.7, -0.4, 1.2, 0.3, 0.9]).unwrap();
+        for method in [Interpolation::Bilinear, Interpolation::Nearest] {
+            let tape = crate::Tape::new();
+            let xw = tape.watch(&x);
+            let y = resize(&xw, [3, 5], method).unwrap();
+            assert_eq!(y, resize(&x, [3, 5], method).unwrap(), "same forward");
+            let g = tape.backward(&y).unwrap();
+            let want = resize_backward(&x, [3, 5], method, &Tensor::ones(&[1, 3, 5, 1]).unwrap()).unwrap();
+            assert_eq!(g.get(&xw).unwrap(), &want);
         }
     }
 }

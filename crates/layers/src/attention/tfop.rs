@@ -438,8 +438,10 @@ impl TfOp {
             let k = self.params.first().copied().unwrap_or("x");
             self.tensor(k, need(k)?)
         };
-        let map = |x: &Tensor, f: &dyn Fn(f32) -> f32| {
-            m.t(Tensor::from_vec(x.shape(), x.as_slice().iter().map(|&v| f(v)).collect()))
+        // elementwise `f` with derivative `df(x)` (recorded on the tape when `x` is tracked)
+        let map = |x: &Tensor, f: &dyn Fn(f32) -> f32, df: fn(f32) -> f32| {
+            let y = m.t(Tensor::from_vec(x.shape(), x.as_slice().iter().map(|&v| f(v)).collect()))?;
+            m.t(crate::grad::unary("tf_op", x, y, move |v, _| df(v)))
         };
         use OpKind as K;
         Ok(match self.kind {
@@ -452,8 +454,10 @@ impl TfOp {
                 m.t(x.sub(&y))?.square()
             }
             K::Unary(op) => first()?.map(op),
-            K::Relu6 => map(&first()?, &|v| v.clamp(0.0, 6.0))?,
-            K::Elu => map(&first()?, &|v| if v > 0.0 { v } else { v.exp_m1() })?,
+            K::Relu6 => map(&first()?, &|v| v.clamp(0.0, 6.0), |v| f32::from(u8::from(v > 0.0 && v < 6.0)))?,
+            K::Elu => {
+                map(&first()?, &|v| if v > 0.0 { v } else { v.exp_m1() }, |v| if v > 0.0 { 1.0 } else { v.exp() })?
+            }
             K::Selu => m.t(crate::activation::Activation::Selu.apply(&first()?))?,
             K::Gelu => {
                 let approximate = flag("approximate")?;

@@ -47,6 +47,13 @@ impl Embedding {
             ));
         }
         let y = self.meta.t(self.table.take(ids, 0))?;
+        let y = match self.table.dtype() {
+            // a half-precision table: TensorFlow sums its gradient rows in that precision
+            d @ (strata_tensor::DType::F16 | strata_tensor::DType::BF16) if self.table.is_tracked() => {
+                self.meta.t(rounded_take_grad(&self.table, ids, y, d))?
+            }
+            _ => y,
+        };
         crate::cfg::round_to(&self.meta, y, self.compute)
     }
 }
@@ -110,4 +117,34 @@ impl Layer for Masking {
         let (y, mask) = self.run(self.meta.one(inputs)?)?;
         Ok((vec![y], vec![Some(mask)]))
     }
+}
+
+/// Records `y = table.take(ids, 0)` for a half-precision `table` with the gradient TensorFlow gives it:
+/// the rows of the output gradient added into the table's rows in index order (`unsorted_segment_sum`),
+/// each sum rounded to `d`.
+fn rounded_take_grad(
+    table: &Tensor,
+    ids: &Tensor,
+    y: Tensor,
+    d: strata_tensor::DType,
+) -> strata_tensor::Result<Tensor> {
+    let round = move |v: f32| match d {
+        strata_tensor::DType::BF16 => strata_tensor::bf16_to_f32(strata_tensor::f32_to_bf16(v)),
+        _ => strata_tensor::f16_to_f32(strata_tensor::f32_to_f16(v)),
+    };
+    // `y` is recorded as the take on the tape; wrap the untracked value instead
+    let ids = ids.detach();
+    let y = y.detach();
+    crate::grad::custom("embedding_lookup", &[table], y, move |ins, _y, g| {
+        let t = &ins[0];
+        let dim: usize = t.shape().get(1..).unwrap_or(&[]).iter().product();
+        let mut dt = vec![0f32; t.len()];
+        for (row, &id) in g.as_slice().chunks(dim.max(1)).zip(ids.as_slice()) {
+            let at = id as usize * dim;
+            if let Some(dst) = dt.get_mut(at..at + dim) {
+                dst.iter_mut().zip(row).for_each(|(a, &b)| *a = round(*a + round(b)));
+            }
+        }
+        Ok(vec![Some(Tensor::from_vec(t.shape(), dt)?)])
+    })
 }
