@@ -6,7 +6,7 @@ use strata_format::json::Json;
 use strata_tensor::Tensor;
 
 /// A Keras activation function.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Activation {
     /// Identity (`linear`, `None`).
@@ -67,6 +67,33 @@ pub enum Activation {
     SparseSigmoid,
     /// gated linear unit over the last axis: `a * sigmoid(b)` for the two halves `a`, `b`
     Glu,
+    /// A registered Rust function (`activation="package>name"`), found through the
+    /// [`crate::LayerResolver`] the model is built with.
+    Custom(CustomActivation),
+}
+
+/// A registered activation: its name and function (compared by name).
+#[derive(Clone)]
+pub struct CustomActivation {
+    /// The registered name (`my_acts>swishy`).
+    pub name: String,
+    /// The function, written with tensor ops (so it is differentiable).
+    pub f: ActivationFn,
+}
+
+/// An activation written in Rust.
+pub type ActivationFn = std::sync::Arc<dyn Fn(&Tensor) -> strata_tensor::Result<Tensor> + Send + Sync>;
+
+impl std::fmt::Debug for CustomActivation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CustomActivation({})", self.name)
+    }
+}
+
+impl PartialEq for CustomActivation {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
 }
 
 /// Parses an activation by Keras name; `dialect` picks the `hard_sigmoid` definition.
@@ -126,11 +153,45 @@ pub fn parse(layer: &str, value: Option<&Json>, dialect: ConfigDialect) -> Resul
             }
         }
     };
-    parse_name(name, dialect).ok_or_else(|| Error::Config {
+    if let Some(a) = parse_name(name, dialect) {
+        return Ok(a);
+    }
+    if let Some(f) = CUSTOM.with(|m| m.borrow().get(name).cloned()) {
+        return Ok(Activation::Custom(CustomActivation { name: name.to_string(), f }));
+    }
+    Err(Error::Config {
         layer: layer.to_string(),
         key: "activation".into(),
-        problem: format!("names `{name}`, which strata does not implement"),
+        problem: format!(
+            "names `{name}`, which strata does not implement; register a Rust function under that name (Registry::activation)"
+        ),
     })
+}
+
+thread_local! {
+    /// The custom activations of the model being built (see [`with_custom`]).
+    static CUSTOM: std::cell::RefCell<std::collections::HashMap<String, ActivationFn>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// The activation name a config value gives (`"relu"`, or `{"class_name": "function", "config": name}`).
+pub fn name_of(value: &Json) -> Option<&str> {
+    match value {
+        Json::String(s) => Some(s),
+        other => other.get("config").and_then(Json::as_str).or_else(|| other.get("class_name").and_then(Json::as_str)),
+    }
+}
+
+/// Runs `f` (a model build, which is single-threaded) with `custom` activations resolvable by
+/// name in [`parse`]; the previous set is restored afterwards, so nested builds compose.
+pub(crate) fn with_custom<R>(custom: std::collections::HashMap<String, ActivationFn>, f: impl FnOnce() -> R) -> R {
+    if custom.is_empty() {
+        return f();
+    }
+    let before = CUSTOM.with(|m| std::mem::replace(&mut *m.borrow_mut(), custom));
+    let out = f();
+    CUSTOM.with(|m| *m.borrow_mut() = before);
+    out
 }
 
 /// `log(1 + e^x)`, stable for large |x|.
@@ -205,7 +266,7 @@ impl Activation {
     /// (no new tensor when `y` is not shared, as right after a matmul). Same numbers as
     /// `apply(&y.add(bias))`.
     pub fn apply_with_bias(
-        self,
+        &self,
         y: Tensor,
         bias: Option<&Tensor>,
     ) -> std::result::Result<Tensor, strata_tensor::Error> {
@@ -240,9 +301,10 @@ impl Activation {
     }
 
     /// Applies the activation.
-    pub fn apply(self, x: &Tensor) -> std::result::Result<Tensor, strata_tensor::Error> {
+    pub fn apply(&self, x: &Tensor) -> std::result::Result<Tensor, strata_tensor::Error> {
         use Activation as A;
-        match self {
+        match *self {
+            A::Custom(ref c) => (c.f)(x),
             A::Linear => Ok(x.clone()),
             A::Relu => Ok(x.relu()),
             A::Sigmoid => Ok(x.sigmoid()),

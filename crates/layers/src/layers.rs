@@ -116,6 +116,12 @@ pub trait LayerResolver: Sync {
     /// Builds `layer` from its config (as stored: not normalized) and its weight tensors in the
     /// order the file binds them (Keras order). Only called when [`LayerResolver::resolves`] is true.
     fn build(&self, layer: &LayerConfig, weights: Vec<Tensor>, ctx: &BuildCtx<'_>) -> Result<Box<dyn Layer>>;
+    /// A custom activation function registered under `name` (`activation="package>name"` in a
+    /// built-in layer's config). The default knows none.
+    fn activation(&self, name: &str) -> Option<crate::activation::ActivationFn> {
+        let _ = name;
+        None
+    }
 }
 
 /// A family of layers: the classes it builds and its builder. The builder gets a config already

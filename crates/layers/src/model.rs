@@ -256,7 +256,22 @@ impl Model {
         if !missing.is_empty() {
             return Err(Error::Unsupported(missing));
         }
-        Model::build_inner(config, "", weights, ctx, resolver)
+        // activations the resolver defines, for the built-in layers that name them
+        let mut custom = HashMap::new();
+        if let Some(r) = resolver {
+            for (_, l) in config.iter_layers_recursive() {
+                let Some(obj) = l.config.as_object() else { continue };
+                for (_, v) in obj.iter().filter(|(k, _)| k.ends_with("activation")) {
+                    if let Some(name) = crate::activation::name_of(v)
+                        && crate::activation::parse_name(name, config.source).is_none()
+                        && let Some(f) = r.activation(name)
+                    {
+                        custom.insert(name.to_string(), f);
+                    }
+                }
+            }
+        }
+        crate::activation::with_custom(custom, || Model::build_inner(config, "", weights, ctx, resolver))
     }
 
     fn build_inner(

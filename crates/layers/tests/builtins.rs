@@ -48,7 +48,7 @@ fn unknown_activation_is_reported() {
     let err = build(layer(&m), vec![], ConfigDialect::Keras3).expect_err("unknown activation");
     assert_eq!(
         err.to_string(),
-        "layer `a`: config key `activation` names `mish_v9`, which strata does not implement; fix the model config"
+        "layer `a`: config key `activation` names `mish_v9`, which strata does not implement; register a Rust function under that name (Registry::activation); fix the model config"
     );
 }
 

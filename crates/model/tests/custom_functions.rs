@@ -144,3 +144,35 @@ print(json.dumps(dict(scale=m.loss.scale, loss=float(m.evaluate(np.load(d + "/x.
     let k = j.get("loss").and_then(|v| v.as_f64()).unwrap();
     assert!((k - e1).abs() <= 1e-5 * e1.abs().max(1e-3), "Keras loss {k} vs strata {e1}");
 }
+
+#[test]
+fn registered_activation_runs_and_trains_like_the_builtin() {
+    let registry = Registry::new().activation("my_acts", "swishy", |x: &Tensor| x.mul(&x.sigmoid()));
+    let build = |act: &str| {
+        Sequential::new("m").input(&[10]).add(Dense::new(8).activation(act)).add(Dense::new(1)).build(&registry).unwrap()
+    };
+    let mut a = build("swish");
+    let mut b = build("my_acts>swishy");
+    b.set_weights(&a.get_weights()).unwrap();
+    let (x, y) = seed_data(13).unwrap();
+    let (pa, pb) = (a.predict1(&x).unwrap(), b.predict1(&x).unwrap());
+    for (u, v) in pa.as_slice().iter().zip(pb.as_slice()) {
+        assert!((u - v).abs() <= 1e-6, "{u} vs {v}");
+    }
+    for m in [&mut a, &mut b] {
+        m.compile(SGD::default().learning_rate(0.05), "mse", &[]).unwrap();
+        m.fit(&x, &y, FitOptions::new(2, 32).shuffle(false).verbose(Verbosity::Zero)).unwrap();
+    }
+    for (p, q) in a.get_weights().iter().zip(b.get_weights()) {
+        for (u, v) in p.as_slice().iter().zip(q.as_slice()) {
+            assert!((u - v).abs() <= 1e-5, "{u} vs {v}");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.keras");
+    b.save(&path).unwrap();
+    let back = Model::load(&path, &registry).unwrap();
+    assert_eq!(back.predict1(&x).unwrap().as_slice(), b.predict1(&x).unwrap().as_slice());
+    let err = Model::load(&path, &Registry::new()).unwrap_err().to_string();
+    assert!(err.contains("activation function `my_acts>swishy`") && err.contains("registry.activation("), "{err}");
+}

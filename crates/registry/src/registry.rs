@@ -366,6 +366,10 @@ impl LayerResolver for Registry {
     fn resolves(&self, layer: &LayerConfig) -> bool {
         self.layer_for(layer).is_some()
     }
+    fn activation(&self, name: &str) -> Option<strata_layers::activation::ActivationFn> {
+        let e = self.function_entry(name).filter(|e| e.kind == Kind::Activation)?;
+        self.get_function::<TensorFn>(&e.key).cloned()
+    }
     fn build(
         &self,
         layer: &LayerConfig,
