@@ -1,4 +1,5 @@
-"""Keras 3 oracle for strata's trainer: whole `fit` runs of two small models under every optimizer.
+"""Keras 3 oracle for strata's trainer: whole `fit` runs of small models under every optimizer
+(the `bn` model, with a trainable BatchNormalization, under a few).
 
 Writes fixtures/train/fit/:
   index.json                 every case: optimizer (keras.optimizers.serialize), loss, metrics, fit
@@ -9,7 +10,7 @@ Writes fixtures/train/fit/:
 
 Every expected number comes from Keras 3.15.1 (TF backend), float32.
 
-    ~/.cache/strata/oracle/venv/bin/python tools/oracle/gen_fit.py [--model seed|cnn ...]
+    ~/.cache/strata/oracle/venv/bin/python tools/oracle/gen_fit.py [--model seed|cnn|bn ...]
 """
 
 import argparse
@@ -86,6 +87,18 @@ def cnn_model():
     ], name="cnn")
 
 
+def bn_model():
+    return keras.Sequential([
+        keras.Input((8,)),
+        # no bias before the normalization: its gradient is zero up to rounding noise, which
+        # Adam would amplify into lr-sized steps whose sign no two implementations share
+        keras.layers.Dense(16, use_bias=False, name="dense"),
+        keras.layers.BatchNormalization(name="batch_normalization"),
+        keras.layers.Activation("relu", name="activation"),
+        keras.layers.Dense(3, activation="softmax", name="dense_1"),
+    ], name="bn")
+
+
 def seed_data():
     rng = np.random.default_rng(42)
     return f32(rng.normal(size=(100, 10))), f32(rng.normal(size=(100, 1)))
@@ -96,9 +109,20 @@ def cnn_data():
     return f32(rng.normal(size=(64, 12, 12, 1))), rng.integers(0, 3, size=(64,)).astype(np.int32)
 
 
+def bn_data():
+    rng = np.random.default_rng(11)
+    # shifted and scaled features, so the batch statistics are far from the initial moving ones
+    x = f32(rng.normal(loc=0.5, scale=2.0, size=(64, 8)))
+    return x, rng.integers(0, 3, size=(64,)).astype(np.int32)
+
+
 MODELS = {
     "seed": dict(build=seed_model, data=seed_data, loss="mse", metrics=[]),
     "cnn": dict(build=cnn_model, data=cnn_data, loss="sparse_categorical_crossentropy", metrics=["accuracy"]),
+    # a trainable BatchNormalization: batch statistics in training, moving-average updates;
+    # a few optimizers only, to keep the fixtures small
+    "bn": dict(build=bn_model, data=bn_data, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+               optimizers=["sgd", "sgd_momentum_nesterov", "adam"], extra=["adam_validation_split"]),
 }
 
 
@@ -236,9 +260,13 @@ def gen_model(model_name):
 
     cases = {}
     for name, make in optimizer_cases().items():
+        if "optimizers" in spec and name not in spec["optimizers"]:
+            continue
         cases[name] = run_case(name, spec, initial, x, y, make, spec["loss"], {}, arrays, step1=True)
         print(f"{model_name}/{name}: {cases[name]['history']}", file=sys.stderr)
     for name, ex in extra_cases(model_name, x, y).items():
+        if "extra" in spec and name not in spec["extra"]:
+            continue
         arrays.update({f"{name}/{k}": v for k, v in ex["arrays"].items()})
         loss = ex.get("loss", spec["loss"])
         cases[name] = run_case(name, spec, initial, x, y, lambda: keras.optimizers.Adam(learning_rate=0.01), loss,

@@ -31,15 +31,7 @@ pub trait Layer: Send + Sync {
     /// layers that consume masks (RNNs, attention, global pooling) or create them (Embedding with
     /// `mask_zero`, Masking) override it.
     fn forward_masked(&self, inputs: &[Tensor], masks: &[Option<Tensor>], training: bool) -> Result<Masked> {
-        let outs = self.forward(inputs, training)?;
-        let mask = masks.first().cloned().flatten();
-        let out_masks = outs
-            .iter()
-            .map(|o| {
-                mask.as_ref().filter(|m| m.rank() <= o.rank() && o.shape().get(..m.rank()) == Some(m.shape())).cloned()
-            })
-            .collect();
-        Ok((outs, out_masks))
+        Ok(pass_masks(self.forward(inputs, training)?, masks))
     }
 
     /// Runs one call of a functional graph: positional tensors, their masks (explicit `mask=`
@@ -56,6 +48,33 @@ pub trait Layer: Send + Sync {
         }
         self.forward_masked(inputs, masks, args.training)
     }
+
+    /// Takes (and clears) the variable updates that training-mode forwards made since the last
+    /// call: BatchNormalization's new moving statistics. Each entry is `(path, [(weight index,
+    /// new value)])`: the path of the updated layer relative to this one (empty for this layer
+    /// itself; `inner/bn` inside a nested model) and indices into the layer's weights in Keras
+    /// order. The values are detached (no tape). A trainer writes them into its non-trainable
+    /// variables after the step. The default has none.
+    fn take_state_updates(&self) -> Vec<StateUpdate> {
+        Vec::new()
+    }
+}
+
+/// One layer's variable updates from training-mode forwards: its path (relative to the layer
+/// asked) and `(weight index in Keras order, new value)` pairs. See [`Layer::take_state_updates`].
+pub type StateUpdate = (String, Vec<(usize, Tensor)>);
+
+/// The default mask propagation of [`Layer::forward_masked`]: the first input's mask goes to
+/// each output whose leading dimensions still match it.
+fn pass_masks(outs: Vec<Tensor>, masks: &[Option<Tensor>]) -> Masked {
+    let mask = masks.first().cloned().flatten();
+    let out_masks = outs
+        .iter()
+        .map(|o| {
+            mask.as_ref().filter(|m| m.rank() <= o.rank() && o.shape().get(..m.rank()) == Some(m.shape())).cloned()
+        })
+        .collect();
+    (outs, out_masks)
 }
 
 /// What one call passes a layer besides its positional tensors and their masks.
@@ -204,8 +223,9 @@ pub enum Kind {
     /// `Reshape` (target shape without batch; -1 allowed once)
     Reshape(Vec<isize>),
     /// `BatchNormalization` folded to `x * mul + add` along `axes` (`mul`/`add` have the shape of
-    /// those axes)
-    BatchNorm { axes: Vec<isize>, mul: Tensor, add: Tensor },
+    /// those axes): the inference path. `train` is set for a trainable layer: in training mode it
+    /// normalizes with the batch statistics and records the moving-statistic updates.
+    BatchNorm { axes: Vec<isize>, mul: Tensor, add: Tensor, train: Option<Box<BatchNormTraining>> },
     /// `LayerNormalization`; `rms_scaling` (Keras 3) scales by the variance without centering
     LayerNorm { axes: Vec<isize>, epsilon: f32, gamma: Option<Tensor>, beta: Option<Tensor>, rms_scaling: bool },
     /// Elementwise merge layers
@@ -226,6 +246,96 @@ pub enum Kind {
     Normalization { mean: Tensor, variance: Tensor, invert: bool },
     /// `Dot`: Keras `batch_dot` over `axes` (one per input, negative counted from the end)
     Dot { axes: [isize; 2], normalize: bool },
+}
+
+/// What a trainable `BatchNormalization` needs in training mode (Keras 3 `call` with
+/// `training and self.trainable`): batch mean and biased variance over every axis but the
+/// normalized ones, `y = gamma * (x - mean) / sqrt(var + epsilon) + beta` computed as
+/// `tf.nn.batch_normalization` does (`x * inv + (beta - mean * inv)`, `inv = rsqrt(var + eps) *
+/// gamma`), and `moving = moving * momentum + batch * (1 - momentum)` for both statistics.
+#[derive(Debug)]
+pub struct BatchNormTraining {
+    /// `epsilon`
+    pub epsilon: f32,
+    /// `momentum` (as the config stores it; `1 - momentum` is formed in f64 like Python does)
+    pub momentum: f64,
+    /// `gamma` when `scale`
+    pub gamma: Option<Tensor>,
+    /// `beta` when `center`
+    pub beta: Option<Tensor>,
+    /// The stored moving mean and variance.
+    pub moving_mean: Tensor,
+    /// See `moving_mean`.
+    pub moving_variance: Tensor,
+    /// Index of `moving_mean` in the layer's weights (Keras order); `moving_variance` follows it.
+    pub stats_index: usize,
+    /// The statistics after the training forwards since the last
+    /// [`Layer::take_state_updates`] (mean, variance).
+    pending: std::sync::Mutex<Option<(Tensor, Tensor)>>,
+}
+
+impl Clone for BatchNormTraining {
+    /// A copy without pending updates.
+    fn clone(&self) -> BatchNormTraining {
+        BatchNormTraining {
+            epsilon: self.epsilon,
+            momentum: self.momentum,
+            gamma: self.gamma.clone(),
+            beta: self.beta.clone(),
+            moving_mean: self.moving_mean.clone(),
+            moving_variance: self.moving_variance.clone(),
+            stats_index: self.stats_index,
+            pending: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl BatchNormTraining {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Tensor, Tensor)>> {
+        self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The training-mode output for `x` (already checked against the weights' shape); records the
+    /// new moving statistics (a second training call before they are taken, as a shared layer
+    /// makes, updates from the first call's values, as Keras's assignments do).
+    fn forward(&self, m: &Meta, x: &Tensor, axes: &[isize]) -> Result<Tensor> {
+        let norm = m.t(strata_tensor::shape::normalize_axes("axis", axes, x.shape()))?;
+        let reduce: Vec<isize> = (0..x.rank()).filter(|a| !norm.contains(a)).map(|a| a as isize).collect();
+        if reduce.is_empty() {
+            return Err(m.cfg_err(
+                "axis",
+                format!("leaves no axis to take batch statistics over for the input of shape {:?}", x.shape()),
+            ));
+        }
+        // tf.nn.moments: the variance of x around the (gradient-stopped) mean
+        let mean = m.t(x.mean(Some(&reduce), true))?;
+        let var = m.t(m.t(x.sub(&mean.detach()))?.square().mean(Some(&reduce), true))?;
+        let mut inv = m.t(var.add(&Tensor::scalar(self.epsilon)))?.rsqrt();
+        if let Some(g) = &self.gamma {
+            inv = m.t(inv.mul(&m.t(along(g, axes, x.shape()))?))?;
+        }
+        let mut add = m.t(mean.mul(&inv))?.neg();
+        if let Some(b) = &self.beta {
+            add = m.t(add.add(&m.t(along(b, axes, x.shape()))?))?;
+        }
+        let y = m.t(m.t(x.mul(&inv))?.add(&add))?;
+
+        let stat_shape = self.moving_mean.shape().to_vec();
+        let (bm, bv) = (m.t(mean.detach().reshape(&stat_shape))?, m.t(var.detach().reshape(&stat_shape))?);
+        let (keep, take) = (self.momentum as f32, (1.0 - self.momentum) as f32);
+        let mut pending = self.lock();
+        let (old_m, old_v) =
+            pending.take().unwrap_or_else(|| (self.moving_mean.detach(), self.moving_variance.detach()));
+        let new_m = m.t(old_m.scale(keep).add(&bm.scale(take)))?;
+        let new_v = m.t(old_v.scale(keep).add(&bv.scale(take)))?;
+        *pending = Some((new_m, new_v));
+        Ok(y)
+    }
+
+    fn take(&self) -> Option<Vec<(usize, Tensor)>> {
+        let (mean, var) = self.lock().take()?;
+        Some(vec![(self.stats_index, mean), (self.stats_index + 1, var)])
+    }
 }
 
 /// Elementwise merge operations.
@@ -352,11 +462,31 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, dialect: ConfigDialect) -> Res
                     ),
                 ));
             }
+            let stats_index = w.len().saturating_sub(2);
             let mut it = w.into_iter();
             let gamma = if scale { it.next() } else { None };
             let beta = if center { it.next() } else { None };
             let (Some(mean), Some(var)) = (it.next(), it.next()) else {
                 return Err(m.cfg_err("axis", "has no moving statistics"));
+            };
+            // a frozen layer runs in inference mode even in training (Keras 3)
+            let train = if layer.trainable() {
+                let momentum = match get(cfg, "momentum") {
+                    None => 0.99,
+                    Some(v) => v.as_f64().ok_or_else(|| m.cfg_err("momentum", "is not a number"))?,
+                };
+                Some(Box::new(BatchNormTraining {
+                    epsilon: eps,
+                    momentum,
+                    gamma: gamma.clone(),
+                    beta: beta.clone(),
+                    moving_mean: mean.clone(),
+                    moving_variance: var.clone(),
+                    stats_index,
+                    pending: std::sync::Mutex::new(None),
+                }))
+            } else {
+                None
             };
             let mut inv = m.t(var.add(&Tensor::scalar(eps)))?.rsqrt();
             if let Some(g) = gamma {
@@ -366,7 +496,7 @@ pub fn build(layer: &LayerConfig, w: Vec<Tensor>, dialect: ConfigDialect) -> Res
             if let Some(b) = beta {
                 add = m.t(add.add(&b))?;
             }
-            Kind::BatchNorm { axes, mul: inv, add }
+            Kind::BatchNorm { axes, mul: inv, add, train }
         }
         "LayerNormalization" => {
             let center = bool_of(&m, cfg, "center", true)?;
@@ -531,7 +661,7 @@ impl Layer for Builtin {
                 shape.extend_from_slice(target);
                 m.t(x.reshape_infer(&shape))?
             }
-            Kind::BatchNorm { axes, mul, add } => {
+            Kind::BatchNorm { axes, mul, add, train } => {
                 let x = m.one(inputs)?;
                 let norm = m.t(strata_tensor::shape::normalize_axes("axis", axes, x.shape()))?;
                 let dims: Vec<usize> = norm.iter().filter_map(|&a| x.shape().get(a).copied()).collect();
@@ -549,8 +679,13 @@ impl Layer for Builtin {
                     };
                     return Err(m.cfg_err("axis", problem));
                 }
-                let y = m.t(x.mul(&m.t(along(mul, axes, x.shape()))?))?;
-                m.t(y.add(&m.t(along(add, axes, x.shape()))?))?
+                match train {
+                    Some(t) if training => t.forward(m, x, axes)?,
+                    _ => {
+                        let y = m.t(x.mul(&m.t(along(mul, axes, x.shape()))?))?;
+                        m.t(y.add(&m.t(along(add, axes, x.shape()))?))?
+                    }
+                }
             }
             Kind::LayerNorm { axes, epsilon, gamma, beta, rms_scaling } => {
                 let x = m.one(inputs)?;
@@ -733,6 +868,25 @@ impl Layer for Builtin {
         };
         Ok(vec![self.rnd(y)?])
     }
+
+    fn forward_masked(&self, inputs: &[Tensor], masks: &[Option<Tensor>], training: bool) -> Result<Masked> {
+        // Keras takes masked batch statistics; strata does not implement them, so it refuses
+        // rather than normalizing with the padding counted in
+        if training && matches!(self.kind, Kind::BatchNorm { train: Some(_), .. }) && masks.iter().any(Option::is_some) {
+            return Err(self.meta.cfg_err(
+                "axis",
+                "gets a masked input in training; strata does not implement masked batch statistics (freeze the layer or train this model in Keras)",
+            ));
+        }
+        Ok(pass_masks(self.forward(inputs, training)?, masks))
+    }
+
+    fn take_state_updates(&self) -> Vec<StateUpdate> {
+        match &self.kind {
+            Kind::BatchNorm { train: Some(t), .. } => t.take().map(|u| vec![(String::new(), u)]).unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 static DROPOUT_STREAM: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0x0d70_9047);
@@ -772,7 +926,11 @@ fn dropout_mask(shape: &[usize], rate: f32) -> Result<Tensor> {
 /// (A frozen `BatchNormalization` runs in inference mode in Keras 3 too, so it is fine.)
 pub fn training_unsupported(layer: &LayerConfig) -> Option<&'static str> {
     match layer.class_name.as_str() {
-        "BatchNormalization" if layer.trainable() => Some("batch statistics and moving-average updates"),
+        "BatchNormalization"
+            if layer.trainable() && layer.config.get("renorm").and_then(Json::as_bool) == Some(true) =>
+        {
+            Some("batch renormalization")
+        }
         "SpatialDropout1D" | "SpatialDropout2D" | "SpatialDropout3D" => Some("spatial dropout masks"),
         "GaussianNoise" | "GaussianDropout" | "AlphaDropout" => Some("training-time noise"),
         "Dropout" if layer.config.get("noise_shape").is_some_and(|n| !n.is_null()) => Some("dropout with noise_shape"),

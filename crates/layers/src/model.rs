@@ -1,7 +1,7 @@
 //! Graph executor for Sequential and Functional configs.
 
 use crate::error::{Error, Result, Unsupported};
-use crate::layers::{self, BuildCtx, CallArgs, Layer, LayerResolver, Masked};
+use crate::layers::{self, BuildCtx, CallArgs, Layer, LayerResolver, Masked, StateUpdate};
 use std::collections::HashMap;
 use strata_format::bind::Binding;
 use strata_format::config::{ModelConfig, ModelKind, Node, NodeFormat, TensorRef};
@@ -11,6 +11,8 @@ use strata_format::weights::{TensorInfo, WeightStore};
 use strata_tensor::{DType, Tensor};
 
 struct Entry {
+    /// The layer's name in the config (its path component).
+    name: String,
     layer: Box<dyn Layer>,
     /// Each call (empty for Sequential models and InputLayers).
     calls: Vec<CallSpec>,
@@ -324,6 +326,7 @@ impl Model {
             index.insert(l.name.clone(), entries.len());
             bases.push((config.node_index_base(l, true), config.node_index_base(l, false)));
             entries.push(Entry {
+                name: l.name.clone(),
                 layer,
                 calls: l.inbound_nodes.iter().map(CallSpec::of).collect(),
                 is_input: l.class_name == "InputLayer",
@@ -343,6 +346,23 @@ impl Model {
             bases,
             seq_inputs,
         })
+    }
+
+    /// Takes (and clears) the variable updates that training-mode forwards made since the last
+    /// call (BatchNormalization's moving statistics), recursing into nested models: `(layer
+    /// path, [(weight index, new value)])`, with the paths [`Model::build_from_weights`] asks
+    /// weights for (`outer/inner` inside nested models) and indices into that layer's weights in
+    /// Keras order. A trainer writes the (detached) values into its non-trainable variables
+    /// after each step.
+    pub fn take_state_updates(&self) -> Vec<StateUpdate> {
+        let mut out = Vec::new();
+        for e in &self.entries {
+            for (sub, u) in e.layer.take_state_updates() {
+                let path = if sub.is_empty() { e.name.clone() } else { format!("{}/{sub}", e.name) };
+                out.push((path, u));
+            }
+        }
+        out
     }
 
     /// The model's name.
@@ -570,6 +590,9 @@ impl Layer for Model {
     }
     fn forward_masked(&self, inputs: &[Tensor], masks: &[Option<Tensor>], training: bool) -> Result<Masked> {
         self.run_masked(inputs, masks, training)
+    }
+    fn take_state_updates(&self) -> Vec<StateUpdate> {
+        Model::take_state_updates(self)
     }
 }
 

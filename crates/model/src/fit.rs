@@ -218,7 +218,7 @@ impl Model {
         }
         Err(Error::invalid(
             format!("strata cannot train these layers yet: {}", bad.join(", ")),
-            "freeze them (a frozen BatchNormalization runs in inference mode, as in Keras) or train this model in Keras",
+            "freeze them (set trainable to false) or train this model in Keras",
         ))
     }
 
@@ -226,12 +226,26 @@ impl Model {
     /// Keras order (`model.trainable_variables`), as `tf.GradientTape` gives them; includes
     /// the layers' regularization penalties. Also returns the predictions (training mode).
     pub fn compute_gradients(&self, xs: &[Tensor], y: &Tensor, sw: Option<&Tensor>) -> Result<(f64, Vec<Tensor>, Tensor)> {
+        let (loss, grads, y_pred, _) = self.gradients_and_updates(xs, y, sw)?;
+        Ok((loss, grads, y_pred))
+    }
+
+    /// [`Model::compute_gradients`], also returning the state updates of the training forward
+    /// (BatchNormalization's new moving statistics, see
+    /// [`strata_layers::Model::take_state_updates`]).
+    fn gradients_and_updates(
+        &self,
+        xs: &[Tensor],
+        y: &Tensor,
+        sw: Option<&Tensor>,
+    ) -> Result<(f64, Vec<Tensor>, Tensor, Vec<strata_layers::StateUpdate>)> {
         let compiled = self.compiled.as_ref().ok_or_else(|| {
             Error::invalid(format!("model `{}` is not compiled", self.name()), "call model.compile(optimizer, loss, metrics) first")
         })?;
         let tape = Tape::new();
         let (engine, watched) = self.tracked_engine(&tape)?;
         let mut outs = engine.forward(xs, true)?;
+        let updates = engine.take_state_updates();
         if outs.len() != 1 {
             return Err(Error::invalid(
                 format!("model `{}` has {} outputs; strata's fit trains single-output models", self.name(), outs.len()),
@@ -258,12 +272,43 @@ impl Model {
                 out.push(g);
             }
         }
-        Ok((loss_value, out, y_pred.detach()))
+        Ok((loss_value, out, y_pred.detach(), updates))
+    }
+
+    /// Writes state updates from a training forward into the (non-trainable) variables they name.
+    fn apply_state_updates(&mut self, updates: Vec<strata_layers::StateUpdate>) -> Result<()> {
+        for (path, vars) in updates {
+            let Some(l) = self.layers.iter_mut().find(|l| l.path == path) else {
+                return Err(Error::invalid(
+                    format!("a training forward updated variables of `{path}`, which has no stored variables"),
+                    "please report this",
+                ));
+            };
+            for (i, value) in vars {
+                match l.values.get_mut(i) {
+                    Some(v) if v.shape() == value.shape() && !l.trainable.get(i).copied().unwrap_or(false) => {
+                        *v = value.detach();
+                    }
+                    _ => {
+                        return Err(Error::invalid(
+                            format!(
+                                "a training forward updated variable {i} of `{path}` with shape {:?}, which does not fit its non-trainable variables",
+                                value.shape()
+                            ),
+                            "please report this",
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// One optimizer step on one batch; returns the batch loss. Updates the compiled metrics.
     fn step(&mut self, xs: &[Tensor], y: &Tensor, sw: Option<&Tensor>) -> Result<f64> {
-        let (loss_value, grad_list, y_pred) = self.compute_gradients(xs, y, sw)?;
+        let (loss_value, grad_list, y_pred, updates) = self.gradients_and_updates(xs, y, sw)?;
+        // moving statistics (Keras assigns them during the forward; they feed no gradient)
+        self.apply_state_updates(updates)?;
         let penalties = weight_penalties(&self.config, &self.layers, &self.registry)?;
         let mut vars = Vec::with_capacity(grad_list.len());
         let mut slots = Vec::with_capacity(grad_list.len());

@@ -2,8 +2,10 @@
 //! initial weights and data, `fit` (2 epochs, batch 32, no shuffling) with each optimizer gives
 //! the History, final weights, optimizer variables and `evaluate` Keras gives; one
 //! `train_on_batch` gives Keras's first step; the first-batch gradients equal
-//! `tf.GradientTape`'s. Models: the reference seed model (CustomDense(32) -> Dense(1), mse) and
-//! a small CNN (Conv2D(4,3,relu) -> MaxPooling2D -> Flatten -> Dense(3, softmax), sparse CE).
+//! `tf.GradientTape`'s. Models: the reference seed model (CustomDense(32) -> Dense(1), mse),
+//! a small CNN (Conv2D(4,3,relu) -> MaxPooling2D -> Flatten -> Dense(3, softmax), sparse CE) and
+//! `bn` (Dense(16, no bias) -> BatchNormalization -> relu -> Dense(3, softmax), sparse CE: batch
+//! statistics in training, moving mean/variance updates, checked in the final weights).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -29,7 +31,8 @@ fn fixture() -> Fixture {
     let dir = strata_testkit::fixture("train/fit");
     let index = Json::parse(std::fs::read(dir.join("index.json")).unwrap(), &Default::default()).unwrap();
     let mut arrays = HashMap::new();
-    for m in ["seed", "cnn"] {
+    let models = index.get("models").and_then(Json::as_object).unwrap();
+    for (m, _) in models.iter() {
         let list = read_npz(&dir.join(format!("{m}.npz")), &Limits::default()).unwrap();
         let map = list.into_iter().map(|a| (a.name.clone(), Tensor::from_vec(&a.shape, a.to_f32()).unwrap())).collect();
         arrays.insert(m.to_string(), map);

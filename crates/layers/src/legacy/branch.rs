@@ -57,4 +57,10 @@ impl Layer for BranchMerge {
         }
         self.merge.forward_masked(&outs, &out_masks, training)
     }
+    fn take_state_updates(&self) -> Vec<crate::layers::StateUpdate> {
+        // the branches' layers are bound under the merge's path
+        let mut out: Vec<_> = self.branches.iter().flat_map(Model::take_state_updates).collect();
+        out.extend(self.merge.take_state_updates());
+        out
+    }
 }

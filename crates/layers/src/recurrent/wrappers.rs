@@ -191,4 +191,8 @@ impl Layer for TimeDistributed {
             })
             .collect()
     }
+    fn take_state_updates(&self) -> Vec<crate::layers::StateUpdate> {
+        // the wrapper holds the inner layer's weights under its own path
+        self.inner.take_state_updates()
+    }
 }
