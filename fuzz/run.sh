@@ -12,12 +12,12 @@ secs="${1:-600}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(hdf5_open keras_archive keras_config legacy_h5 marshal npy doctor model_build model_file)
+    targets=(hdf5_open keras_archive keras_config legacy_h5 marshal npy doctor model_build model_file compile_config)
 fi
 export RUSTC_BOOTSTRAP=1
 for t in "${targets[@]}"; do
     case "$t" in
-        keras_config) max_len=65536 ;;
+        keras_config|compile_config) max_len=65536 ;;
         model_build) max_len=4096 ;;
         *) max_len=262144 ;;
     esac

@@ -293,6 +293,18 @@ impl Model {
     /// `false` when the file was not compiled.
     pub fn compile_from_file(&mut self) -> Result<bool> {
         let Some(cc) = self.file_compile_config.clone() else { return Ok(false) };
+        self.compile_from_config(&cc)?;
+        if let Some(vars) = self.pending_optimizer.take() {
+            self.restore_optimizer(&vars)?;
+        }
+        Ok(true)
+    }
+
+    /// Compiles from a Keras compile config (`compile_config` of a `.keras` file, or a legacy
+    /// `training_config` with `optimizer_config`): optimizer, loss and metrics, with custom
+    /// losses and metrics looked up in the model's registry. Untrusted input is fine: a config
+    /// that does not describe a compile setup is an error, never a panic.
+    pub fn compile_from_config(&mut self, cc: &Json) -> Result<()> {
         // Keras 3 `compile_config`, or a legacy `training_config` (`optimizer_config`)
         let opt_json = cc
             .get("optimizer")
@@ -322,11 +334,7 @@ impl Model {
             Some(Json::Array(a)) => a.clone(),
             _ => Vec::new(),
         };
-        self.compile_with(optimizer, loss, metric_ids)?;
-        if let Some(vars) = self.pending_optimizer.take() {
-            self.restore_optimizer(&vars)?;
-        }
-        Ok(true)
+        self.compile_with(optimizer, loss, metric_ids)
     }
 
     /// The loss name the file was compiled with (`"mse"`, `"my_custom_losses>custom_loss"`), if it
