@@ -51,7 +51,9 @@ fn registry_for(case: Case, reg: Register) -> Registry {
         (_, Register::None) => Registry::new(),
         (Case::A, _) => Registry::new().layer::<UnregisteredCustomDense>(),
         (_, Register::Layer) => Registry::new().layer::<CustomDense>(),
-        (_, Register::All) => Registry::new().layer::<CustomDense>().loss("my_custom_losses", "custom_loss", custom_loss),
+        (_, Register::All) => {
+            Registry::new().layer::<CustomDense>().loss("my_custom_losses", "custom_loss", custom_loss)
+        }
     }
 }
 
@@ -75,7 +77,15 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
 }
 
 /// The hidden `demo-load`: load FILE in this (fresh) process and report as one JSON line.
-pub fn run_load(file: &Path, case: &str, register: Register, x: &Path, expect: &Path, resume: bool, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub fn run_load(
+    file: &Path,
+    case: &str,
+    register: Register,
+    x: &Path,
+    expect: &Path,
+    resume: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
     let case = case_of(case)?;
     let mut fields: Vec<(&str, Json)> = vec![("file", Json::from(file.display().to_string()))];
     match Model::load(file, &registry_for(case, register)) {
@@ -143,7 +153,12 @@ impl Demo<'_> {
     }
 
     fn expect(&mut self, what: &str, ok: bool, detail: &str) -> anyhow::Result<()> {
-        writeln!(self.out, "    {} {what}{}", if ok { "ok  " } else { "FAIL" }, if detail.is_empty() { String::new() } else { format!(": {detail}") })?;
+        writeln!(
+            self.out,
+            "    {} {what}{}",
+            if ok { "ok  " } else { "FAIL" },
+            if detail.is_empty() { String::new() } else { format!(": {detail}") }
+        )?;
         if !ok {
             self.failures.push(what.to_string());
         }
@@ -179,21 +194,35 @@ impl Demo<'_> {
             let err = r.get("error").and_then(Json::as_str).unwrap_or_default().to_string();
             writeln!(self.out, "  fresh process, nothing registered -> refused, as it must be:")?;
             writeln!(self.out, "{}", indent(&err, "      | "))?;
-            self.expect("the error names CustomDense, where it is used and the Rust line that registers it", err.contains("CustomDense") && err.contains("used by layer `custom_dense`") && err.contains("Rust:"), "")?;
+            self.expect(
+                "the error names CustomDense, where it is used and the Rust line that registers it",
+                err.contains("CustomDense") && err.contains("used by layer `custom_dense`") && err.contains("Rust:"),
+                "",
+            )?;
             // 2. (c) with the layer but not the loss
             if case == Case::C {
                 let r = self.load(&file, case, Register::Layer, false)?;
                 let err = r.get("error").and_then(Json::as_str).unwrap_or_default().to_string();
                 writeln!(self.out, "  fresh process, layer registered but not the loss -> refused:")?;
                 writeln!(self.out, "{}", indent(&err, "      | "))?;
-                self.expect("the error names my_custom_losses>custom_loss and how to register it", err.contains("my_custom_losses>custom_loss") && err.contains("registry.loss("), "")?;
+                self.expect(
+                    "the error names my_custom_losses>custom_loss and how to register it",
+                    err.contains("my_custom_losses>custom_loss") && err.contains("registry.loss("),
+                    "",
+                )?;
             }
             // 3. registered: loads, same predictions, resumes training from the saved optimizer state
             let reg = if case == Case::C { Register::All } else { Register::Layer };
             let r = self.load(&file, case, reg, true)?;
             let diff = r.get("max_abs_diff").and_then(Json::as_f64).unwrap_or(f64::NAN);
-            let detail = match (r.get("iterations_before").and_then(Json::as_i64), r.get("iterations_after").and_then(Json::as_i64)) {
-                (Some(b), Some(a)) => format!("max |diff| {}; optimizer resumed at iteration {b}, {a} after one more epoch", diff_text(diff)),
+            let detail = match (
+                r.get("iterations_before").and_then(Json::as_i64),
+                r.get("iterations_after").and_then(Json::as_i64),
+            ) {
+                (Some(b), Some(a)) => format!(
+                    "max |diff| {}; optimizer resumed at iteration {b}, {a} after one more epoch",
+                    diff_text(diff)
+                ),
                 _ => format!("max |diff| {}; {}", diff_text(diff), r.get("error").and_then(Json::as_str).unwrap_or("")),
             };
             let what = match case {
@@ -225,19 +254,43 @@ impl Demo<'_> {
             for ext in ["keras", "h5"] {
                 let f = d.join(format!("my_model_{l}.{ext}"));
                 let p = d.join(format!("pred_{l}.npy"));
-                let mut args = vec!["load", f.to_str().unwrap_or_default(), "--case", l, "--x", x.to_str().unwrap_or_default(), "--expect", p.to_str().unwrap_or_default(), "--define"];
+                let mut args = vec![
+                    "load",
+                    f.to_str().unwrap_or_default(),
+                    "--case",
+                    l,
+                    "--x",
+                    x.to_str().unwrap_or_default(),
+                    "--expect",
+                    p.to_str().unwrap_or_default(),
+                    "--define",
+                ];
                 // .keras: Keras must also resume from strata's optimizer state (2 epochs x 4 steps)
                 if ext == "keras" {
                     args.extend(["--iterations", "8"]);
                 }
                 let r = run(&args)?;
                 let diff = r.get("max_abs_diff").and_then(Json::as_f64).unwrap_or(f64::NAN);
-                let note = match (r.get("compile_error").and_then(Json::as_str), r.get("iterations_after_fit").and_then(Json::as_i64)) {
-                    (Some(e), _) => format!(" (compile=False: Keras 3 cannot compile a legacy .h5 with loss \"mse\", its own files neither: {e})"),
-                    (None, Some(after)) => format!("; Keras resumed the optimizer at iteration 8, {after} after one more epoch"),
+                let note = match (
+                    r.get("compile_error").and_then(Json::as_str),
+                    r.get("iterations_after_fit").and_then(Json::as_i64),
+                ) {
+                    (Some(e), _) => format!(
+                        " (compile=False: Keras 3 cannot compile a legacy .h5 with loss \"mse\", its own files neither: {e})"
+                    ),
+                    (None, Some(after)) => {
+                        format!("; Keras resumed the optimizer at iteration 8, {after} after one more epoch")
+                    }
                     (None, None) => String::new(),
                 };
-                self.expect(&format!("Keras loads strata's my_model_{l}.{ext} with the Python CustomDense {}", if case == Case::A { "in custom_objects" } else { "registered" }), r.get("ok").and_then(Json::as_bool) == Some(true), &format!("max |diff| {}{note}", diff_text(diff)))?;
+                self.expect(
+                    &format!(
+                        "Keras loads strata's my_model_{l}.{ext} with the Python CustomDense {}",
+                        if case == Case::A { "in custom_objects" } else { "registered" }
+                    ),
+                    r.get("ok").and_then(Json::as_bool) == Some(true),
+                    &format!("max |diff| {}{note}", diff_text(diff)),
+                )?;
             }
             let r = run(&["train", d.to_str().unwrap_or_default(), "--case", l])?;
             if r.get("ok").and_then(Json::as_bool) != Some(true) {
@@ -265,9 +318,9 @@ impl Demo<'_> {
 }
 
 fn oracle_python() -> Option<PathBuf> {
-    let dir = std::env::var_os("STRATA_ORACLE_DIR").map(PathBuf::from).or_else(|| {
-        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/strata/oracle"))
-    })?;
+    let dir = std::env::var_os("STRATA_ORACLE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/strata/oracle")))?;
     let py = dir.join("venv/bin/python");
     py.exists().then_some(py)
 }
@@ -301,7 +354,10 @@ pub fn run(dir: Option<&Path>, no_python: bool, out: &mut dyn Write) -> anyhow::
     match demo.python.clone() {
         Some(py) => demo.python(&py)?,
         None if no_python => writeln!(demo.out, "\nPython Keras: skipped (--no-python)")?,
-        None => writeln!(demo.out, "\nPython Keras: skipped, the oracle is not installed (tools/oracle/setup.sh installs it)")?,
+        None => writeln!(
+            demo.out,
+            "\nPython Keras: skipped, the oracle is not installed (tools/oracle/setup.sh installs it)"
+        )?,
     }
     if demo.failures.is_empty() {
         writeln!(demo.out, "\nall checks passed")?;

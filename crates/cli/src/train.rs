@@ -38,7 +38,8 @@ pub struct Args<'a> {
 }
 
 fn read_one(path: &Path, what: &str) -> anyhow::Result<Tensor> {
-    let (_, arrays) = read_arrays(path, &Limits::default()).with_context(|| format!("reading {what} from {}", path.display()))?;
+    let (_, arrays) =
+        read_arrays(path, &Limits::default()).with_context(|| format!("reading {what} from {}", path.display()))?;
     let [a] = arrays.as_slice() else {
         bail!("{} holds {} arrays; give {what} as a .npy (or a .npz with one array)", path.display(), arrays.len());
     };
@@ -66,10 +67,17 @@ pub fn run(a: &Args<'_>, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let y = read_one(a.y, "the targets")?;
     let from_file = a.optimizer.is_none() && a.loss.is_none() && a.metrics.is_empty() && model.compile_from_file()?;
     if from_file {
-        writeln!(out, "compiled as saved: resuming at optimizer iteration {}", model.optimizer().map(|o| o.iterations()).unwrap_or(0))?;
+        writeln!(
+            out,
+            "compiled as saved: resuming at optimizer iteration {}",
+            model.optimizer().map(|o| o.iterations()).unwrap_or(0)
+        )?;
     } else {
         let Some(loss) = a.loss.map(str::to_string).or_else(|| model.compiled_loss_name()) else {
-            bail!("`{}` is not compiled: pass --loss (e.g. mse, sparse_categorical_crossentropy) and optionally --optimizer", a.model.display());
+            bail!(
+                "`{}` is not compiled: pass --loss (e.g. mse, sparse_categorical_crossentropy) and optionally --optimizer",
+                a.model.display()
+            );
         };
         let mut opt = Optimizer::get(a.optimizer.unwrap_or("adam"))?;
         if let Some(lr) = a.learning_rate {
@@ -83,7 +91,11 @@ pub fn run(a: &Args<'_>, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     }
     let mut opts = FitOptions::new(a.epochs, a.batch_size).shuffle(a.shuffle).validation_split(a.validation_split);
     if let Some(v) = a.verbose {
-        opts = opts.verbose(match v { 0 => strata_model::progress::Verbosity::Zero, 1 => strata_model::progress::Verbosity::One, _ => strata_model::progress::Verbosity::Two });
+        opts = opts.verbose(match v {
+            0 => strata_model::progress::Verbosity::Zero,
+            1 => strata_model::progress::Verbosity::One,
+            _ => strata_model::progress::Verbosity::Two,
+        });
     }
     let mut callbacks: Vec<Box<dyn strata_train::callbacks::Callback>> = Vec::new();
     if let Some(csv) = a.csv {

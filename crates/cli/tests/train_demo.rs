@@ -29,8 +29,20 @@ fn train_resumes_a_compiled_keras_model_and_saves_it_beside() {
     let png = dir.path().join("curves.png");
     let csv = dir.path().join("log.csv");
     let o = strata(&[
-        "train", model.to_str().unwrap(), "--x", x.to_str().unwrap(), "--y", y.to_str().unwrap(),
-        "--epochs", "3", "--verbose", "2", "--plot", png.to_str().unwrap(), "--csv", csv.to_str().unwrap(),
+        "train",
+        model.to_str().unwrap(),
+        "--x",
+        x.to_str().unwrap(),
+        "--y",
+        y.to_str().unwrap(),
+        "--epochs",
+        "3",
+        "--verbose",
+        "2",
+        "--plot",
+        png.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
     ]);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
@@ -48,7 +60,16 @@ fn train_resumes_a_compiled_keras_model_and_saves_it_beside() {
     assert!(before.compile_from_file().unwrap() && after.compile_from_file().unwrap());
     assert_eq!(after.optimizer().unwrap().iterations(), before.optimizer().unwrap().iterations() + 6);
     // unknown loss: an actionable error
-    let o = strata(&["train", model.to_str().unwrap(), "--x", x.to_str().unwrap(), "--y", y.to_str().unwrap(), "--loss", "msee"]);
+    let o = strata(&[
+        "train",
+        model.to_str().unwrap(),
+        "--x",
+        x.to_str().unwrap(),
+        "--y",
+        y.to_str().unwrap(),
+        "--loss",
+        "msee",
+    ]);
     let t = text(&o);
     assert!(!o.status.success() && t.contains("unknown loss `msee`"), "{t}");
 }

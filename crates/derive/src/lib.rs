@@ -48,7 +48,9 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
                 name = Some(meta.value()?.parse()?);
                 Ok(())
             } else {
-                Err(meta.error("unknown `keras` attribute; expected `package = \"...\"`, `name = \"...\"` or `unregistered`"))
+                Err(meta.error(
+                    "unknown `keras` attribute; expected `package = \"...\"`, `name = \"...\"` or `unregistered`",
+                ))
             }
         })?;
     }
@@ -61,7 +63,8 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
     let ident = &input.ident;
     // `unregistered`: a class Keras saves without `register_keras_serializable` (its registered
     // name is the bare class name), found only through `custom_objects` on load
-    let package = if unregistered { String::new() } else { package.map(|l| l.value()).unwrap_or_else(|| "Custom".to_string()) };
+    let package =
+        if unregistered { String::new() } else { package.map(|l| l.value()).unwrap_or_else(|| "Custom".to_string()) };
     let name = name.map(|l| l.value()).unwrap_or_else(|| ident.to_string());
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     Ok(quote! {

@@ -872,7 +872,8 @@ impl Layer for Builtin {
     fn forward_masked(&self, inputs: &[Tensor], masks: &[Option<Tensor>], training: bool) -> Result<Masked> {
         // Keras takes masked batch statistics; strata does not implement them, so it refuses
         // rather than normalizing with the padding counted in
-        if training && matches!(self.kind, Kind::BatchNorm { train: Some(_), .. }) && masks.iter().any(Option::is_some) {
+        if training && matches!(self.kind, Kind::BatchNorm { train: Some(_), .. }) && masks.iter().any(Option::is_some)
+        {
             return Err(self.meta.cfg_err(
                 "axis",
                 "gets a masked input in training; strata does not implement masked batch statistics (freeze the layer or train this model in Keras)",

@@ -27,7 +27,7 @@ pub mod spatial;
 pub use activation::Activation;
 pub use error::{Error, Result, Unsupported};
 pub use layers::{
-    BatchNormTraining, BuildCtx, Builtin, CallArgs, Kind, Layer, LayerResolver, MergeOp, StateUpdate, build_layer, is_supported, is_supported_in,
-    seed_dropout, supported_classes, training_unsupported,
+    BatchNormTraining, BuildCtx, Builtin, CallArgs, Kind, Layer, LayerResolver, MergeOp, StateUpdate, build_layer,
+    is_supported, is_supported_in, seed_dropout, supported_classes, training_unsupported,
 };
 pub use model::{Model, WeightMap, unsupported_layers};

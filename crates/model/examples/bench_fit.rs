@@ -34,23 +34,23 @@ fn main() {
     let registry = Registry::new().layer::<CustomDense>();
     // seed: warm 2-epoch fit calls
     if run("seed") {
-    let (x, y) = (npy(&fit.join("seed_x.npy")), npy(&fit.join("seed_y.npy")));
-    let mut model = Model::load(fit.join("seed.keras"), &registry).unwrap();
-    model.compile(Adam::default(), "mse", &[]).unwrap();
-    let opts = || FitOptions::new(2, 32).verbose(Verbosity::Zero);
-    model.fit(&x, &y, opts()).unwrap();
-    let per: Vec<f64> = (0..repeats)
-        .map(|_| {
-            let t = Instant::now();
-            model.fit(&x, &y, opts()).unwrap();
-            t.elapsed().as_secs_f64()
-        })
-        .collect();
-    let best = per.iter().cloned().fold(f64::INFINITY, f64::min);
-    println!(
-        "{{\"bench\": \"seed\", \"tool\": \"{tool}\", \"seconds\": {}, \"best_seconds\": {best}, \"threads\": {threads}}}",
-        median(per.clone())
-    );
+        let (x, y) = (npy(&fit.join("seed_x.npy")), npy(&fit.join("seed_y.npy")));
+        let mut model = Model::load(fit.join("seed.keras"), &registry).unwrap();
+        model.compile(Adam::default(), "mse", &[]).unwrap();
+        let opts = || FitOptions::new(2, 32).verbose(Verbosity::Zero);
+        model.fit(&x, &y, opts()).unwrap();
+        let per: Vec<f64> = (0..repeats)
+            .map(|_| {
+                let t = Instant::now();
+                model.fit(&x, &y, opts()).unwrap();
+                t.elapsed().as_secs_f64()
+            })
+            .collect();
+        let best = per.iter().cloned().fold(f64::INFINITY, f64::min);
+        println!(
+            "{{\"bench\": \"seed\", \"tool\": \"{tool}\", \"seconds\": {}, \"best_seconds\": {best}, \"threads\": {threads}}}",
+            median(per.clone())
+        );
     }
     for name in ["mlp", "cnn"].into_iter().filter(|n| run(n)) {
         let x = npy(&fit.join(format!("{name}_x.npy")));

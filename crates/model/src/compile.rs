@@ -44,8 +44,9 @@ impl LossArg {
     where
         T: strata_registry::CustomLoss + strata_registry::KerasClass + serde::Serialize,
     {
-        let serialized = strata_registry::serialize_loss(&loss)
-            .map_err(|e| Error::invalid(format!("serializing `{}`: {e}", T::registered_name()), "make its fields serde-serializable"))?;
+        let serialized = strata_registry::serialize_loss(&loss).map_err(|e| {
+            Error::invalid(format!("serializing `{}`: {e}", T::registered_name()), "make its fields serde-serializable")
+        })?;
         let loss = std::sync::Arc::new(loss);
         let f: LossFn = std::sync::Arc::new(move |t: &Tensor, p: &Tensor| loss.call(t, p));
         Ok(LossArg::Class { serialized, f })
@@ -77,7 +78,11 @@ pub(crate) enum LossSpec {
     /// A registered function or loss class: `(y_true, y_pred) -> per-sample losses`, reduced as
     /// Keras reduces them (`sum_over_batch_size`, with sample weights). `serialized` is set for a
     /// class object (its config), `None` for a function (serialized by name).
-    Custom { name: String, f: LossFn, serialized: Option<Json> },
+    Custom {
+        name: String,
+        f: LossFn,
+        serialized: Option<Json>,
+    },
 }
 
 impl LossSpec {
@@ -276,7 +281,12 @@ impl Model {
     /// `optimizer`: an [`Optimizer`] (`Adam::default().into()`, `Optimizer::get("sgd")?`).
     /// `loss`: a Keras loss name, a registered `package>name` function, or a [`Loss`].
     /// `metrics`: Keras metric names (`"accuracy"`, `"mae"`, ...) or registered functions.
-    pub fn compile(&mut self, optimizer: impl Into<Optimizer>, loss: impl Into<LossArg>, metrics: &[&str]) -> Result<()> {
+    pub fn compile(
+        &mut self,
+        optimizer: impl Into<Optimizer>,
+        loss: impl Into<LossArg>,
+        metrics: &[&str],
+    ) -> Result<()> {
         let ids: Vec<Json> = metrics.iter().map(|m| Json::from(*m)).collect();
         self.compile_with(optimizer.into(), loss.into(), ids)
     }
@@ -311,7 +321,9 @@ impl Model {
             .filter(|o| !o.is_null())
             .or_else(|| cc.get("optimizer_config"))
             .cloned()
-            .ok_or_else(|| Error::invalid("the file's compile config names no optimizer", "compile the model with Model::compile"))?;
+            .ok_or_else(|| {
+                Error::invalid("the file's compile config names no optimizer", "compile the model with Model::compile")
+            })?;
         let optimizer = Optimizer::deserialize(&opt_json)?;
         let loss_json = cc.get("loss").cloned().unwrap_or(Json::Null);
         let loss = match &loss_json {
@@ -343,7 +355,9 @@ impl Model {
         let cc = self.file_compile_config.as_ref()?;
         match cc.get("loss")? {
             Json::String(s) => Some(s.clone()),
-            j if j.get("class_name").and_then(Json::as_str) == Some("function") => j.get("config").and_then(Json::as_str).map(str::to_string),
+            j if j.get("class_name").and_then(Json::as_str) == Some("function") => {
+                j.get("config").and_then(Json::as_str).map(str::to_string)
+            }
             j => j.get("class_name").and_then(Json::as_str).map(str::to_string),
         }
     }

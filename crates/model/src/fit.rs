@@ -211,7 +211,9 @@ impl Model {
         let bad: Vec<String> = self
             .config
             .iter_layers_recursive()
-            .filter_map(|(path, l)| strata_layers::training_unsupported(l).map(|why| format!("`{path}` ({}: {why})", l.class_name)))
+            .filter_map(|(path, l)| {
+                strata_layers::training_unsupported(l).map(|why| format!("`{path}` ({}: {why})", l.class_name))
+            })
             .collect();
         if bad.is_empty() {
             return Ok(());
@@ -225,7 +227,12 @@ impl Model {
     /// The loss on one batch and its gradient with respect to every trainable variable, in
     /// Keras order (`model.trainable_variables`), as `tf.GradientTape` gives them; includes
     /// the layers' regularization penalties. Also returns the predictions (training mode).
-    pub fn compute_gradients(&self, xs: &[Tensor], y: &Tensor, sw: Option<&Tensor>) -> Result<(f64, Vec<Tensor>, Tensor)> {
+    pub fn compute_gradients(
+        &self,
+        xs: &[Tensor],
+        y: &Tensor,
+        sw: Option<&Tensor>,
+    ) -> Result<(f64, Vec<Tensor>, Tensor)> {
         let (loss, grads, y_pred, _) = self.gradients_and_updates(xs, y, sw)?;
         Ok((loss, grads, y_pred))
     }
@@ -240,7 +247,10 @@ impl Model {
         sw: Option<&Tensor>,
     ) -> Result<(f64, Vec<Tensor>, Tensor, Vec<strata_layers::StateUpdate>)> {
         let compiled = self.compiled.as_ref().ok_or_else(|| {
-            Error::invalid(format!("model `{}` is not compiled", self.name()), "call model.compile(optimizer, loss, metrics) first")
+            Error::invalid(
+                format!("model `{}` is not compiled", self.name()),
+                "call model.compile(optimizer, loss, metrics) first",
+            )
         })?;
         let tape = Tape::new();
         let (engine, watched) = self.tracked_engine(&tape)?;
@@ -320,7 +330,9 @@ impl Model {
                 }
             }
         }
-        let Some(compiled) = self.compiled.as_mut() else { return Err(Error::invalid("not compiled", "compile first")) };
+        let Some(compiled) = self.compiled.as_mut() else {
+            return Err(Error::invalid("not compiled", "compile first"));
+        };
         compiled.optimizer.apply(&grad_list, &mut vars)?;
         for ((li, vi), v) in slots.into_iter().zip(vars) {
             // Keras applies a variable's constraint right after its update
@@ -519,7 +531,13 @@ impl Model {
     }
 
     /// [`Model::evaluate`] with one tensor per input and optional sample weights.
-    pub fn evaluate_with(&self, xs: &[Tensor], y: &Tensor, batch_size: usize, sample_weight: Option<&Tensor>) -> Result<Logs> {
+    pub fn evaluate_with(
+        &self,
+        xs: &[Tensor],
+        y: &Tensor,
+        batch_size: usize,
+        sample_weight: Option<&Tensor>,
+    ) -> Result<Logs> {
         self.compiled_or_err()?;
         let Some(c) = &self.compiled else { return Err(Error::invalid("not compiled", "compile first")) };
         let mut metrics = c.fresh_metrics()?;
@@ -643,7 +661,10 @@ fn loss_objective(loss: &LossSpec, y: &Tensor, y_pred: &Tensor, sw: Option<&Tens
         }
         LossSpec::Custom { name, f, .. } => {
             let per = f(y, y_pred).map_err(|e| {
-                Error::invalid(format!("the registered loss `{name}` failed: {e}"), "check the function's shapes against y_true and y_pred")
+                Error::invalid(
+                    format!("the registered loss `{name}` failed: {e}"),
+                    "check the function's shapes against y_true and y_pred",
+                )
             })?;
             let count = per.len().max(1) as f32;
             let weighted = match sw {

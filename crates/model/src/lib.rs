@@ -24,8 +24,8 @@ mod compile;
 mod error;
 mod fit;
 mod model;
-mod save;
 pub mod reference;
+mod save;
 mod sequential;
 
 pub use compile::LossArg;
@@ -33,5 +33,5 @@ pub use error::{Error, Result};
 pub use fit::FitOptions;
 pub use model::{LayerWeights, Model};
 pub use sequential::{Functional, LayerDef, Node, Sequential, layers};
-pub use strata_train::{callbacks, history, progress};
 pub use strata_registry::{LoadOptions, Registry};
+pub use strata_train::{callbacks, history, progress};

@@ -151,10 +151,12 @@ impl Model {
         if !missing.is_empty() {
             return Err(strata_registry::Error::Missing { file: file.path.display().to_string(), missing }.into());
         }
-        let config = file
-            .config
-            .clone()
-            .ok_or_else(|| Error::invalid(format!("`{}` has no model config", file.path.display()), "open the full model file (.keras or .h5 from model.save), not a weights-only file"))?;
+        let config = file.config.clone().ok_or_else(|| {
+            Error::invalid(
+                format!("`{}` has no model config", file.path.display()),
+                "open the full model file (.keras or .h5 from model.save), not a weights-only file",
+            )
+        })?;
         let store = file.weights.as_ref().ok_or_else(|| {
             Error::invalid(format!("`{}` has no weights", file.path.display()), "give the model's weights file")
         })?;
@@ -174,8 +176,13 @@ impl Model {
             backend: file.backend.as_deref(),
             keras_version: file.keras_version.as_deref(),
         };
-        let engine =
-            strata_layers::Model::build_with_resolver(&config, &binding, store, &ctx, Some(registry as &dyn strata_layers::LayerResolver))?;
+        let engine = strata_layers::Model::build_with_resolver(
+            &config,
+            &binding,
+            store,
+            &ctx,
+            Some(registry as &dyn strata_layers::LayerResolver),
+        )?;
         let mut layers = Vec::new();
         for b in &binding.layers {
             if b.tensors.is_empty() {
@@ -201,7 +208,13 @@ impl Model {
                     builtin_trainable(&b.layer.class_name, n, b.layer.trainable()),
                 ),
             };
-            layers.push(LayerWeights { path: b.path.clone(), class_name: b.layer.class_name.clone(), names, values, trainable });
+            layers.push(LayerWeights {
+                path: b.path.clone(),
+                class_name: b.layer.class_name.clone(),
+                names,
+                values,
+                trainable,
+            });
         }
         let pending_optimizer = if store.optimizer.is_empty() {
             None
@@ -387,13 +400,13 @@ impl Model {
     }
 }
 
-fn custom_names(entry: &strata_registry::LayerEntry, layer: &strata_format::config::LayerConfig, n: usize) -> (Vec<String>, Vec<bool>) {
-    let shapes = layer
-        .build_config
-        .as_ref()
-        .and_then(|b| b.get("input_shape"))
-        .and_then(shapes_from_json)
-        .unwrap_or_default();
+fn custom_names(
+    entry: &strata_registry::LayerEntry,
+    layer: &strata_format::config::LayerConfig,
+    n: usize,
+) -> (Vec<String>, Vec<bool>) {
+    let shapes =
+        layer.build_config.as_ref().and_then(|b| b.get("input_shape")).and_then(shapes_from_json).unwrap_or_default();
     match entry.weight_specs(layer, &shapes) {
         Ok(b) if b.specs().len() == n => {
             let order = b.keras_order();
@@ -452,7 +465,12 @@ pub(crate) fn build_engine(
             None => l.values.clone(),
         })
     };
-    Ok(strata_layers::Model::build_from_weights(config, &ctx, Some(registry as &dyn strata_layers::LayerResolver), &source)?)
+    Ok(strata_layers::Model::build_from_weights(
+        config,
+        &ctx,
+        Some(registry as &dyn strata_layers::LayerResolver),
+        &source,
+    )?)
 }
 
 /// The Keras 3 `config.json` object for a file's config (its own for a `.keras`; the legacy

@@ -29,7 +29,10 @@ fn save_tensor(name: &str, t: &Tensor) -> Result<SaveTensor> {
 }
 
 impl Model {
-    fn save_request(&self, with_optimizer: bool) -> Result<(strata_format::json::Json, Vec<SaveLayer>, Option<Vec<SaveTensor>>)> {
+    fn save_request(
+        &self,
+        with_optimizer: bool,
+    ) -> Result<(strata_format::json::Json, Vec<SaveLayer>, Option<Vec<SaveTensor>>)> {
         let config = self.to_config_json();
         let layers = self
             .layers
@@ -37,7 +40,12 @@ impl Model {
             .map(|l| {
                 Ok(SaveLayer {
                     path: l.path.clone(),
-                    weights: l.values.iter().zip(&l.names).map(|(v, n)| save_tensor(n, v)).collect::<Result<Vec<_>>>()?,
+                    weights: l
+                        .values
+                        .iter()
+                        .zip(&l.names)
+                        .map(|(v, n)| save_tensor(n, v))
+                        .collect::<Result<Vec<_>>>()?,
                     trainable: l.trainable.clone(),
                 })
             })
@@ -67,7 +75,8 @@ impl Model {
                 return Err(Error::Save {
                     path: path.to_path_buf(),
                     problem: "the file name has no model extension".into(),
-                    help: "name it `.keras` (Keras 3's format) or `.h5` (the legacy format), as model.save requires".into(),
+                    help: "name it `.keras` (Keras 3's format) or `.h5` (the legacy format), as model.save requires"
+                        .into(),
                 });
             }
         };

@@ -37,8 +37,12 @@ pub trait LayerDef {
 impl<T: CustomLayer + KerasClass + serde::Serialize> LayerDef for T {
     fn keras_object(&self) -> Result<Json> {
         let base = BaseConfig { name: String::new(), trainable: true, dtype: dtype_policy() };
-        strata_registry::serialize_layer(self, &base)
-            .map_err(|e| Error::invalid(format!("serializing `{}`: {e}", T::registered_name()), "make the struct's fields serde-serializable"))
+        strata_registry::serialize_layer(self, &base).map_err(|e| {
+            Error::invalid(
+                format!("serializing `{}`: {e}", T::registered_name()),
+                "make the struct's fields serde-serializable",
+            )
+        })
     }
 }
 
@@ -55,11 +59,9 @@ pub(crate) fn dtype_policy() -> Json {
 fn initializer(class: &str) -> Json {
     let config = match class {
         "GlorotUniform" | "Orthogonal" => Json::object([("seed", Json::Null)]),
-        "RandomUniform" => Json::object([
-            ("seed", Json::Null),
-            ("minval", Json::from(-0.05)),
-            ("maxval", Json::from(0.05)),
-        ]),
+        "RandomUniform" => {
+            Json::object([("seed", Json::Null), ("minval", Json::from(-0.05)), ("maxval", Json::from(0.05))])
+        }
         _ => Json::object(Vec::<(&str, Json)>::new()),
     };
     Json::object([
@@ -404,8 +406,11 @@ fn builtin_specs(class: &str, cfg: &Json, input: &Shape, layer: &str) -> Result<
         "Conv1D" | "Conv2D" | "Conv3D" => {
             let filters = int("filters").unwrap_or(1);
             let groups = int("groups").unwrap_or(1).max(1);
-            let ks: Vec<usize> =
-                cfg.get("kernel_size").and_then(Json::as_array).map(|a| a.iter().filter_map(Json::as_usize).collect()).unwrap_or_default();
+            let ks: Vec<usize> = cfg
+                .get("kernel_size")
+                .and_then(Json::as_array)
+                .map(|a| a.iter().filter_map(Json::as_usize).collect())
+                .unwrap_or_default();
             let mut kshape = ks;
             kshape.push(last()? / groups);
             kshape.push(filters);
@@ -490,7 +495,10 @@ fn registry_init(i: &strata_registry::Initializer, shape: &[usize], registry: &R
         R::GlorotUniform => Initializer::get("glorot_uniform")?,
         R::Named(n) => Initializer::get(n)?,
         other => {
-            return Err(Error::invalid(format!("initializer {other:?} is not supported"), "use a Keras initializer name"));
+            return Err(Error::invalid(
+                format!("initializer {other:?} is not supported"),
+                "use a Keras initializer name",
+            ));
         }
     };
     Ok(init.call(shape)?)
@@ -533,7 +541,8 @@ fn fresh_weights(
     Ok(match builtin_specs(class, &lc.config, &first, &lc.name)? {
         Some(specs) => {
             let n = specs.len();
-            let values = specs.iter().map(|s| draw(&s.init, s.default_init, &s.shape, registry)).collect::<Result<Vec<_>>>()?;
+            let values =
+                specs.iter().map(|s| draw(&s.init, s.default_init, &s.shape, registry)).collect::<Result<Vec<_>>>()?;
             let tail = strata_format::bind::non_trainable_tail(class, n);
             let t = lc.trainable();
             (builtin_names(class, n, &lc.config), values, (0..n).map(|i| t && i + tail < n).collect())
@@ -577,7 +586,8 @@ impl Sequential {
             )
         })?;
         let mut namer = ContainerNamer::new();
-        let batch_shape = |s: &[usize]| Json::array(std::iter::once(Json::Null).chain(s.iter().map(|&d| Json::from(d as i64))));
+        let batch_shape =
+            |s: &[usize]| Json::array(std::iter::once(Json::Null).chain(s.iter().map(|&d| Json::from(d as i64))));
         let input_name = namer.next("InputLayer");
         let mut entries = vec![Json::object([
             ("module", Json::from("keras.layers")),
@@ -610,14 +620,26 @@ impl Sequential {
             }
             entries.push(obj);
             let config_json = sequential_json(&self.name, &input, &entries);
-            let config = ModelConfig::parse(&config_json)
-                .map_err(|e| Error::invalid(format!("the config of layer `{class}` does not parse: {e}"), "check its arguments"))?;
+            let config = ModelConfig::parse(&config_json).map_err(|e| {
+                Error::invalid(format!("the config of layer `{class}` does not parse: {e}"), "check its arguments")
+            })?;
             let Some(lc) = config.layers.last() else { continue };
             let in_shape: Shape = std::iter::once(None).chain(shape.iter().map(|&d| Some(d))).collect();
-            let (names, values, trainable) =
-                fresh_weights(&config, lc, std::slice::from_ref(&in_shape), registry, &format!("Sequential `{}`", self.name))?;
+            let (names, values, trainable) = fresh_weights(
+                &config,
+                lc,
+                std::slice::from_ref(&in_shape),
+                registry,
+                &format!("Sequential `{}`", self.name),
+            )?;
             if !values.is_empty() {
-                weights.push(LayerWeights { path: lc.name.clone(), class_name: class.clone(), names, values, trainable });
+                weights.push(LayerWeights {
+                    path: lc.name.clone(),
+                    class_name: class.clone(),
+                    names,
+                    values,
+                    trainable,
+                });
             }
             // the output shape: run the model so far on a batch of one
             let engine = crate::model::build_engine(&config, None, None, registry, &weights, None).map_err(|e| {
@@ -681,7 +703,10 @@ impl Node {
                 Json::object([
                     ("shape", batch_shape(&self.shape)),
                     ("dtype", Json::from("float32")),
-                    ("keras_history", Json::array([Json::from(self.layer.as_str()), Json::from(0i64), Json::from(0i64)])),
+                    (
+                        "keras_history",
+                        Json::array([Json::from(self.layer.as_str()), Json::from(0i64), Json::from(0i64)]),
+                    ),
                 ]),
             ),
         ])
@@ -800,19 +825,26 @@ impl Functional {
             }
             o.insert("build_config", Json::object([("input_shape", build_input)]));
             o.insert("name", Json::from(name.as_str()));
-            o.insert("inbound_nodes", Json::array([Json::object([("args", args), ("kwargs", Json::object(Vec::<(&str, Json)>::new()))])]));
+            o.insert(
+                "inbound_nodes",
+                Json::array([Json::object([("args", args), ("kwargs", Json::object(Vec::<(&str, Json)>::new()))])]),
+            );
         }
         self.layers.push(obj);
         let node = Node { layer: name.clone(), shape: Vec::new() };
         let config_json = self.config_json(&self.inputs.iter().collect::<Vec<_>>(), &[&node]);
         let config = ModelConfig::parse(&config_json).map_err(|e| {
             self.layers.pop();
-            Error::invalid(format!("the config of layer `{name}` ({class}) does not parse: {e}"), "check its arguments and inputs")
+            Error::invalid(
+                format!("the config of layer `{name}` ({class}) does not parse: {e}"),
+                "check its arguments and inputs",
+            )
         })?;
         let Some(lc) = config.layers.iter().find(|l| l.name == name) else {
             return Err(Error::invalid(format!("layer `{name}` vanished from its own config"), "please report this"));
         };
-        let (names, values, trainable) = fresh_weights(&config, lc, &in_shapes, &self.registry, &format!("Functional `{}`", self.name))?;
+        let (names, values, trainable) =
+            fresh_weights(&config, lc, &in_shapes, &self.registry, &format!("Functional `{}`", self.name))?;
         if !values.is_empty() {
             self.weights.push(LayerWeights { path: name.clone(), class_name: class.clone(), names, values, trainable });
         }

@@ -1,7 +1,9 @@
 //! Callbacks driven by the real fit loop (their Keras semantics are replayed against Keras in
 //! strata-train's tests; here: that fit honours what they ask).
 
-use strata_model::callbacks::{CSVLogger, Callback, EarlyStopping, LearningRateScheduler, ModelCheckpoint, TerminateOnNaN};
+use strata_model::callbacks::{
+    CSVLogger, Callback, EarlyStopping, LearningRateScheduler, ModelCheckpoint, TerminateOnNaN,
+};
 use strata_model::reference::{Case, seed_data};
 use strata_model::{FitOptions, Model, progress::Verbosity};
 use strata_train::optimizers::{Adam, SGD};

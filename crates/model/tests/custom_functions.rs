@@ -22,7 +22,9 @@ fn registered_regularizer_and_constraint_match_the_builtins() {
         .regularizer("my_regs", "l2", |w: &Tensor| Ok(w.square().sum(None, false)?.scale(0.01)))
         .constraint("my_cons", "non_neg", |w: &Tensor| w.maximum(&Tensor::scalar(0.0)));
     let builtin_reg = strata_train::regularizers::Regularizer::l2(0.01).unwrap().serialize();
-    let builtin_con = strata_train::constraints::Constraint::deserialize(&strata_format::json::Json::from("non_neg")).unwrap().serialize();
+    let builtin_con = strata_train::constraints::Constraint::deserialize(&strata_format::json::Json::from("non_neg"))
+        .unwrap()
+        .serialize();
     let mut a = Sequential::new("m")
         .input(&[10])
         .add(Dense::new(4).set("kernel_regularizer", builtin_reg).set("kernel_constraint", builtin_con))
@@ -149,7 +151,12 @@ print(json.dumps(dict(scale=m.loss.scale, loss=float(m.evaluate(np.load(d + "/x.
 fn registered_activation_runs_and_trains_like_the_builtin() {
     let registry = Registry::new().activation("my_acts", "swishy", |x: &Tensor| x.mul(&x.sigmoid()));
     let build = |act: &str| {
-        Sequential::new("m").input(&[10]).add(Dense::new(8).activation(act)).add(Dense::new(1)).build(&registry).unwrap()
+        Sequential::new("m")
+            .input(&[10])
+            .add(Dense::new(8).activation(act))
+            .add(Dense::new(1))
+            .build(&registry)
+            .unwrap()
     };
     let mut a = build("swish");
     let mut b = build("my_acts>swishy");

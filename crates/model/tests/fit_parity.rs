@@ -63,7 +63,8 @@ fn load(m: &str) -> Model {
 fn compile(model: &mut Model, case: &Json) {
     let opt = Optimizer::deserialize(case.get("optimizer").unwrap()).unwrap();
     let loss = case.get("loss").and_then(Json::as_str).unwrap();
-    let metrics: Vec<&str> = case.get("metrics").and_then(Json::as_array).unwrap_or(&[]).iter().filter_map(Json::as_str).collect();
+    let metrics: Vec<&str> =
+        case.get("metrics").and_then(Json::as_array).unwrap_or(&[]).iter().filter_map(Json::as_str).collect();
     model.compile(opt, loss, &metrics).unwrap();
 }
 
@@ -104,25 +105,48 @@ fn fit_matches_keras_for_every_optimizer() {
             let mut worst = 0.0f64;
             for (key, want) in case.get("history").and_then(Json::as_object).unwrap().iter() {
                 let want: Vec<f32> = want.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
-                let got: Vec<f32> = h.get(key).unwrap_or_else(|| panic!("{m}/{name}: no `{key}` in History")).iter().map(|&v| v as f32).collect();
+                let got: Vec<f32> = h
+                    .get(key)
+                    .unwrap_or_else(|| panic!("{m}/{name}: no `{key}` in History"))
+                    .iter()
+                    .map(|&v| v as f32)
+                    .collect();
                 worst = worst.max(check(&format!("{m}/{name} history {key}"), &got, &want, RTOL, ATOL));
             }
             let weights = model.get_weights();
             for (i, w) in weights.iter().enumerate() {
                 let want = &arr[&format!("{name}/final_{i}")];
-                worst = worst.max(check(&format!("{m}/{name} final weight {i}"), w.as_slice(), want.as_slice(), RTOL, ATOL));
+                worst = worst.max(check(
+                    &format!("{m}/{name} final weight {i}"),
+                    w.as_slice(),
+                    want.as_slice(),
+                    RTOL,
+                    ATOL,
+                ));
             }
             let vars = model.optimizer_variables().unwrap();
             let n_opt = case.get("optimizer_variables").and_then(Json::as_array).unwrap().len();
             assert_eq!(vars.len(), n_opt, "{m}/{name}: optimizer variable count");
             for (j, (path, v)) in vars.iter().enumerate() {
                 let want = &arr[&format!("{name}/opt_{j}")];
-                worst = worst.max(check(&format!("{m}/{name} optimizer var {j} ({path})"), v.as_slice(), want.as_slice(), RTOL, ATOL));
+                worst = worst.max(check(
+                    &format!("{m}/{name} optimizer var {j} ({path})"),
+                    v.as_slice(),
+                    want.as_slice(),
+                    RTOL,
+                    ATOL,
+                ));
             }
             let ev = model.evaluate(x, y, 32).unwrap();
             for (key, want) in case.get("evaluate").and_then(Json::as_object).unwrap().iter() {
                 let got = ev.get(key).unwrap_or_else(|| panic!("{m}/{name}: evaluate has no `{key}`"));
-                worst = worst.max(check(&format!("{m}/{name} evaluate {key}"), &[got as f32], &[want.as_f64().unwrap() as f32], RTOL, ATOL));
+                worst = worst.max(check(
+                    &format!("{m}/{name} evaluate {key}"),
+                    &[got as f32],
+                    &[want.as_f64().unwrap() as f32],
+                    RTOL,
+                    ATOL,
+                ));
             }
             report.push(format!("{m}/{name}: largest relative error {worst:.2e}"));
         }
@@ -164,11 +188,23 @@ fn one_step_and_first_gradients_match_keras() {
             compile(&mut model, case);
             let logs = model.train_on_batch(&[xb.clone()], &yb, None).unwrap();
             for (i, w) in model.get_weights().iter().enumerate() {
-                check(&format!("{m}/{name} step-1 weight {i}"), w.as_slice(), arr[&format!("{name}/step1_{i}")].as_slice(), 1e-5, 1e-6);
+                check(
+                    &format!("{m}/{name} step-1 weight {i}"),
+                    w.as_slice(),
+                    arr[&format!("{name}/step1_{i}")].as_slice(),
+                    1e-5,
+                    1e-6,
+                );
             }
             if let Some(want) = case.get("step1_logs").and_then(Json::as_object) {
                 for (key, v) in want.iter() {
-                    check(&format!("{m}/{name} step-1 {key}"), &[logs.get(key).unwrap() as f32], &[v.as_f64().unwrap() as f32], 1e-5, 1e-6);
+                    check(
+                        &format!("{m}/{name} step-1 {key}"),
+                        &[logs.get(key).unwrap() as f32],
+                        &[v.as_f64().unwrap() as f32],
+                        1e-5,
+                        1e-6,
+                    );
                 }
             }
         }

@@ -57,26 +57,58 @@ fn strata_trained_files_load_in_keras_with_equal_predictions() {
             let file = dir.path().join(format!("strata_{}.{ext}", letter(case)));
             model.save(&file).unwrap();
             let f = file.to_str().unwrap();
-            let r = run(&py, &["load", f, "--case", letter(case), "--x", xp.to_str().unwrap(), "--expect", pp.to_str().unwrap(), "--define", "--iterations", &iterations]);
+            let r = run(
+                &py,
+                &[
+                    "load",
+                    f,
+                    "--case",
+                    letter(case),
+                    "--x",
+                    xp.to_str().unwrap(),
+                    "--expect",
+                    pp.to_str().unwrap(),
+                    "--define",
+                    "--iterations",
+                    &iterations,
+                ],
+            );
             assert_eq!(r.get("ok").and_then(Json::as_bool), Some(true), "{case:?} {ext}: {}", r.to_string_python());
             if r.get("compiled").and_then(Json::as_bool) == Some(true) && ext == "h5" {
                 // Keras 3.15.1 restores the iteration count from a legacy .h5 but cannot train on:
                 // its optimizer was built for other variable objects. Its own .h5 files fail the
                 // same way (`reference.py train` + `load --iterations`), so strata's must too.
-                assert_eq!(r.get("iterations").and_then(Json::as_i64), Some(model.optimizer().unwrap().iterations() as i64));
+                assert_eq!(
+                    r.get("iterations").and_then(Json::as_i64),
+                    Some(model.optimizer().unwrap().iterations() as i64)
+                );
                 let err = r.get("error").and_then(Json::as_str).unwrap_or_default();
-                assert!(err.contains("can only be called for the variables it was originally built with"), "{case:?}: {err}");
+                assert!(
+                    err.contains("can only be called for the variables it was originally built with"),
+                    "{case:?}: {err}"
+                );
             } else if r.get("compiled").and_then(Json::as_bool) == Some(true) {
                 // Keras resumed from strata's optimizer state: one more epoch adds 4 steps
-                let after = r.get("iterations_after_fit").and_then(Json::as_i64).unwrap_or_else(|| panic!("{case:?} {ext}: {}", r.to_string_python()));
+                let after = r
+                    .get("iterations_after_fit")
+                    .and_then(Json::as_i64)
+                    .unwrap_or_else(|| panic!("{case:?} {ext}: {}", r.to_string_python()));
                 assert_eq!(after, model.optimizer().unwrap().iterations() as i64 + 4, "{case:?} {ext}");
             }
             // .keras files of b and c compile in Keras (its own .h5 with loss "mse" does not)
             if ext == "keras" || case == Case::C {
-                assert_eq!(r.get("compiled").and_then(Json::as_bool), Some(true), "{case:?} {ext}: {}", r.to_string_python());
+                assert_eq!(
+                    r.get("compiled").and_then(Json::as_bool),
+                    Some(true),
+                    "{case:?} {ext}: {}",
+                    r.to_string_python()
+                );
             }
             // without the definitions Keras refuses, naming the class
-            let r = run(&py, &["load", f, "--case", letter(case), "--x", xp.to_str().unwrap(), "--expect", pp.to_str().unwrap()]);
+            let r = run(
+                &py,
+                &["load", f, "--case", letter(case), "--x", xp.to_str().unwrap(), "--expect", pp.to_str().unwrap()],
+            );
             let err = r.get("error").and_then(Json::as_str).unwrap_or_default().to_string();
             assert!(err.contains("CustomDense"), "{case:?} {ext}: {err}");
         }
@@ -105,7 +137,10 @@ fn keras_trained_files_load_in_strata_with_equal_predictions() {
             }
             // the file's compile config and optimizer state come along
             assert!(model.compile_from_file().unwrap(), "{l}.{ext}");
-            assert_eq!(model.optimizer().unwrap().iterations() as i64, r.get("iterations").and_then(Json::as_i64).unwrap());
+            assert_eq!(
+                model.optimizer().unwrap().iterations() as i64,
+                r.get("iterations").and_then(Json::as_i64).unwrap()
+            );
             // and unregistered, the error names the class and the fix
             let err = Model::load(&path, &strata_registry::Registry::new()).unwrap_err().to_string();
             assert!(err.contains("CustomDense") && err.contains("Rust:") && err.contains("Python:"), "{err}");
@@ -131,7 +166,9 @@ fn functional_model_defined_in_rust_trains_and_loads_in_keras() {
     let (x, t) = seed_data(9).unwrap();
     let xa = Tensor::from_vec(&[100, 6], x.as_slice().chunks(10).flat_map(|r| r[..6].to_vec()).collect()).unwrap();
     let xb = Tensor::from_vec(&[100, 4], x.as_slice().chunks(10).flat_map(|r| r[6..].to_vec()).collect()).unwrap();
-    let h = model.fit_with(&[xa.clone(), xb.clone()], &t, FitOptions::new(5, 32).verbose(Verbosity::Zero), &mut []).unwrap();
+    let h = model
+        .fit_with(&[xa.clone(), xb.clone()], &t, FitOptions::new(5, 32).verbose(Verbosity::Zero), &mut [])
+        .unwrap();
     let loss = h.get("loss").unwrap();
     assert!(loss[4] < loss[0], "{loss:?}");
     let dir = tempfile::tempdir().unwrap();

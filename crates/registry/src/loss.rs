@@ -60,11 +60,7 @@ pub(crate) fn factory<T: CustomLoss + DeserializeOwned>() -> LossFactory {
 /// The serialized form Keras writes for a loss object of a registered class:
 /// `{"module": null, "class_name": "Name", "config": {"name", "reduction", ..fields}, "registered_name": "pkg>Name"}`.
 pub fn serialize_loss<T: KerasClass + Serialize>(loss: &T) -> Result<Json, String> {
-    let base = BaseConfig {
-        name: strata_format::naming::to_snake_case(T::NAME),
-        trainable: true,
-        dtype: Json::Null,
-    };
+    let base = BaseConfig { name: strata_format::naming::to_snake_case(T::NAME), trainable: true, dtype: Json::Null };
     let mut config = get_config(loss, &base)?;
     if let Some(o) = config.as_object_mut() {
         o.remove("trainable");

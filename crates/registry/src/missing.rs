@@ -193,7 +193,9 @@ pub fn fix_lines(m: &MissingObject) -> [String; 2] {
             format!(
                 "#[derive(KerasLayer, Serialize, Deserialize)] #[keras(package = \"{p}\")] struct {short_name} {{ .. }} with impl CustomLoss, then registry.loss_class::<{short_name}>()"
             ),
-            format!("@keras.saving.register_keras_serializable(package=\"{p}\") on class {short_name}(keras.losses.Loss)"),
+            format!(
+                "@keras.saving.register_keras_serializable(package=\"{p}\") on class {short_name}(keras.losses.Loss)"
+            ),
         ],
         (true, Some(p)) => [
             format!(
@@ -212,9 +214,7 @@ pub fn fix_lines(m: &MissingObject) -> [String; 2] {
         (false, Some(p)) if typed_method(m.kind).is_some() => [
             {
                 let (method, signature) = typed_method(m.kind).unwrap_or_default();
-                format!(
-                    "registry.{method}(\"{p}\", \"{short_name}\", {short_name}) with fn {short_name}{signature}"
-                )
+                format!("registry.{method}(\"{p}\", \"{short_name}\", {short_name}) with fn {short_name}{signature}")
             },
             format!("@keras.saving.register_keras_serializable(package=\"{p}\") on def {short_name}"),
         ],

@@ -171,14 +171,15 @@ impl Registry {
         let rust_type = std::any::type_name::<T>();
         let factory =
             move |l: &LayerConfig, w: Vec<Tensor>, _ctx: &BuildCtx<'_>| build_custom::<T>(l, w, &registered, rust_type);
-        let specs = move |l: &LayerConfig, shapes: &[crate::layer::Shape]| -> crate::Result<crate::layer::WeightBuilder> {
-            let (mut value, _) = from_config::<T>(&l.config).map_err(|problem| {
-                Error::layer(format!("the config of `{}` does not fit `{rust_type}`: {problem}", l.name))
-            })?;
-            let mut b = crate::layer::WeightBuilder::default();
-            value.build(shapes, &mut b)?;
-            Ok(b)
-        };
+        let specs =
+            move |l: &LayerConfig, shapes: &[crate::layer::Shape]| -> crate::Result<crate::layer::WeightBuilder> {
+                let (mut value, _) = from_config::<T>(&l.config).map_err(|problem| {
+                    Error::layer(format!("the config of `{}` does not fit `{rust_type}`: {problem}", l.name))
+                })?;
+                let mut b = crate::layer::WeightBuilder::default();
+                value.build(shapes, &mut b)?;
+                Ok(b)
+            };
         self.layers.insert(
             name.to_string(),
             LayerEntry { key: name.to_string(), rust_type, factory: Arc::new(factory), specs: Arc::new(specs) },
@@ -285,8 +286,13 @@ impl Registry {
         use strata_format::json::Json;
         let name = match value {
             Json::String(s) => s.as_str(),
-            j if j.get("class_name").and_then(Json::as_str) == Some("function") => j.get("config").and_then(Json::as_str)?,
-            j => j.get("registered_name").and_then(Json::as_str).or_else(|| j.get("class_name").and_then(Json::as_str))?,
+            j if j.get("class_name").and_then(Json::as_str) == Some("function") => {
+                j.get("config").and_then(Json::as_str)?
+            }
+            j => j
+                .get("registered_name")
+                .and_then(Json::as_str)
+                .or_else(|| j.get("class_name").and_then(Json::as_str))?,
         };
         self.function_entry(name)
     }

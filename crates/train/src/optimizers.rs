@@ -775,7 +775,8 @@ impl Optimizer {
                             }
                         }
                         _ => {
-                            for (((x, &gr), mk), vk) in wi.iter_mut().zip(gi.iter()).zip(m.iter_mut()).zip(v.iter_mut()) {
+                            for (((x, &gr), mk), vk) in wi.iter_mut().zip(gi.iter()).zip(m.iter_mut()).zip(v.iter_mut())
+                            {
                                 *mk += (gr - *mk) * c1;
                                 *vk += (gr * gr - *vk) * c2;
                                 *x -= *mk * alpha / (vk.sqrt() + eps);
