@@ -241,7 +241,8 @@ fn format_value(v: f64, fixed: bool) -> String {
         format!("{v:.4}")
     } else {
         let s = format!("{v:.4e}");
-        let (m, e) = s.split_once('e').expect("`{:e}` output has an exponent");
+        // `{:e}` of a finite value always has an exponent
+        let Some((m, e)) = s.split_once('e') else { return s };
         let (sign, d) = match e.strip_prefix('-') {
             Some(d) => ('-', d),
             None => ('+', e),

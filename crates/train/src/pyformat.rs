@@ -145,7 +145,8 @@ fn parse_spec(spec: &str) -> std::result::Result<Spec, String> {
 
 /// `d.ddde±XX` from Rust's `d.ddde-X`.
 fn py_exp(rust: &str, upper: bool) -> String {
-    let (m, e) = rust.split_once('e').expect("`{:e}` output has an exponent");
+    // `{:e}` of a finite value always has an exponent
+    let Some((m, e)) = rust.split_once('e') else { return rust.to_string() };
     let (sign, digits) = match e.strip_prefix('-') {
         Some(d) => ('-', d),
         None => ('+', e),
