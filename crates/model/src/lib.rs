@@ -27,6 +27,7 @@ mod model;
 pub mod reference;
 mod save;
 mod sequential;
+mod summary;
 
 pub use compile::LossArg;
 pub use error::{Error, Result};
