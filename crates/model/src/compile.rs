@@ -71,6 +71,28 @@ impl From<Loss> for LossArg {
     }
 }
 
+/// A metric given to [`Model::compile_with_metrics`]: a Keras name or a registered class's object.
+#[derive(Clone, Debug)]
+pub struct MetricArg(Json);
+
+impl MetricArg {
+    /// A metric by Keras name (`"accuracy"`, `"mae"`) or registered function name.
+    pub fn name(name: &str) -> MetricArg {
+        MetricArg(Json::from(name))
+    }
+
+    /// An object of a custom metric class, logged as `name`; its class must be registered
+    /// (`Registry::metric_class`), which is also what loading the saved model needs.
+    pub fn class<T>(metric: &T, name: &str) -> Result<MetricArg>
+    where
+        T: strata_registry::CustomMetric + strata_registry::KerasClass + serde::Serialize,
+    {
+        strata_registry::serialize_metric(metric, name).map(MetricArg).map_err(|e| {
+            Error::invalid(format!("serializing `{}`: {e}", T::registered_name()), "make its fields serde-serializable")
+        })
+    }
+}
+
 /// The compiled loss.
 #[derive(Clone)]
 pub(crate) enum LossSpec {
@@ -109,7 +131,16 @@ fn function_json(name: &str) -> Json {
 pub(crate) enum MetricSlot {
     Pending(String),
     Builtin(Box<dyn Metric>),
-    Custom { name: String, f: LossFn, mean: Mean },
+    Custom {
+        name: String,
+        f: LossFn,
+        mean: Mean,
+    },
+    /// An object of a registered metric class.
+    Class {
+        name: String,
+        m: Box<dyn strata_registry::CustomMetric>,
+    },
 }
 
 impl MetricSlot {
@@ -117,6 +148,7 @@ impl MetricSlot {
         match self {
             MetricSlot::Pending(n) => n,
             MetricSlot::Builtin(m) => m.name(),
+            MetricSlot::Class { name, .. } => name,
             MetricSlot::Custom { name, .. } => name,
         }
     }
@@ -148,6 +180,7 @@ impl MetricSlot {
         match self {
             MetricSlot::Pending(_) => Ok(()),
             MetricSlot::Builtin(m) => Ok(m.update_state(y_true, y_pred, sw)?),
+            MetricSlot::Class { m, .. } => Ok(m.update_state(&y_true.detach(), &y_pred.detach())?),
             MetricSlot::Custom { f, mean, .. } => {
                 let values = f(&y_true.detach(), &y_pred.detach())?;
                 Ok(mean.update_values(&values, sw)?)
@@ -159,6 +192,7 @@ impl MetricSlot {
         match self {
             MetricSlot::Pending(_) => 0.0,
             MetricSlot::Builtin(m) => f64::from(m.result()),
+            MetricSlot::Class { m, .. } => f64::from(m.result()),
             MetricSlot::Custom { mean, .. } => f64::from(mean.result()),
         }
     }
@@ -167,6 +201,7 @@ impl MetricSlot {
         match self {
             MetricSlot::Pending(_) => {}
             MetricSlot::Builtin(m) => m.reset_state(),
+            MetricSlot::Class { m, .. } => m.reset_state(),
             MetricSlot::Custom { mean, .. } => mean.reset_state(),
         }
     }
@@ -266,6 +301,20 @@ fn metric_slot(id: &Json, registry: &Registry) -> Result<MetricSlot> {
         }
         return Ok(MetricSlot::Pending(name.to_string()));
     }
+    // an object of a registered metric class
+    if let Some(key) = id.get("registered_name").and_then(Json::as_str)
+        && let Some(factory) = registry.get_function::<strata_registry::MetricFactory>(key)
+    {
+        let config = id.get("config").cloned().unwrap_or(Json::Null);
+        let m = factory(&config).map_err(|e| {
+            Error::invalid(
+                format!("the metric config of `{key}` does not fit the registered Rust type: {e}"),
+                "make the struct's fields match the config keys Keras wrote",
+            )
+        })?;
+        let name = config.get("name").and_then(Json::as_str).unwrap_or(key).to_string();
+        return Ok(MetricSlot::Class { name, m });
+    }
     // a serialized function or metric object
     if id.get("class_name").and_then(Json::as_str) == Some("function")
         && let Some(name) = id.get("config").and_then(Json::as_str)
@@ -289,6 +338,17 @@ impl Model {
     ) -> Result<()> {
         let ids: Vec<Json> = metrics.iter().map(|m| Json::from(*m)).collect();
         self.compile_with(optimizer.into(), loss.into(), ids)
+    }
+
+    /// [`Model::compile`] with metric objects: each a name ([`MetricArg::name`]) or an object of a
+    /// registered metric class ([`MetricArg::class`]).
+    pub fn compile_with_metrics(
+        &mut self,
+        optimizer: impl Into<Optimizer>,
+        loss: impl Into<LossArg>,
+        metrics: Vec<MetricArg>,
+    ) -> Result<()> {
+        self.compile_with(optimizer.into(), loss.into(), metrics.into_iter().map(|m| m.0).collect())
     }
 
     fn compile_with(&mut self, optimizer: Optimizer, loss: LossArg, metric_ids: Vec<Json>) -> Result<()> {

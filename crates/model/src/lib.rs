@@ -29,7 +29,7 @@ mod save;
 mod sequential;
 mod summary;
 
-pub use compile::LossArg;
+pub use compile::{LossArg, MetricArg};
 pub use error::{Error, Result};
 pub use fit::FitOptions;
 pub use model::{LayerWeights, Model};

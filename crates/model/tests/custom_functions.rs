@@ -183,3 +183,60 @@ fn registered_activation_runs_and_trains_like_the_builtin() {
     let err = Model::load(&path, &Registry::new()).unwrap_err().to_string();
     assert!(err.contains("activation function `my_acts>swishy`") && err.contains("registry.activation("), "{err}");
 }
+
+/// A stateful metric class: `factor` is its config, `total`/`count` its state.
+#[derive(strata_registry::KerasLayer, serde::Serialize, serde::Deserialize)]
+#[keras(package = "my_metrics")]
+struct ScaledMae {
+    factor: f32,
+    #[serde(skip)]
+    total: f64,
+    #[serde(skip)]
+    count: f64,
+}
+
+impl strata_registry::CustomMetric for ScaledMae {
+    fn update_state(&mut self, y_true: &Tensor, y_pred: &Tensor) -> strata_tensor::Result<()> {
+        let d = y_pred.sub(y_true)?.abs();
+        self.total += f64::from(d.sum(None, false)?.item().unwrap_or(0.0)) * f64::from(self.factor);
+        self.count += d.len() as f64;
+        Ok(())
+    }
+    fn result(&self) -> f32 {
+        if self.count == 0.0 { 0.0 } else { (self.total / self.count) as f32 }
+    }
+    fn reset_state(&mut self) {
+        self.total = 0.0;
+        self.count = 0.0;
+    }
+}
+
+#[test]
+fn custom_metric_class_is_logged_saved_and_restored_with_its_config() {
+    use strata_model::MetricArg;
+    let registry = Registry::new().metric_class::<ScaledMae>();
+    let mut m = Sequential::new("m").input(&[10]).add(Dense::new(1)).build(&registry).unwrap();
+    let metric = ScaledMae { factor: 2.0, total: 0.0, count: 0.0 };
+    m.compile_with_metrics(
+        SGD::default(),
+        "mse",
+        vec![MetricArg::name("mae"), MetricArg::class(&metric, "scaled_mae").unwrap()],
+    )
+    .unwrap();
+    let (x, y) = seed_data(14).unwrap();
+    let h = m.fit(&x, &y, FitOptions::new(2, 32).shuffle(false).verbose(Verbosity::Zero)).unwrap();
+    let (mae, scaled) = (h.get("mae").unwrap(), h.get("scaled_mae").unwrap());
+    for (a, b) in mae.iter().zip(scaled) {
+        assert!((2.0 * a - b).abs() <= 1e-5 * b.abs(), "{mae:?} vs {scaled:?}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.keras");
+    m.save(&path).unwrap();
+    let mut back = Model::load(&path, &registry).unwrap();
+    assert!(back.compile_from_file().unwrap());
+    let e = back.evaluate(&x, &y, 32).unwrap();
+    assert!((2.0 * e.get("mae").unwrap() - e.get("scaled_mae").unwrap()).abs() <= 1e-5);
+    let err = Model::load(&path, &Registry::new()).unwrap_err().to_string();
+    assert!(err.contains("my_metrics>ScaledMae") && err.contains("compile config `metrics"), "{err}");
+    assert!(err.contains("registry.metric_class::<ScaledMae>()"), "{err}");
+}

@@ -47,7 +47,7 @@ pub use config::{BaseConfig, from_config, get_config};
 pub use error::{Error, Result};
 pub use layer::{CustomLayer, Initializer, KerasClass, Shape, WeightBuilder, WeightSpec, Weights};
 pub use load::{LoadOptions, load_file, load_model, load_model_with, used_by_file};
-pub use loss::{CustomLoss, LossFactory, serialize_loss};
+pub use loss::{CustomLoss, CustomMetric, LossFactory, MetricFactory, serialize_loss, serialize_metric};
 pub use missing::{MissingObject, UsedObject, is_custom_layer, used_objects};
 pub use registry::{FunctionEntry, InitializerFn, Kind, LayerEntry, LossFn, Registry, TensorFn, layer_key};
 pub use strata_derive::KerasLayer;

@@ -73,3 +73,43 @@ pub fn serialize_loss<T: KerasClass + Serialize>(loss: &T) -> Result<Json, Strin
         ("registered_name", Json::from(T::registered_name())),
     ]))
 }
+
+/// A metric class written in Rust, like a Python `keras.metrics.Metric` subclass: its struct
+/// fields are its config (serde) *and* its state; `update_state` accumulates a batch, `result`
+/// reads the value, `reset_state` clears the state (the config fields stay). Keras's compiled
+/// metrics are unweighted, so `update_state` gets no sample weights.
+pub trait CustomMetric: Send + 'static {
+    /// Accumulates one batch.
+    fn update_state(&mut self, y_true: &Tensor, y_pred: &Tensor) -> strata_tensor::Result<()>;
+    /// The current value.
+    fn result(&self) -> f32;
+    /// Clears the accumulated state.
+    fn reset_state(&mut self);
+}
+
+/// Builds a fresh metric object from a serialized metric's `config`.
+pub type MetricFactory = std::sync::Arc<dyn Fn(&Json) -> Result<Box<dyn CustomMetric>, String> + Send + Sync>;
+
+pub(crate) fn metric_factory<T: CustomMetric + DeserializeOwned>() -> MetricFactory {
+    std::sync::Arc::new(|config: &Json| {
+        let (value, _) = from_config::<T>(&strip_base(config))?;
+        Ok(Box::new(value) as Box<dyn CustomMetric>)
+    })
+}
+
+/// The serialized form Keras writes for a metric object of a registered class (`{"module": null,
+/// "class_name", "config": {"name", "dtype": "float32", ..fields}, "registered_name": "pkg>Name"}`).
+pub fn serialize_metric<T: KerasClass + Serialize>(metric: &T, name: &str) -> Result<Json, String> {
+    let base = BaseConfig { name: name.to_string(), trainable: true, dtype: Json::Null };
+    let mut config = get_config(metric, &base)?;
+    if let Some(o) = config.as_object_mut() {
+        o.remove("trainable");
+        o.insert("dtype", Json::from("float32"));
+    }
+    Ok(Json::object([
+        ("module", Json::Null),
+        ("class_name", Json::from(T::NAME)),
+        ("config", config),
+        ("registered_name", Json::from(T::registered_name())),
+    ]))
+}

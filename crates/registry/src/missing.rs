@@ -197,6 +197,14 @@ pub fn fix_lines(m: &MissingObject) -> [String; 2] {
                 "@keras.saving.register_keras_serializable(package=\"{p}\") on class {short_name}(keras.losses.Loss)"
             ),
         ],
+        (true, Some(p)) if m.kind == Kind::Metric => [
+            format!(
+                "#[derive(KerasLayer, Serialize, Deserialize)] #[keras(package = \"{p}\")] struct {short_name} {{ .. }} with impl CustomMetric, then registry.metric_class::<{short_name}>()"
+            ),
+            format!(
+                "@keras.saving.register_keras_serializable(package=\"{p}\") on class {short_name}(keras.metrics.Metric)"
+            ),
+        ],
         (true, Some(p)) => [
             format!(
                 "#[derive(KerasLayer, Serialize, Deserialize)] #[keras(package = \"{p}\")] struct {short_name} {{ .. }}, then registry.layer::<{short_name}>()"

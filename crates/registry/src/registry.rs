@@ -236,6 +236,17 @@ impl Registry {
         self.function_as(&key, Kind::Loss, f)
     }
 
+    /// Registers a metric class (a [`crate::CustomMetric`]: fields = config + state) under its
+    /// derived `package>Name`, like `@register_keras_serializable` on a `keras.metrics.Metric`.
+    pub fn metric_class<T>(self) -> Registry
+    where
+        T: crate::CustomMetric + KerasClass + Serialize + DeserializeOwned,
+    {
+        let key = T::registered_name();
+        let f: crate::MetricFactory = crate::loss::metric_factory::<T>();
+        self.function_as(&key, Kind::Metric, f)
+    }
+
     /// Registers an activation function under `package>name` (`activation="package>name"`).
     pub fn activation(
         self,
