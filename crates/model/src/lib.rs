@@ -33,6 +33,6 @@ pub use compile::{LossArg, MetricArg};
 pub use error::{Error, Result};
 pub use fit::FitOptions;
 pub use model::{LayerWeights, Model};
-pub use sequential::{Functional, LayerDef, Node, Sequential, layers};
+pub use sequential::{Functional, LayerDef, Node, Sequential, SharedLayer, layers};
 pub use strata_registry::{LoadOptions, Registry};
 pub use strata_train::{callbacks, history, progress};

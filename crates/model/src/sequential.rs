@@ -683,7 +683,23 @@ fn sequential_json(name: &str, input: &[usize], layers: &[Json]) -> Json {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {
     layer: String,
+    node_index: usize,
     shape: Vec<usize>,
+}
+
+/// A layer added to a [`Functional`] graph, to be called (possibly several times) with
+/// [`Functional::apply`].
+#[derive(Clone, Debug)]
+pub struct SharedLayer {
+    name: String,
+    class: String,
+}
+
+impl SharedLayer {
+    /// The layer's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 impl Node {
@@ -712,7 +728,7 @@ impl Node {
         ])
     }
     fn history(&self) -> Json {
-        Json::array([Json::from(self.layer.as_str()), Json::from(0i64), Json::from(0i64)])
+        Json::array([Json::from(self.layer.as_str()), Json::from(self.node_index as i64), Json::from(0i64)])
     }
 }
 
@@ -734,13 +750,16 @@ fn batch_shape(s: &[usize]) -> Json {
 /// let model = f.build(&[&a, &b], &[&y])?;
 /// # Ok::<(), strata_model::Error>(())
 /// ```
-/// Each layer is called once (a shared layer is a later addition); a layer's output shape is found
-/// by running the graph so far on a batch of one.
+/// A layer called twice shares its weights: add it with [`Functional::layer`] and call it with
+/// [`Functional::apply`]. A layer's output shape is found by running the graph so far on a batch
+/// of one.
 pub struct Functional {
     name: String,
     registry: Registry,
     namer: ContainerNamer,
     layers: Vec<Json>,
+    /// Layers added with [`Functional::layer`] and not called yet.
+    pending: Vec<(String, Json)>,
     inputs: Vec<Node>,
     weights: Vec<LayerWeights>,
 }
@@ -758,6 +777,7 @@ impl Functional {
             registry: registry.clone(),
             namer: ContainerNamer::new(),
             layers: Vec::new(),
+            pending: Vec::new(),
             inputs: Vec::new(),
             weights: Vec::new(),
         }
@@ -784,7 +804,7 @@ impl Functional {
             ("name", Json::from(name.as_str())),
             ("inbound_nodes", Json::array([])),
         ]));
-        let node = Node { layer: name, shape: shape.to_vec() };
+        let node = Node { layer: name, node_index: 0, shape: shape.to_vec() };
         self.inputs.push(node.clone());
         node
     }
@@ -792,9 +812,13 @@ impl Functional {
     /// Calls `layer` on `inputs` (one node, or several for merge layers such as `Add`), returning
     /// its output node.
     pub fn call(&mut self, layer: impl LayerDef, inputs: &[&Node]) -> Result<Node> {
-        if inputs.is_empty() {
-            return Err(Error::invalid("a layer was called on no inputs", "pass the nodes it takes"));
-        }
+        let handle = self.layer(layer)?;
+        self.apply(&handle, inputs)
+    }
+
+    /// Adds a layer without calling it; call it (once or several times, sharing its weights as a
+    /// Keras layer object called twice does) with [`Functional::apply`].
+    pub fn layer(&mut self, layer: impl LayerDef) -> Result<SharedLayer> {
         let mut obj = layer.keras_object()?;
         let class = obj.get("class_name").and_then(Json::as_str).unwrap_or_default().to_string();
         let name = match obj.get("config").and_then(|c| c.get("name")).and_then(Json::as_str) {
@@ -807,46 +831,103 @@ impl Functional {
                 "give each layer its own name (Keras requires unique names in a model)",
             ));
         }
+        if let Some(o) = obj.as_object_mut() {
+            if let Some(cfg) = o.get_mut("config").and_then(Json::as_object_mut) {
+                cfg.insert("name", Json::from(name.as_str()));
+            }
+            o.insert("name", Json::from(name.as_str()));
+            o.insert("inbound_nodes", Json::array([]));
+        }
+        self.pending.push((name.clone(), obj));
+        Ok(SharedLayer { name, class })
+    }
+
+    /// Calls a layer added with [`Functional::layer`] on `inputs`: its first call builds it (and
+    /// creates its weights), later calls reuse them.
+    pub fn apply(&mut self, layer: &SharedLayer, inputs: &[&Node]) -> Result<Node> {
+        let SharedLayer { name, class } = layer;
+        if inputs.is_empty() {
+            return Err(Error::invalid(format!("layer `{name}` was called on no inputs"), "pass the nodes it takes"));
+        }
         let args = if inputs.len() == 1 {
             Json::array([inputs[0].keras_tensor()])
         } else {
             Json::array([Json::array(inputs.iter().map(|n| n.keras_tensor()))])
         };
-        let in_shapes: Vec<Shape> =
-            inputs.iter().map(|n| std::iter::once(None).chain(n.shape.iter().map(|&d| Some(d))).collect()).collect();
-        let build_input = if inputs.len() == 1 {
-            batch_shape(&inputs[0].shape)
-        } else {
-            Json::array(inputs.iter().map(|n| batch_shape(&n.shape)))
-        };
-        if let Some(o) = obj.as_object_mut() {
-            if let Some(cfg) = o.get_mut("config").and_then(Json::as_object_mut) {
-                cfg.insert("name", Json::from(name.as_str()));
+        let node_json = Json::object([("args", args), ("kwargs", Json::object(Vec::<(&str, Json)>::new()))]);
+        let first = if let Some(i) = self.pending.iter().position(|(n, _)| n == name) {
+            // first call: the layer joins the graph, built on these inputs
+            let (_, mut obj) = self.pending.remove(i);
+            let build_input = if inputs.len() == 1 {
+                batch_shape(&inputs[0].shape)
+            } else {
+                Json::array(inputs.iter().map(|n| batch_shape(&n.shape)))
+            };
+            if let Some(o) = obj.as_object_mut() {
+                o.insert("build_config", Json::object([("input_shape", build_input)]));
             }
-            o.insert("build_config", Json::object([("input_shape", build_input)]));
-            o.insert("name", Json::from(name.as_str()));
-            o.insert(
-                "inbound_nodes",
-                Json::array([Json::object([("args", args), ("kwargs", Json::object(Vec::<(&str, Json)>::new()))])]),
-            );
-        }
-        self.layers.push(obj);
-        let node = Node { layer: name.clone(), shape: Vec::new() };
-        let config_json = self.config_json(&self.inputs.iter().collect::<Vec<_>>(), &[&node]);
-        let config = ModelConfig::parse(&config_json).map_err(|e| {
-            self.layers.pop();
-            Error::invalid(
-                format!("the config of layer `{name}` ({class}) does not parse: {e}"),
-                "check its arguments and inputs",
-            )
-        })?;
-        let Some(lc) = config.layers.iter().find(|l| l.name == name) else {
-            return Err(Error::invalid(format!("layer `{name}` vanished from its own config"), "please report this"));
+            self.layers.push(obj);
+            true
+        } else {
+            false
         };
-        let (names, values, trainable) =
-            fresh_weights(&config, lc, &in_shapes, &self.registry, &format!("Functional `{}`", self.name))?;
-        if !values.is_empty() {
-            self.weights.push(LayerWeights { path: name.clone(), class_name: class.clone(), names, values, trainable });
+        let Some(pos) = self.layers.iter().position(|l| l.get("name").and_then(Json::as_str) == Some(name.as_str()))
+        else {
+            return Err(Error::invalid(
+                format!("layer `{name}` is not part of this graph"),
+                "add it with Functional::layer",
+            ));
+        };
+        let node_index = {
+            let Some(nodes) = self.layers[pos].get_mut("inbound_nodes").and_then(Json::as_array_mut) else {
+                return Err(Error::invalid(format!("layer `{name}` has no call list"), "please report this"));
+            };
+            nodes.push(node_json);
+            nodes.len() - 1
+        };
+        let node = Node { layer: name.clone(), node_index, shape: Vec::new() };
+        let undo = |f: &mut Functional| {
+            if let Some(nodes) = f.layers[pos].get_mut("inbound_nodes").and_then(Json::as_array_mut) {
+                nodes.pop();
+            }
+            if first {
+                let obj = f.layers.remove(pos);
+                f.pending.push((name.clone(), obj));
+            }
+        };
+        let config_json = self.config_json(&self.inputs.iter().collect::<Vec<_>>(), &[&node]);
+        let config = match ModelConfig::parse(&config_json) {
+            Ok(c) => c,
+            Err(e) => {
+                undo(self);
+                return Err(Error::invalid(
+                    format!("the config of layer `{name}` ({class}) does not parse: {e}"),
+                    "check its arguments and inputs",
+                ));
+            }
+        };
+        if first {
+            let in_shapes: Vec<Shape> = inputs
+                .iter()
+                .map(|n| std::iter::once(None).chain(n.shape.iter().map(|&d| Some(d))).collect())
+                .collect();
+            let Some(lc) = config.layers.iter().find(|l| &l.name == name) else {
+                return Err(Error::invalid(
+                    format!("layer `{name}` vanished from its own config"),
+                    "please report this",
+                ));
+            };
+            let (names, values, trainable) =
+                fresh_weights(&config, lc, &in_shapes, &self.registry, &format!("Functional `{}`", self.name))?;
+            if !values.is_empty() {
+                self.weights.push(LayerWeights {
+                    path: name.clone(),
+                    class_name: class.clone(),
+                    names,
+                    values,
+                    trainable,
+                });
+            }
         }
         let engine = crate::model::build_engine(&config, None, None, &self.registry, &self.weights, None).map_err(|e| {
             Error::invalid(
@@ -865,7 +946,7 @@ impl Functional {
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let out = engine.predict(&probes)?;
         let shape = out.first().map(|t| t.shape()[1..].to_vec()).unwrap_or_default();
-        Ok(Node { layer: name, shape })
+        Ok(Node { layer: name.clone(), node_index, shape })
     }
 
     fn config_json(&self, inputs: &[&Node], outputs: &[&Node]) -> Json {

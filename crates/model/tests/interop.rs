@@ -193,3 +193,51 @@ fn functional_model_defined_in_rust_trains_and_loads_in_keras() {
     let diff = j.get("diff").and_then(Json::as_f64).unwrap();
     assert!(diff <= 1e-5, "Keras predicts {diff} away");
 }
+
+#[test]
+fn shared_layer_siamese_model_trains_and_loads_in_keras() {
+    use strata_model::Functional;
+    use strata_model::layers::{Builtin, Dense};
+    let mut f = Functional::new("siamese");
+    let a = f.input("a", &[6]);
+    let b = f.input("b", &[6]);
+    let tower = f.layer(Dense::new(4).activation("tanh")).unwrap();
+    let ha = f.apply(&tower, &[&a]).unwrap();
+    let hb = f.apply(&tower, &[&b]).unwrap();
+    let d = f.call(Builtin::new("Subtract"), &[&ha, &hb]).unwrap();
+    let y = f.call(Dense::new(1), &[&d]).unwrap();
+    let mut model = f.build(&[&a, &b], &[&y]).unwrap();
+    assert_eq!(model.count_params(), 6 * 4 + 4 + 4 + 1, "the tower's weights are shared");
+    let (x, t) = seed_data(21).unwrap();
+    let xa = Tensor::from_vec(&[100, 6], x.as_slice().chunks(10).flat_map(|r| r[..6].to_vec()).collect()).unwrap();
+    let xb = Tensor::from_vec(&[100, 6], x.as_slice().chunks(10).flat_map(|r| r[4..].to_vec()).collect()).unwrap();
+    // the same input on both sides: the difference is zero, the output is the last bias
+    let same = model.predict(&[xa.clone(), xa.clone()]).unwrap().remove(0);
+    let bias = model.get_weights().last().unwrap().as_slice()[0];
+    assert!(same.as_slice().iter().all(|&v| (v - bias).abs() < 1e-6));
+    model.compile(Adam::default().learning_rate(0.01), "mse", &[]).unwrap();
+    let h = model
+        .fit_with(&[xa.clone(), xb.clone()], &t, FitOptions::new(5, 32).verbose(Verbosity::Zero), &mut [])
+        .unwrap();
+    assert!(h.get("loss").unwrap()[4] < h.get("loss").unwrap()[0]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("siamese.keras");
+    model.save(&file).unwrap();
+    let back = Model::load(&file, &strata_model::Registry::new()).unwrap();
+    let p0 = model.predict(&[xa.clone(), xb.clone()]).unwrap().remove(0);
+    assert_eq!(back.predict(&[xa.clone(), xb.clone()]).unwrap()[0].as_slice(), p0.as_slice());
+    let Some(py) = strata_testkit::oracle_python() else { return };
+    write_npy(&dir.path().join("a.npy"), &xa);
+    write_npy(&dir.path().join("b.npy"), &xb);
+    write_npy(&dir.path().join("p.npy"), &p0);
+    let code = format!(
+        "import os; os.environ['TF_CPP_MIN_LOG_LEVEL']='3'\nimport json, numpy as np, keras\nd={d:?}\nm=keras.saving.load_model(d+'/siamese.keras')\np=m.predict([np.load(d+'/a.npy'), np.load(d+'/b.npy')], verbose=0)\nprint(json.dumps(dict(diff=float(np.max(np.abs(p-np.load(d+'/p.npy')))), params=m.count_params())))",
+        d = dir.path().display().to_string()
+    );
+    let out = Command::new(&py).arg("-c").arg(&code).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let j = Json::parse(stdout.lines().last().unwrap_or_default().as_bytes(), &Default::default())
+        .unwrap_or_else(|e| panic!("{stdout} {}: {e}", String::from_utf8_lossy(&out.stderr)));
+    assert!(j.get("diff").and_then(Json::as_f64).unwrap() <= 1e-5, "{}", j.to_string_python());
+    assert_eq!(j.get("params").and_then(Json::as_i64), Some(model.count_params() as i64));
+}
