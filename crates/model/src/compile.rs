@@ -215,6 +215,8 @@ pub(crate) struct Compiled {
     pub(crate) metric_ids: Vec<Json>,
     pub(crate) metrics: Vec<MetricSlot>,
     pub(crate) registry: Registry,
+    /// Each variable's regularizer and constraint, read once from the layer configs.
+    pub(crate) penalties: crate::fit::Penalties,
 }
 
 impl Compiled {
@@ -354,7 +356,9 @@ impl Model {
     fn compile_with(&mut self, optimizer: Optimizer, loss: LossArg, metric_ids: Vec<Json>) -> Result<()> {
         let loss = resolve_loss(loss, &self.registry)?;
         let metrics = metric_ids.iter().map(|id| metric_slot(id, &self.registry)).collect::<Result<Vec<_>>>()?;
-        self.compiled = Some(Compiled { optimizer, loss, metric_ids, metrics, registry: self.registry.clone() });
+        let penalties = crate::fit::weight_penalties(&self.config, &self.layers, &self.registry)?;
+        self.compiled =
+            Some(Compiled { optimizer, loss, metric_ids, metrics, registry: self.registry.clone(), penalties });
         Ok(())
     }
 

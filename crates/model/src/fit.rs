@@ -265,7 +265,7 @@ impl Model {
         let y_pred = outs.remove(0);
         let (mut loss_value, objective) = loss_objective(&compiled.loss, y, &y_pred, sw)?;
         let grads = tape.backward(&objective)?;
-        let penalties = weight_penalties(&self.config, &self.layers, &self.registry)?;
+        let penalties = &compiled.penalties;
         let mut out = Vec::new();
         for (li, (l, w)) in self.layers.iter().zip(&watched).enumerate() {
             for (vi, t) in w.iter().enumerate() {
@@ -319,7 +319,6 @@ impl Model {
         let (loss_value, grad_list, y_pred, updates) = self.gradients_and_updates(xs, y, sw)?;
         // moving statistics (Keras assigns them during the forward; they feed no gradient)
         self.apply_state_updates(updates)?;
-        let penalties = weight_penalties(&self.config, &self.layers, &self.registry)?;
         let mut vars = Vec::with_capacity(grad_list.len());
         let mut slots = Vec::with_capacity(grad_list.len());
         for (li, l) in self.layers.iter().enumerate() {
@@ -336,7 +335,7 @@ impl Model {
         compiled.optimizer.apply(&grad_list, &mut vars)?;
         for ((li, vi), v) in slots.into_iter().zip(vars) {
             // Keras applies a variable's constraint right after its update
-            let value = match penalties.get(&(li, vi)).and_then(|p| p.1.as_ref()) {
+            let value = match compiled.penalties.get(&(li, vi)).and_then(|p| p.1.as_ref()) {
                 Some(c) => c.apply(&v.value)?,
                 None => v.value,
             };
@@ -567,7 +566,7 @@ impl Model {
 }
 
 /// A variable's regularizer: Keras's, or a registered Rust function (`weight -> scalar`).
-enum Reg {
+pub(crate) enum Reg {
     Builtin(strata_train::regularizers::Regularizer),
     Custom(strata_registry::TensorFn),
 }
@@ -592,7 +591,7 @@ impl Reg {
 }
 
 /// A variable's constraint: Keras's, or a registered Rust function.
-enum Con {
+pub(crate) enum Con {
     Builtin(strata_train::constraints::Constraint),
     Custom(strata_registry::TensorFn),
 }
@@ -606,12 +605,12 @@ impl Con {
     }
 }
 
-type Penalties = std::collections::HashMap<(usize, usize), (Option<Reg>, Option<Con>)>;
+pub(crate) type Penalties = std::collections::HashMap<(usize, usize), (Option<Reg>, Option<Con>)>;
 
 /// Each variable's regularizer and constraint from its layer's config (`kernel_regularizer`,
 /// `bias_constraint`, ...: the config key is the variable's name plus the suffix); a registered
 /// function where the config names one (`"package>name"`).
-fn weight_penalties(
+pub(crate) fn weight_penalties(
     config: &strata_format::config::ModelConfig,
     layers: &[crate::model::LayerWeights],
     registry: &strata_registry::Registry,
