@@ -697,7 +697,8 @@ impl Report {
     }
 }
 
-fn group_digits(n: u64) -> String {
+/// `1234567` -> `1,234,567`, as Keras prints parameter counts.
+pub fn group_digits(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
@@ -710,7 +711,7 @@ fn group_digits(n: u64) -> String {
 }
 
 /// Keras's `readable_memory_size`: bytes with B / KB / MB / GB, two decimals, base 1024.
-fn human_bytes(b: u64) -> String {
+pub fn human_bytes(b: u64) -> String {
     let units = ["B", "KB", "MB", "GB", "TB", "PB"];
     let mut v = b as f64;
     let mut i = 0;

@@ -24,28 +24,12 @@ fn shape_text(shape: &Json) -> String {
     }
 }
 
-/// `1.50 KB` as Keras's `readable_memory_size` writes it.
 fn memory(bytes: f64) -> String {
-    let units = ["B", "KB", "MB", "GB", "TB"];
-    let mut v = bytes;
-    let mut i = 0;
-    while v >= 1024.0 && i + 1 < units.len() {
-        v /= 1024.0;
-        i += 1;
-    }
-    format!("{v:.2} {}", units[i])
+    strata_format::inspect::human_bytes(bytes as u64)
 }
 
 fn count(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    strata_format::inspect::group_digits(n as u64)
 }
 
 /// Collects `layer name -> output shape` from every `__keras_tensor__` in `v`.
