@@ -106,7 +106,8 @@ fn tensor_dtype(d: &strata_hdf5::DType) -> Option<DType> {
     })
 }
 
-fn load(layer: &str, info: &TensorInfo, store: &WeightStore) -> Result<Tensor> {
+/// Reads one stored weight as a tensor (its dtype kept), naming the layer and HDF5 path on error.
+pub fn load_tensor(layer: &str, info: &TensorInfo, store: &WeightStore) -> Result<Tensor> {
     let dtype = tensor_dtype(&info.dtype).ok_or_else(|| Error::WeightDType {
         layer: layer.to_string(),
         tensor: info.h5_path.clone(),
@@ -236,7 +237,7 @@ impl Model {
             binding.layers.iter().map(|b| (b.path.as_str(), b.tensors.as_slice())).collect();
         let source = |path: &str| -> Result<Vec<Tensor>> {
             let infos = by_path.get(path).copied().unwrap_or(&[]);
-            let loaded = infos.iter().map(|i| load(path, i, store)).collect::<Result<Vec<_>>>()?;
+            let loaded = infos.iter().map(|i| load_tensor(path, i, store)).collect::<Result<Vec<_>>>()?;
             Ok(map(path, loaded))
         };
         Model::build_from_weights(config, ctx, resolver, &source)

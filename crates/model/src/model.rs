@@ -171,35 +171,17 @@ impl Model {
                 "run `strata doctor` on the file",
             ));
         }
-        let ctx = BuildCtx {
-            dialect: config.source,
-            backend: file.backend.as_deref(),
-            keras_version: file.keras_version.as_deref(),
-        };
-        let engine = strata_layers::Model::build_with_resolver(
-            &config,
-            &binding,
-            store,
-            &ctx,
-            Some(registry as &dyn strata_layers::LayerResolver),
-        )?;
+        // every weight is read once: into the model's variables, which the engine is then built from
         let mut layers = Vec::new();
         for b in &binding.layers {
             if b.tensors.is_empty() {
                 continue;
             }
-            let mut values = Vec::with_capacity(b.tensors.len());
-            for info in &b.tensors {
-                let bytes = store.read(info)?;
-                let dtype = tensor_dtype(&info.dtype).ok_or_else(|| {
-                    Error::invalid(
-                        format!("weight `{}` of layer `{}` has dtype {:?}", info.h5_path, b.path, info.dtype),
-                        "strata trains float16/bfloat16/float32/float64 and integer weights only",
-                    )
-                })?;
-                let shape: Vec<usize> = info.shape.iter().map(|&d| d as usize).collect();
-                values.push(Tensor::from_le_bytes(dtype, &shape, &bytes)?);
-            }
+            let values = b
+                .tensors
+                .iter()
+                .map(|info| strata_layers::model::load_tensor(&b.path, info, store))
+                .collect::<strata_layers::Result<Vec<_>>>()?;
             let n = values.len();
             let (names, trainable) = match registry.layer_for(b.layer) {
                 Some(entry) => custom_names(entry, b.layer, n),
@@ -216,17 +198,17 @@ impl Model {
                 trainable,
             });
         }
+        let engine =
+            build_engine(&config, file.backend.as_deref(), file.keras_version.as_deref(), registry, &layers, None)?;
         let pending_optimizer = if store.optimizer.is_empty() {
             None
         } else {
-            let mut v = Vec::new();
-            for info in &store.optimizer {
-                let bytes = store.read(info)?;
-                let dtype = tensor_dtype(&info.dtype).unwrap_or(strata_tensor::DType::F32);
-                let shape: Vec<usize> = info.shape.iter().map(|&d| d as usize).collect();
-                v.push(Tensor::from_le_bytes(dtype, &shape, &bytes)?);
-            }
-            Some(v)
+            let vars = store
+                .optimizer
+                .iter()
+                .map(|info| strata_layers::model::load_tensor("optimizer", info, store))
+                .collect::<strata_layers::Result<Vec<_>>>()?;
+            Some(vars)
         };
         let config_json = keras3_envelope(file, &config);
         Ok(Model {
@@ -431,20 +413,6 @@ pub(crate) fn shapes_from_json(j: &Json) -> Option<Vec<strata_registry::Shape>> 
         return Some(vec![one(j)?]);
     }
     arr.iter().map(one).collect()
-}
-
-fn tensor_dtype(d: &strata_hdf5::DType) -> Option<strata_tensor::DType> {
-    use strata_hdf5::DType as H;
-    use strata_tensor::DType as T;
-    Some(match d {
-        H::F16 => T::F16,
-        H::BF16 => T::BF16,
-        H::F32 => T::F32,
-        H::F64 => T::F64,
-        H::I32 => T::I32,
-        H::I64 => T::I64,
-        _ => return None,
-    })
 }
 
 pub(crate) fn build_engine(
