@@ -306,13 +306,15 @@ impl ProgbarLogger {
         }
     }
 
-    fn bar(&mut self) -> &mut Progbar {
-        if self.progbar.is_none() {
-            let (clock, out) =
-                self.parts.take().expect("the clock and writer are in `parts` whenever no bar holds them");
+    /// The epoch's bar, created (reading the clock) at its first use. The clock and writer are in
+    /// `parts` whenever no bar holds them, so this is always `Some`; a `None` would only skip output.
+    fn bar(&mut self) -> Option<&mut Progbar> {
+        if self.progbar.is_none()
+            && let Some((clock, out)) = self.parts.take()
+        {
             self.progbar = Some(Progbar::new(self.target, self.verbose, clock, out));
         }
-        self.progbar.as_mut().expect("just created")
+        self.progbar.as_mut()
     }
 }
 
@@ -320,8 +322,10 @@ impl Callback for ProgbarLogger {
     fn on_epoch_begin(&mut self, epoch: usize, _ctx: &mut dyn TrainContext) -> Result<()> {
         self.reset();
         let (verbose, epochs) = (self.verbose, self.epochs);
-        let bar = self.bar();
-        if verbose > 0 && epochs > 1 {
+        if let Some(bar) = self.bar()
+            && verbose > 0
+            && epochs > 1
+        {
             let _ = writeln!(bar.out, "Epoch {}/{epochs}", epoch + 1);
             let _ = bar.out.flush();
         }
@@ -331,8 +335,9 @@ impl Callback for ProgbarLogger {
     fn on_train_batch_end(&mut self, batch: usize, logs: &Logs, _ctx: &mut dyn TrainContext) -> Result<()> {
         self.seen = batch + 1;
         let (seen, verbose) = (self.seen, self.verbose);
-        let bar = self.bar();
-        if verbose == 1 {
+        if let Some(bar) = self.bar()
+            && verbose == 1
+        {
             bar.update(seen, logs, false);
         }
         Ok(())
@@ -342,10 +347,14 @@ impl Callback for ProgbarLogger {
         if self.target.is_none() {
             self.target = Some(self.seen);
             let seen = self.seen;
-            self.bar().set_target(seen);
+            if let Some(bar) = self.bar() {
+                bar.set_target(seen);
+            }
         }
         let target = self.target.unwrap_or(self.seen);
-        self.bar().update(target, logs, true);
+        if let Some(bar) = self.bar() {
+            bar.update(target, logs, true);
+        }
         Ok(())
     }
 }
