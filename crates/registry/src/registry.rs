@@ -254,8 +254,7 @@ impl Registry {
         name: &str,
         f: impl Fn(&Tensor) -> strata_tensor::Result<Tensor> + Send + Sync + 'static,
     ) -> Registry {
-        let f: TensorFn = Arc::new(f);
-        self.function(package, name, Kind::Activation, f)
+        self.tensor_fn(package, name, Kind::Activation, Arc::new(f))
     }
 
     /// Registers a regularizer function (`weight -> scalar penalty`) under `package>name`.
@@ -265,8 +264,7 @@ impl Registry {
         name: &str,
         f: impl Fn(&Tensor) -> strata_tensor::Result<Tensor> + Send + Sync + 'static,
     ) -> Registry {
-        let f: TensorFn = Arc::new(f);
-        self.function(package, name, Kind::Regularizer, f)
+        self.tensor_fn(package, name, Kind::Regularizer, Arc::new(f))
     }
 
     /// Registers a constraint function (`weight -> constrained weight`) under `package>name`.
@@ -276,8 +274,13 @@ impl Registry {
         name: &str,
         f: impl Fn(&Tensor) -> strata_tensor::Result<Tensor> + Send + Sync + 'static,
     ) -> Registry {
-        let f: TensorFn = Arc::new(f);
-        self.function(package, name, Kind::Constraint, f)
+        self.tensor_fn(package, name, Kind::Constraint, Arc::new(f))
+    }
+
+    /// Stores a one-tensor function under `package>name` as a [`TensorFn`] (what the engine and the
+    /// fit loop look up for activations, regularizers and constraints).
+    fn tensor_fn(self, package: &str, name: &str, kind: Kind, f: TensorFn) -> Registry {
+        self.function(package, name, kind, f)
     }
 
     /// Registers an initializer function (`shape -> value`) under `package>name`.
